@@ -1,0 +1,170 @@
+//! Parachutes: pyro-commanded deployment, line stretch, inflation, reefing and
+//! disreef, release, and failure modes.
+
+use crate::vehicle::ParachuteSpec;
+use serde::{Deserialize, Serialize};
+
+/// Phase of one parachute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChutePhase {
+    /// Packed.
+    Stowed,
+    /// Pyro fired; bag and lines paying out (no drag yet).
+    Deploying,
+    /// Canopy filling towards its (reefed or full) drag area.
+    Inflating,
+    /// Held at the reefed drag area.
+    Reefed,
+    /// Reefing line cut; filling to full drag area.
+    Disreefing,
+    /// Fully open.
+    Open,
+    /// Released or lines cut: no longer attached.
+    Released,
+    /// Commanded but did not come out (failure).
+    Failed,
+}
+
+/// Injected parachute failure.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChuteFault {
+    /// The canopy never leaves the bag.
+    FailsToDeploy,
+    /// Inflates to only this fraction of its drag area.
+    PartialInflation {
+        /// Fraction of the full drag area (0..1).
+        fraction: f64,
+    },
+    /// Lines cut (the canopy is lost) at this time after line stretch, s.
+    LineCut {
+        /// Seconds after line stretch.
+        after_s: f64,
+    },
+}
+
+/// One parachute's dynamic state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parachute {
+    /// Its spec.
+    pub spec: ParachuteSpec,
+    /// Phase.
+    pub phase: ChutePhase,
+    /// Time of the deploy command, s.
+    pub fired_at_s: Option<f64>,
+    /// Time of line stretch, s.
+    pub line_stretch_at_s: Option<f64>,
+    /// Injected fault, if any.
+    pub fault: Option<ChuteFault>,
+    /// Largest force seen since line stretch (opening load), N.
+    pub peak_load_n: f64,
+}
+
+impl Parachute {
+    /// A stowed parachute.
+    pub fn new(spec: ParachuteSpec) -> Self {
+        Self { spec, phase: ChutePhase::Stowed, fired_at_s: None, line_stretch_at_s: None, fault: None, peak_load_n: 0.0 }
+    }
+
+    /// Pyro command: start deployment at `t_s` (ignored unless stowed).
+    pub fn deploy(&mut self, t_s: f64) {
+        if self.phase != ChutePhase::Stowed {
+            return;
+        }
+        self.fired_at_s = Some(t_s);
+        self.phase = if matches!(self.fault, Some(ChuteFault::FailsToDeploy)) { ChutePhase::Failed } else { ChutePhase::Deploying };
+    }
+
+    /// Release / riser cut command.
+    pub fn release(&mut self) {
+        if !matches!(self.phase, ChutePhase::Stowed | ChutePhase::Failed) {
+            self.phase = ChutePhase::Released;
+        }
+    }
+
+    fn final_fraction(&self) -> f64 {
+        match self.fault {
+            Some(ChuteFault::PartialInflation { fraction }) => fraction.clamp(0.0, 1.0),
+            _ => 1.0,
+        }
+    }
+
+    /// Updates the phase for time `t_s` (call once per step, before forces).
+    pub fn update_phase(&mut self, t_s: f64) {
+        let s = &self.spec;
+        match self.phase {
+            ChutePhase::Deploying => {
+                if let Some(f) = self.fired_at_s
+                    && t_s >= f + s.line_stretch_s
+                {
+                    self.line_stretch_at_s = Some(f + s.line_stretch_s);
+                    self.phase = ChutePhase::Inflating;
+                }
+            }
+            ChutePhase::Inflating | ChutePhase::Reefed | ChutePhase::Disreefing => {
+                let Some(ls) = self.line_stretch_at_s else { return };
+                let dt = t_s - ls;
+                if let Some(ChuteFault::LineCut { after_s }) = self.fault
+                    && dt >= after_s
+                {
+                    self.phase = ChutePhase::Released;
+                    return;
+                }
+                self.phase = match &s.reefing {
+                    None => {
+                        if dt >= s.inflation_time_s { ChutePhase::Open } else { ChutePhase::Inflating }
+                    }
+                    Some(r) => {
+                        if dt < s.inflation_time_s {
+                            ChutePhase::Inflating
+                        } else if dt < r.disreef_after_s {
+                            ChutePhase::Reefed
+                        } else if dt < r.disreef_after_s + r.disreef_inflation_s {
+                            ChutePhase::Disreefing
+                        } else {
+                            ChutePhase::Open
+                        }
+                    }
+                };
+            }
+            ChutePhase::Open => {
+                if let (Some(ChuteFault::LineCut { after_s }), Some(ls)) = (self.fault, self.line_stretch_at_s)
+                    && t_s - ls >= after_s
+                {
+                    self.phase = ChutePhase::Released;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Drag area at time `t_s`, m^2 (continuous within a phase, for the integrator).
+    #[inline]
+    pub fn cd_s_at(&self, t_s: f64) -> f64 {
+        let s = &self.spec;
+        let full = s.full_cd_s_m2() * self.final_fraction();
+        let Some(ls) = self.line_stretch_at_s else { return 0.0 };
+        let dt = (t_s - ls).max(0.0);
+        match self.phase {
+            ChutePhase::Inflating | ChutePhase::Reefed | ChutePhase::Disreefing | ChutePhase::Open => {
+                let first_target = s.reefing.as_ref().map_or(full, |r| r.cd_s_m2.min(full));
+                if dt < s.inflation_time_s {
+                    return first_target * (dt / s.inflation_time_s).powf(s.inflation_exponent);
+                }
+                match &s.reefing {
+                    None => full,
+                    Some(r) => {
+                        if dt < r.disreef_after_s {
+                            first_target
+                        } else {
+                            let x = ((dt - r.disreef_after_s) / r.disreef_inflation_s).min(1.0);
+                            first_target + (full - first_target) * x.powf(s.inflation_exponent)
+                        }
+                    }
+                }
+            }
+            _ => 0.0,
+        }
+    }
+}

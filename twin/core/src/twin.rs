@@ -1,0 +1,848 @@
+//! The twin: state, models and a fixed-step integrator (RK4 at the configured rate).
+//!
+//! One call to [`Twin::step`] advances the vehicle by `1 / rate_hz` seconds with the
+//! actuator commands currently set. Commands and faults are applied between steps,
+//! which is where the HIL loop exchanges I/O.
+
+use crate::aero::{TrimPoint, trim_at};
+use crate::atmosphere::{AirState, Atmosphere, WindProfile};
+use crate::gravity::GravityModel;
+use crate::heating::{ThermalModel, sutton_graves_w_m2};
+use crate::parachute::{ChuteFault, ChutePhase, Parachute};
+use crate::planet::{G0_M_S2, Geodetic, Planet};
+use crate::sensors::SensorTruth;
+use crate::vehicle::{AeroSpec, VehicleSpec};
+use glam::{DMat3, DQuat, DVec3};
+use serde::{Deserialize, Serialize};
+
+/// Degrees of freedom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Dof {
+    /// Point mass: translation only; aerodynamics from trim (or constant Cd, L/D) with
+    /// a commanded bank angle.
+    Three,
+    /// Rigid body: translation and rotation.
+    Six,
+}
+
+/// Model selection and parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelOptions {
+    /// Planet.
+    pub planet: Planet,
+    /// Gravity.
+    pub gravity: GravityModel,
+    /// Atmosphere.
+    pub atmosphere: Atmosphere,
+    /// Wind profile.
+    pub wind: WindProfile,
+    /// Degrees of freedom.
+    pub dof: Dof,
+    /// Integration rate, Hz.
+    pub rate_hz: f64,
+}
+
+impl Default for ModelOptions {
+    fn default() -> Self {
+        Self {
+            planet: Planet::wgs84(),
+            gravity: GravityModel::J2,
+            atmosphere: Atmosphere::Us76,
+            wind: WindProfile::default(),
+            dof: Dof::Six,
+            rate_hz: 1000.0,
+        }
+    }
+}
+
+/// Rigid-body state.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BodyState {
+    /// Position, eci, m.
+    pub position_eci_m: DVec3,
+    /// Velocity, eci, m/s.
+    pub velocity_eci_m_s: DVec3,
+    /// Attitude: rotation from body to eci.
+    pub eci_from_body: DQuat,
+    /// Angular rate relative to eci, body frame, rad/s.
+    pub rate_body_rad_s: DVec3,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Deriv {
+    dr: DVec3,
+    dv: DVec3,
+    dq: DQuat,
+    dw: DVec3,
+}
+
+impl BodyState {
+    #[inline]
+    fn add(&self, d: &Deriv, h: f64) -> BodyState {
+        BodyState {
+            position_eci_m: self.position_eci_m + d.dr * h,
+            velocity_eci_m_s: self.velocity_eci_m_s + d.dv * h,
+            eci_from_body: self.eci_from_body + d.dq * h,
+            rate_body_rad_s: self.rate_body_rad_s + d.dw * h,
+        }
+    }
+}
+
+/// Environment and aerodynamic quantities at one state (everything but thrust).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Environment {
+    /// Altitude, m.
+    pub altitude_m: f64,
+    /// Air.
+    #[serde(skip)]
+    pub air: Option<AirState>,
+    /// Air-relative velocity, body frame, m/s.
+    pub air_velocity_body_m_s: DVec3,
+    /// Airspeed, m/s.
+    pub airspeed_m_s: f64,
+    /// Mach number.
+    pub mach: f64,
+    /// Dynamic pressure, Pa.
+    pub dynamic_pressure_pa: f64,
+    /// Total angle of attack, rad.
+    pub alpha_rad: f64,
+    /// Bank angle of the aerodynamic lift about the air-relative velocity, rad
+    /// (0 = lift up, positive = lift to the right).
+    pub bank_rad: f64,
+    /// Gravity, eci, m/s^2.
+    pub gravity_eci_m_s2: DVec3,
+    /// Aerodynamic force, body frame, N.
+    pub aero_force_body_n: DVec3,
+    /// Parachute force, body frame, N.
+    pub chute_force_body_n: DVec3,
+    /// Moment about the CG from aerodynamics and parachutes, body frame, N m.
+    pub moment_body_n_m: DVec3,
+}
+
+/// Physical fault on a thruster.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ThrusterFault {
+    /// Firing at full thrust whatever the command (until its tank is empty).
+    StuckOpen,
+    /// Never fires.
+    StuckClosed,
+    /// Thrust (and flow) scaled by `scale`.
+    Degraded {
+        /// Thrust multiplier (0..1 for under-performance).
+        scale: f64,
+    },
+}
+
+/// Surface contact record.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    /// Time of contact, s.
+    pub t_s: f64,
+    /// Speed relative to the surface at contact, m/s.
+    pub speed_m_s: f64,
+    /// Vertical (downward) speed at contact, m/s.
+    pub vertical_speed_m_s: f64,
+    /// Where, geodetic.
+    pub geodetic: Geodetic,
+}
+
+/// Flight phase as the twin sees it (truth).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TruthPhase {
+    /// Above the sensible atmosphere (dynamic pressure < 1 Pa), no parachute.
+    Exoatmospheric,
+    /// In the atmosphere, no parachute out.
+    Atmospheric,
+    /// At least one parachute producing drag.
+    UnderParachute,
+    /// On the surface.
+    Floating,
+}
+
+/// A serialisable snapshot of the twin, published to the renderer and recorders.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    /// Simulation time, s.
+    pub t_s: f64,
+    /// Step counter.
+    pub step: u64,
+    /// Phase.
+    pub phase: TruthPhase,
+    /// Position, eci, m.
+    pub position_eci_m: [f64; 3],
+    /// Velocity, eci, m/s.
+    pub velocity_eci_m_s: [f64; 3],
+    /// Attitude eci_from_body quaternion [x, y, z, w].
+    pub eci_from_body_xyzw: [f64; 4],
+    /// Body rates, rad/s.
+    pub rate_body_rad_s: [f64; 3],
+    /// Mass, kg.
+    pub mass_kg: f64,
+    /// Geodetic latitude, deg.
+    pub latitude_deg: f64,
+    /// Longitude, deg.
+    pub longitude_deg: f64,
+    /// Altitude, m.
+    pub altitude_m: f64,
+    /// Airspeed, m/s.
+    pub airspeed_m_s: f64,
+    /// Mach.
+    pub mach: f64,
+    /// Dynamic pressure, Pa.
+    pub dynamic_pressure_pa: f64,
+    /// Total angle of attack, deg.
+    pub alpha_deg: f64,
+    /// Bank angle, deg.
+    pub bank_deg: f64,
+    /// Non-gravitational acceleration / g0.
+    pub load_factor_g: f64,
+    /// Stagnation heat flux, W/m^2.
+    pub heat_flux_w_m2: f64,
+    /// Integrated stagnation heat load, J/m^2.
+    pub heat_load_j_m2: f64,
+    /// Heat-shield surface temperature, K.
+    pub heat_shield_surface_k: f64,
+    /// Bondline temperature, K.
+    pub bondline_k: f64,
+    /// Backshell temperature, K.
+    pub backshell_k: f64,
+    /// Parachute phases and drag areas.
+    pub parachutes: Vec<(String, ChutePhase, f64)>,
+    /// Effective thruster throttles (after faults).
+    pub thrusters: Vec<f64>,
+    /// Propellant per tank, kg.
+    pub tanks_kg: Vec<f64>,
+}
+
+/// Errors building a twin. Fatal for the run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TwinError {
+    /// The integration rate is not usable.
+    #[error("integration rate {rate_hz} Hz is out of range (1 to 100000 Hz)")]
+    BadRate {
+        /// Given rate.
+        rate_hz: f64,
+    },
+    /// Initial state contains non-finite values.
+    #[error("initial state is not finite: {what}")]
+    NonFinite {
+        /// Which quantity.
+        what: &'static str,
+    },
+}
+
+/// The capsule twin.
+#[derive(Debug, Clone)]
+pub struct Twin {
+    opts: ModelOptions,
+    vehicle: VehicleSpec,
+    trim: Option<Vec<TrimPoint>>,
+    dt_s: f64,
+    // Derived vehicle constants.
+    inertia: DMat3,
+    inertia_inv: DMat3,
+    cg_m: DVec3,
+    s_ref_m2: f64,
+    l_ref_m: f64,
+    // Dynamic state.
+    state: BodyState,
+    t_s: f64,
+    step: u64,
+    tanks_kg: Vec<f64>,
+    throttle: Vec<f64>,
+    thruster_tank: Vec<usize>,
+    thruster_dir: Vec<DVec3>,
+    thruster_pos: Vec<DVec3>,
+    thruster_faults: Vec<Option<ThrusterFault>>,
+    chutes: Vec<Parachute>,
+    thermal: ThermalModel,
+    heat_flux_w_m2: f64,
+    heat_load_j_m2: f64,
+    bank_command_rad: f64,
+    density_scale: f64,
+    contact: Option<Contact>,
+    floating_ecef_m: DVec3,
+    ecef_from_body_floating: DQuat,
+    env: Environment,
+    env_valid: bool,
+    angular_accel_body: DVec3,
+}
+
+impl Twin {
+    /// A twin of `vehicle` at `initial`, with the given models.
+    pub fn new(opts: ModelOptions, vehicle: VehicleSpec, initial: BodyState, t0_s: f64) -> Result<Self, TwinError> {
+        if !(opts.rate_hz.is_finite() && (1.0..=100_000.0).contains(&opts.rate_hz)) {
+            return Err(TwinError::BadRate { rate_hz: opts.rate_hz });
+        }
+        if !initial.position_eci_m.is_finite() || !initial.velocity_eci_m_s.is_finite() {
+            return Err(TwinError::NonFinite { what: "position/velocity" });
+        }
+        if !initial.eci_from_body.is_finite() || !initial.rate_body_rad_s.is_finite() {
+            return Err(TwinError::NonFinite { what: "attitude/rates" });
+        }
+        let i = vehicle.mass.inertia_kg_m2;
+        let inertia = DMat3::from_cols(
+            DVec3::new(i[0][0], i[1][0], i[2][0]),
+            DVec3::new(i[0][1], i[1][1], i[2][1]),
+            DVec3::new(i[0][2], i[1][2], i[2][2]),
+        );
+        let thruster_tank = vehicle
+            .thrusters
+            .iter()
+            .map(|t| vehicle.tanks.iter().position(|k| k.name == t.tank).unwrap_or(0))
+            .collect();
+        let mut state = initial;
+        state.eci_from_body = state.eci_from_body.normalize();
+        let trim = vehicle.trim();
+        let mut twin = Self {
+            dt_s: 1.0 / opts.rate_hz,
+            inertia,
+            inertia_inv: inertia.inverse(),
+            cg_m: DVec3::from_array(vehicle.mass.cg_m),
+            s_ref_m2: vehicle.reference_area_m2(),
+            l_ref_m: vehicle.reference_length_m(),
+            state,
+            t_s: t0_s,
+            step: 0,
+            tanks_kg: vehicle.tanks.iter().map(|t| t.propellant_kg).collect(),
+            throttle: vec![0.0; vehicle.thrusters.len()],
+            thruster_tank,
+            thruster_dir: vehicle.thrusters.iter().map(|t| DVec3::from_array(t.direction).normalize()).collect(),
+            thruster_pos: vehicle.thrusters.iter().map(|t| DVec3::from_array(t.position_m)).collect(),
+            thruster_faults: vec![None; vehicle.thrusters.len()],
+            chutes: vehicle.parachutes.iter().cloned().map(Parachute::new).collect(),
+            thermal: ThermalModel::new(&vehicle.thermal),
+            heat_flux_w_m2: 0.0,
+            heat_load_j_m2: 0.0,
+            bank_command_rad: 0.0,
+            density_scale: 1.0,
+            contact: None,
+            floating_ecef_m: DVec3::ZERO,
+            ecef_from_body_floating: DQuat::IDENTITY,
+            env: Environment::default(),
+            env_valid: false,
+            angular_accel_body: DVec3::ZERO,
+            trim,
+            opts,
+            vehicle,
+        };
+        twin.refresh_env();
+        Ok(twin)
+    }
+
+    // ----- accessors -----
+
+    /// Simulation time, s.
+    pub fn time_s(&self) -> f64 {
+        self.t_s
+    }
+    /// Step length, s.
+    pub fn dt_s(&self) -> f64 {
+        self.dt_s
+    }
+    /// Steps taken.
+    pub fn step_count(&self) -> u64 {
+        self.step
+    }
+    /// Current state.
+    pub fn state(&self) -> &BodyState {
+        &self.state
+    }
+    /// Model options.
+    pub fn options(&self) -> &ModelOptions {
+        &self.opts
+    }
+    /// Vehicle.
+    pub fn vehicle(&self) -> &VehicleSpec {
+        &self.vehicle
+    }
+    /// Trim table (table aero only).
+    pub fn trim_table(&self) -> Option<&[TrimPoint]> {
+        self.trim.as_deref()
+    }
+    /// Current mass, kg.
+    pub fn mass_kg(&self) -> f64 {
+        self.vehicle.mass.dry_mass_kg + self.tanks_kg.iter().sum::<f64>()
+    }
+    /// Environment at the current state.
+    pub fn environment(&self) -> &Environment {
+        &self.env
+    }
+    /// Contact record, once the vehicle has reached the surface.
+    pub fn contact(&self) -> Option<&Contact> {
+        self.contact.as_ref()
+    }
+    /// Parachutes.
+    pub fn parachutes(&self) -> &[Parachute] {
+        &self.chutes
+    }
+    /// Stagnation heat flux at the current state, W/m^2.
+    pub fn heat_flux_w_m2(&self) -> f64 {
+        self.heat_flux_w_m2
+    }
+    /// Integrated stagnation heat load, J/m^2.
+    pub fn heat_load_j_m2(&self) -> f64 {
+        self.heat_load_j_m2
+    }
+    /// Thermal model state.
+    pub fn thermal(&self) -> &crate::heating::ThermalState {
+        &self.thermal.state
+    }
+    /// Propellant per tank, kg.
+    pub fn tanks_kg(&self) -> &[f64] {
+        &self.tanks_kg
+    }
+
+    /// Non-gravitational acceleration at the CG (aero + parachutes + thrust), body, m/s^2.
+    pub fn specific_force_body_m_s2(&self) -> DVec3 {
+        if self.contact.is_some() {
+            let r = self.state.position_eci_m;
+            let w = self.opts.planet.omega_eci();
+            let a = w.cross(w.cross(r));
+            let g = self.opts.gravity.accel_eci(&self.opts.planet, r);
+            return self.state.eci_from_body.inverse() * (a - g);
+        }
+        let (ft, _) = self.thrust_body();
+        (self.env.aero_force_body_n + self.env.chute_force_body_n + ft) / self.mass_kg()
+    }
+
+    /// Load factor |specific force| / g0.
+    pub fn load_factor_g(&self) -> f64 {
+        self.specific_force_body_m_s2().length() / G0_M_S2
+    }
+
+    /// Geodetic position.
+    pub fn geodetic(&self) -> Geodetic {
+        let r = self.opts.planet.ecef_from_eci(self.t_s) * self.state.position_eci_m;
+        self.opts.planet.geodetic_from_ecef(r)
+    }
+
+    /// Velocity relative to the rotating planet, ecef axes, m/s.
+    pub fn velocity_ecef_m_s(&self) -> DVec3 {
+        let w = self.opts.planet.omega_eci();
+        self.opts.planet.ecef_from_eci(self.t_s) * (self.state.velocity_eci_m_s - w.cross(self.state.position_eci_m))
+    }
+
+    /// Truth for the sensor models.
+    pub fn sensor_truth(&self) -> SensorTruth {
+        let g = self.geodetic();
+        let ned_from_ecef = self.opts.planet.ecef_from_ned(&g).transpose();
+        let air = self.env.air.unwrap_or(AirState::VACUUM);
+        let th = &self.thermal.state;
+        SensorTruth {
+            t_s: self.t_s,
+            specific_force_body_m_s2: self.specific_force_body_m_s2(),
+            rate_body_rad_s: self.state.rate_body_rad_s,
+            angular_accel_body_rad_s2: self.angular_accel_body,
+            latitude_rad: g.latitude_rad,
+            longitude_rad: g.longitude_rad,
+            altitude_m: g.altitude_m,
+            velocity_ned_m_s: ned_from_ecef * self.velocity_ecef_m_s(),
+            airspeed_m_s: self.env.airspeed_m_s,
+            static_pressure_pa: air.pressure_pa,
+            static_temperature_k: air.temperature_k,
+            heat_shield_surface_k: th.heat_shield_surface_k,
+            bondline_k: th.bondline_k,
+            backshell_k: th.backshell_k,
+        }
+    }
+
+    /// Snapshot for renderers and recorders.
+    pub fn snapshot(&self) -> Snapshot {
+        let g = self.geodetic();
+        let e = &self.env;
+        let th = &self.thermal.state;
+        let phase = if self.contact.is_some() {
+            TruthPhase::Floating
+        } else if self.chutes.iter().any(|c| c.cd_s_at(self.t_s) > 0.0) {
+            TruthPhase::UnderParachute
+        } else if e.dynamic_pressure_pa >= 1.0 {
+            TruthPhase::Atmospheric
+        } else {
+            TruthPhase::Exoatmospheric
+        };
+        Snapshot {
+            t_s: self.t_s,
+            step: self.step,
+            phase,
+            position_eci_m: self.state.position_eci_m.to_array(),
+            velocity_eci_m_s: self.state.velocity_eci_m_s.to_array(),
+            eci_from_body_xyzw: self.state.eci_from_body.to_array(),
+            rate_body_rad_s: self.state.rate_body_rad_s.to_array(),
+            mass_kg: self.mass_kg(),
+            latitude_deg: g.latitude_rad.to_degrees(),
+            longitude_deg: g.longitude_rad.to_degrees(),
+            altitude_m: g.altitude_m,
+            airspeed_m_s: e.airspeed_m_s,
+            mach: e.mach,
+            dynamic_pressure_pa: e.dynamic_pressure_pa,
+            alpha_deg: e.alpha_rad.to_degrees(),
+            bank_deg: e.bank_rad.to_degrees(),
+            load_factor_g: self.load_factor_g(),
+            heat_flux_w_m2: self.heat_flux_w_m2,
+            heat_load_j_m2: self.heat_load_j_m2,
+            heat_shield_surface_k: th.heat_shield_surface_k,
+            bondline_k: th.bondline_k,
+            backshell_k: th.backshell_k,
+            parachutes: self.chutes.iter().map(|c| (c.spec.name.clone(), c.phase, c.cd_s_at(self.t_s))).collect(),
+            thrusters: (0..self.throttle.len()).map(|k| self.effective_throttle(k)).collect(),
+            tanks_kg: self.tanks_kg.clone(),
+        }
+    }
+
+    // ----- commands and faults (between steps) -----
+
+    /// Index of a thruster by name.
+    pub fn thruster_index(&self, name: &str) -> Option<usize> {
+        self.vehicle.thrusters.iter().position(|t| t.name == name)
+    }
+    /// Index of a parachute by name.
+    pub fn parachute_index(&self, name: &str) -> Option<usize> {
+        self.chutes.iter().position(|c| c.spec.name == name)
+    }
+    /// Sets a thruster's commanded throttle (0 off, 1 full; clamped).
+    pub fn set_throttle(&mut self, thruster: usize, throttle: f64) {
+        if let Some(t) = self.throttle.get_mut(thruster) {
+            *t = if throttle.is_finite() { throttle.clamp(0.0, 1.0) } else { 0.0 };
+        }
+    }
+    /// Commanded throttles.
+    pub fn throttles(&self) -> &[f64] {
+        &self.throttle
+    }
+    /// Pyro command to deploy a parachute.
+    pub fn deploy_parachute(&mut self, idx: usize) {
+        let t = self.t_s;
+        if let Some(c) = self.chutes.get_mut(idx) {
+            c.deploy(t);
+        }
+        self.env_valid = false;
+    }
+    /// Pyro command to release (cut away) a parachute.
+    pub fn release_parachute(&mut self, idx: usize) {
+        if let Some(c) = self.chutes.get_mut(idx) {
+            c.release();
+        }
+        self.env_valid = false;
+        self.refresh_env();
+    }
+    /// Bank angle used by 3-DOF flight and by constant-Cd, L/D aerodynamics, rad.
+    pub fn set_bank_command(&mut self, bank_rad: f64) {
+        if bank_rad.is_finite() {
+            self.bank_command_rad = bank_rad;
+            self.env_valid = false;
+            self.refresh_env();
+        }
+    }
+    /// Injects (or clears) a thruster fault.
+    pub fn set_thruster_fault(&mut self, thruster: usize, fault: Option<ThrusterFault>) {
+        if let Some(f) = self.thruster_faults.get_mut(thruster) {
+            *f = fault;
+        }
+    }
+    /// Injects (or clears) a parachute fault; takes effect for phases not yet reached.
+    pub fn set_parachute_fault(&mut self, idx: usize, fault: Option<ChuteFault>) {
+        if let Some(c) = self.chutes.get_mut(idx) {
+            c.fault = fault;
+            if matches!(fault, Some(ChuteFault::FailsToDeploy)) && c.phase == ChutePhase::Deploying {
+                c.phase = ChutePhase::Failed;
+            }
+        }
+        self.env_valid = false;
+        self.refresh_env();
+    }
+    /// Atmospheric density multiplier (environment dispersion), 1 nominal.
+    pub fn set_density_scale(&mut self, scale: f64) {
+        if scale.is_finite() && scale >= 0.0 {
+            self.density_scale = scale;
+            self.env_valid = false;
+            self.refresh_env();
+        }
+    }
+    /// Replaces the wind profile.
+    pub fn set_wind(&mut self, wind: WindProfile) {
+        self.opts.wind = wind;
+        self.env_valid = false;
+        self.refresh_env();
+    }
+    /// Heat-shield degradation: multiplier on the ablator conductance.
+    pub fn set_heat_shield_conductance_scale(&mut self, scale: f64) {
+        if scale.is_finite() && scale >= 0.0 {
+            self.thermal.conductance_scale = scale;
+        }
+    }
+
+    // ----- dynamics -----
+
+    fn effective_throttle(&self, k: usize) -> f64 {
+        if self.tanks_kg[self.thruster_tank[k]] <= 0.0 {
+            return 0.0;
+        }
+        match self.thruster_faults[k] {
+            None => self.throttle[k],
+            Some(ThrusterFault::StuckOpen) => 1.0,
+            Some(ThrusterFault::StuckClosed) => 0.0,
+            Some(ThrusterFault::Degraded { scale }) => self.throttle[k] * scale.max(0.0),
+        }
+    }
+
+    /// Thrust force and moment about the CG, body frame.
+    fn thrust_body(&self) -> (DVec3, DVec3) {
+        let mut f = DVec3::ZERO;
+        let mut m = DVec3::ZERO;
+        for k in 0..self.throttle.len() {
+            let th = self.effective_throttle(k);
+            if th > 0.0 {
+                let fk = self.thruster_dir[k] * (self.vehicle.thrusters[k].thrust_n * th);
+                f += fk;
+                m += (self.thruster_pos[k] - self.cg_m).cross(fk);
+            }
+        }
+        (f, m)
+    }
+
+    fn refresh_env(&mut self) {
+        self.env = self.environment_at(self.t_s, &self.state);
+        self.env_valid = true;
+    }
+
+    /// Everything but thrust at a state.
+    fn environment_at(&self, t_s: f64, s: &BodyState) -> Environment {
+        let p = &self.opts.planet;
+        let ecef_from_eci = p.ecef_from_eci(t_s);
+        let r_ecef = ecef_from_eci * s.position_eci_m;
+        let altitude_m = p.altitude_m(r_ecef);
+        let gravity = self.opts.gravity.accel_eci(p, s.position_eci_m);
+        let air = self.opts.atmosphere.at(altitude_m, self.density_scale);
+        let omega = p.omega_eci();
+        let mut v_air_eci = s.velocity_eci_m_s - omega.cross(s.position_eci_m);
+        if !self.opts.wind.is_calm() {
+            let (wn, we) = self.opts.wind.at(altitude_m);
+            let g = p.geodetic_from_ecef(r_ecef);
+            let ecef_from_ned = p.ecef_from_ned(&g);
+            let w_ecef = ecef_from_ned * DVec3::new(wn, we, 0.0);
+            v_air_eci -= ecef_from_eci.transpose() * w_ecef;
+        }
+        let body_from_eci = s.eci_from_body.conjugate();
+        let v_air_body = body_from_eci * v_air_eci;
+        let speed = v_air_body.length();
+        let q = 0.5 * air.density_kg_m3 * speed * speed;
+        let mach = speed / air.speed_of_sound_m_s;
+        let mut env = Environment {
+            altitude_m,
+            air: Some(air),
+            air_velocity_body_m_s: v_air_body,
+            airspeed_m_s: speed,
+            mach,
+            dynamic_pressure_pa: q,
+            gravity_eci_m_s2: gravity,
+            ..Default::default()
+        };
+        if speed < 1e-6 {
+            return env;
+        }
+        let v_hat_body = v_air_body / speed;
+        // Lift reference: local "up" component perpendicular to the velocity.
+        let up_eci = if p.shape == crate::planet::PlanetShape::Flat {
+            DVec3::Z
+        } else {
+            s.position_eci_m.normalize()
+        };
+        let up_body = body_from_eci * up_eci;
+        let l0 = (up_body - v_hat_body * up_body.dot(v_hat_body)).normalize_or_zero();
+        let right = v_hat_body.cross(l0);
+
+        let six_dof = self.opts.dof == Dof::Six;
+        match (&self.vehicle.aero, six_dof) {
+            (AeroSpec::Table(t), true) => {
+                let cos_a = v_hat_body.x.clamp(-1.0, 1.0);
+                let alpha = cos_a.acos();
+                let cross = DVec3::new(0.0, v_air_body.y, v_air_body.z);
+                let cl = cross.length();
+                let c_hat = if cl > 1e-9 * speed { cross / cl } else { DVec3::Z };
+                let c = t.lookup(mach, alpha);
+                let qs = q * self.s_ref_m2;
+                let f = (DVec3::X * -c.ca - c_hat * c.cn) * qs;
+                let mref = DVec3::from_array(t.moment_reference_m);
+                let mut m = c_hat.cross(DVec3::X) * (qs * self.l_ref_m * c.cm) + (mref - self.cg_m).cross(f);
+                let k = qs * self.l_ref_m * self.l_ref_m / (2.0 * speed);
+                let w = s.rate_body_rad_s;
+                m += DVec3::new(t.clp_per_rad * w.x, t.cmq_per_rad * w.y, t.cmq_per_rad * w.z) * k;
+                env.alpha_rad = alpha;
+                env.aero_force_body_n = f;
+                env.moment_body_n_m = m;
+                let lift = f - v_hat_body * f.dot(v_hat_body);
+                env.bank_rad = if lift.length() > 1e-9 { lift.dot(right).atan2(lift.dot(l0)) } else { 0.0 };
+            }
+            _ => {
+                let (cd, cl, alpha) = match &self.vehicle.aero {
+                    AeroSpec::Simple { cd, lift_to_drag } => (*cd, cd * lift_to_drag, 0.0),
+                    AeroSpec::Table(_) => {
+                        let tp = trim_at(self.trim.as_deref().unwrap_or(&[]), mach);
+                        (tp.cd, tp.cl, tp.alpha_rad)
+                    }
+                };
+                let (sb, cb) = self.bank_command_rad.sin_cos();
+                let lift_dir = l0 * cb + right * sb;
+                let qs = q * self.s_ref_m2;
+                env.aero_force_body_n = -v_hat_body * (qs * cd) + lift_dir * (qs * cl);
+                env.alpha_rad = alpha;
+                env.bank_rad = self.bank_command_rad;
+            }
+        }
+        // Parachutes: drag along the air velocity at the attachment point.
+        for c in &self.chutes {
+            let cds = c.cd_s_at(t_s);
+            if cds <= 0.0 {
+                continue;
+            }
+            let r_att = DVec3::from_array(c.spec.attach_m) - self.cg_m;
+            let v_att = if six_dof { v_air_body + s.rate_body_rad_s.cross(r_att) } else { v_air_body };
+            let va = v_att.length();
+            let f = -v_att * (0.5 * air.density_kg_m3 * va * cds);
+            env.chute_force_body_n += f;
+            if six_dof {
+                env.moment_body_n_m += r_att.cross(f);
+            }
+        }
+        env
+    }
+
+    #[inline]
+    fn derivative(&self, s: &BodyState, env: &Environment, thrust_f: DVec3, thrust_m: DVec3, mass: f64) -> Deriv {
+        let f_body = env.aero_force_body_n + env.chute_force_body_n + thrust_f;
+        let dv = env.gravity_eci_m_s2 + s.eci_from_body * (f_body / mass);
+        if self.opts.dof == Dof::Three {
+            return Deriv { dr: s.velocity_eci_m_s, dv, dq: DQuat::from_xyzw(0.0, 0.0, 0.0, 0.0), dw: DVec3::ZERO };
+        }
+        let w = s.rate_body_rad_s;
+        let m = env.moment_body_n_m + thrust_m;
+        let dw = self.inertia_inv * (m - w.cross(self.inertia * w));
+        let dq = s.eci_from_body * DQuat::from_xyzw(0.5 * w.x, 0.5 * w.y, 0.5 * w.z, 0.0);
+        Deriv { dr: s.velocity_eci_m_s, dv, dq, dw }
+    }
+
+    /// Advances one step.
+    pub fn step(&mut self) {
+        let h = self.dt_s;
+        if self.contact.is_some() {
+            self.float_step(h);
+            return;
+        }
+        let t = self.t_s;
+        for c in &mut self.chutes {
+            c.update_phase(t);
+        }
+        let mass = self.mass_kg();
+        let (tf, tm) = self.thrust_body();
+        if !self.env_valid {
+            self.refresh_env();
+        }
+        let s0 = self.state;
+        let e1 = self.env;
+        let k1 = self.derivative(&s0, &e1, tf, tm, mass);
+        let s2 = s0.add(&k1, 0.5 * h);
+        let k2 = self.derivative(&s2, &self.environment_at(t + 0.5 * h, &s2), tf, tm, mass);
+        let s3 = s0.add(&k2, 0.5 * h);
+        let k3 = self.derivative(&s3, &self.environment_at(t + 0.5 * h, &s3), tf, tm, mass);
+        let s4 = s0.add(&k3, h);
+        let k4 = self.derivative(&s4, &self.environment_at(t + h, &s4), tf, tm, mass);
+        let mut s1 = BodyState {
+            position_eci_m: s0.position_eci_m + (k1.dr + 2.0 * k2.dr + 2.0 * k3.dr + k4.dr) * (h / 6.0),
+            velocity_eci_m_s: s0.velocity_eci_m_s + (k1.dv + 2.0 * k2.dv + 2.0 * k3.dv + k4.dv) * (h / 6.0),
+            eci_from_body: s0.eci_from_body + (k1.dq + k2.dq * 2.0 + k3.dq * 2.0 + k4.dq) * (h / 6.0),
+            rate_body_rad_s: s0.rate_body_rad_s + (k1.dw + 2.0 * k2.dw + 2.0 * k3.dw + k4.dw) * (h / 6.0),
+        };
+        s1.eci_from_body = s1.eci_from_body.normalize();
+
+        // Propellant: flow is constant over the step.
+        for k in 0..self.throttle.len() {
+            let th = self.effective_throttle(k);
+            if th > 0.0 {
+                let spec = &self.vehicle.thrusters[k];
+                // Flow follows the delivered thrust (a degraded motor burns slower).
+                let mdot = spec.thrust_n * th / (spec.isp_s * G0_M_S2);
+                let tank = &mut self.tanks_kg[self.thruster_tank[k]];
+                *tank = (*tank - mdot * h).max(0.0);
+            }
+        }
+
+        // Heating and thermal model (first order in time; these do not feed back).
+        let q0 = self.heat_flux_w_m2;
+        let prev_alt = e1.altitude_m;
+        let prev_v_ecef = self.velocity_ecef_m_s();
+        self.state = s1;
+        self.t_s = t + h;
+        self.step += 1;
+        self.refresh_env();
+        if self.opts.dof == Dof::Six {
+            self.angular_accel_body = (s1.rate_body_rad_s - s0.rate_body_rad_s) / h;
+        }
+        let air = self.env.air.unwrap_or(AirState::VACUUM);
+        self.heat_flux_w_m2 = sutton_graves_w_m2(
+            self.vehicle.thermal.sutton_graves_k,
+            air.density_kg_m3,
+            self.vehicle.geometry.nose_radius_m,
+            self.env.airspeed_m_s,
+        );
+        self.heat_load_j_m2 += 0.5 * (q0 + self.heat_flux_w_m2) * h;
+        self.thermal.step(h, self.heat_flux_w_m2, air.temperature_k.max(200.0));
+
+        // Surface contact.
+        if self.env.altitude_m <= 0.0 && prev_alt > 0.0 {
+            let f = prev_alt / (prev_alt - self.env.altitude_m);
+            let t_c = t + f * h;
+            let v1 = self.velocity_ecef_m_s();
+            let v_c = prev_v_ecef + (v1 - prev_v_ecef) * f;
+            let ecef_from_eci = self.opts.planet.ecef_from_eci(self.t_s);
+            let r1 = ecef_from_eci * s1.position_eci_m;
+            let r0 = self.opts.planet.ecef_from_eci(t) * s0.position_eci_m;
+            let rc = r0 + (r1 - r0) * f;
+            let mut g = self.opts.planet.geodetic_from_ecef(rc);
+            g.altitude_m = 0.0;
+            let up = self.opts.planet.up_ecef(rc);
+            self.contact = Some(Contact { t_s: t_c, speed_m_s: v_c.length(), vertical_speed_m_s: -v_c.dot(up), geodetic: g });
+            self.floating_ecef_m = self.opts.planet.ecef_from_geodetic(g);
+            let ecef_q = DQuat::from_mat3(&ecef_from_eci);
+            self.ecef_from_body_floating = (ecef_q * s1.eci_from_body).normalize();
+            for c in &mut self.chutes {
+                c.release();
+            }
+            for t in &mut self.throttle {
+                *t = 0.0;
+            }
+            self.float_step(0.0);
+        }
+    }
+
+    /// On the surface: fixed to the rotating planet.
+    fn float_step(&mut self, h: f64) {
+        self.t_s += h;
+        if h > 0.0 {
+            self.step += 1;
+        }
+        let p = &self.opts.planet;
+        let eci_from_ecef = p.ecef_from_eci(self.t_s).transpose();
+        let r = eci_from_ecef * self.floating_ecef_m;
+        let w = p.omega_eci();
+        let q = (DQuat::from_mat3(&eci_from_ecef) * self.ecef_from_body_floating).normalize();
+        self.state = BodyState {
+            position_eci_m: r,
+            velocity_eci_m_s: w.cross(r),
+            eci_from_body: q,
+            rate_body_rad_s: q.conjugate() * w,
+        };
+        self.angular_accel_body = DVec3::ZERO;
+        self.heat_flux_w_m2 = 0.0;
+        let air = self.opts.atmosphere.at(0.0, self.density_scale);
+        self.thermal.step(h, 0.0, air.temperature_k.max(200.0));
+        self.env = Environment {
+            altitude_m: 0.0,
+            air: Some(air),
+            gravity_eci_m_s2: self.opts.gravity.accel_eci(p, r),
+            ..Default::default()
+        };
+    }
+}
