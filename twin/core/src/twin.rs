@@ -781,6 +781,11 @@ impl Twin {
             self.angular_accel_body = (s1.rate_body_rad_s - s0.rate_body_rad_s) / h;
         }
         let air = self.env.air.unwrap_or(AirState::VACUUM);
+        let q_now = self.env.dynamic_pressure_pa;
+        for c in &mut self.chutes {
+            let load = q_now * c.cd_s_at(self.t_s);
+            c.peak_load_n = c.peak_load_n.max(load);
+        }
         self.heat_flux_w_m2 = sutton_graves_w_m2(
             self.vehicle.thermal.sutton_graves_k,
             air.density_kg_m3,
