@@ -1,0 +1,113 @@
+//! Property tests: invariants over random valid inputs.
+
+mod common;
+
+use common::options;
+use proptest::prelude::*;
+use twin_core::atmosphere::Atmosphere;
+use twin_core::config::Source;
+use twin_core::gravity::GravityModel;
+use twin_core::initial::EntryState;
+use twin_core::planet::{Geodetic, Planet, PlanetShape};
+use twin_core::twin::{Dof, ModelOptions, Twin};
+use twin_core::vehicle::VehicleSpec;
+
+fn reference_vehicle() -> VehicleSpec {
+    let text = include_str!("../../../fixtures/vehicles/capsule-srcv.toml");
+    VehicleSpec::from_toml(&Source::new("capsule-srcv.toml", text)).expect("reference vehicle loads")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    /// WGS-84 geodetic -> ecef -> geodetic returns the input (Heikkinen's closed form
+    /// is exact; the tolerance is floating-point noise).
+    #[test]
+    fn geodetic_round_trip(lat in -89.9f64..89.9, lon in -179.9f64..179.9, alt in -10_000.0f64..1_000_000.0) {
+        let p = Planet::wgs84();
+        let g = Geodetic { latitude_rad: lat.to_radians(), longitude_rad: lon.to_radians(), altitude_m: alt };
+        let back = p.geodetic_from_ecef(p.ecef_from_geodetic(g));
+        prop_assert!((back.latitude_rad - g.latitude_rad).abs() < 1e-11, "lat {} vs {}", back.latitude_rad, g.latitude_rad);
+        prop_assert!((back.longitude_rad - g.longitude_rad).abs() < 1e-12);
+        prop_assert!((back.altitude_m - alt).abs() < 1e-5, "alt {} vs {}", back.altitude_m, alt);
+    }
+
+    /// Spherical round trip too.
+    #[test]
+    fn spherical_round_trip(lat in -89.9f64..89.9, lon in -179.9f64..179.9, alt in -10_000.0f64..1_000_000.0) {
+        let mut p = Planet::wgs84();
+        p.shape = PlanetShape::Spherical;
+        p.flattening = 0.0;
+        let g = Geodetic { latitude_rad: lat.to_radians(), longitude_rad: lon.to_radians(), altitude_m: alt };
+        let back = p.geodetic_from_ecef(p.ecef_from_geodetic(g));
+        prop_assert!((back.latitude_rad - g.latitude_rad).abs() < 1e-11);
+        prop_assert!((back.altitude_m - alt).abs() < 1e-6);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+
+    /// Under drag alone (no gravity, no thrust, non-rotating flat planet) the kinetic
+    /// energy never increases from one step to the next.
+    #[test]
+    fn energy_never_increases_under_drag_alone(
+        alt in 20_000.0f64..90_000.0,
+        speed in 200.0f64..8_000.0,
+        gamma in -60.0f64..-1.0,
+        beta in 20.0f64..800.0,
+    ) {
+        let opts = ModelOptions {
+            planet: Planet { shape: PlanetShape::Flat, rotation_rate_rad_s: 0.0, ..Planet::wgs84() },
+            gravity: GravityModel::None,
+            atmosphere: Atmosphere::Us76,
+            wind: Default::default(),
+            dof: Dof::Three,
+            rate_hz: 1000.0,
+        };
+        let area = std::f64::consts::PI * 0.84 * 0.84 / 4.0;
+        let veh = VehicleSpec::simple(beta * area, 0.84, 1.0, 0.4, 0.0);
+        let e = EntryState { altitude_m: alt, speed_m_s: speed, flight_path_angle_rad: gamma.to_radians(), heading_rad: 0.0, latitude_rad: 0.0, longitude_rad: 0.0, relative_to_atmosphere: true, bank_rad: 0.0 };
+        let init = e.to_body_state(&opts.planet, &veh);
+        let mut twin = Twin::new(opts, veh, init, 0.0).expect("twin");
+        let mut ke = twin.state().velocity_eci_m_s.length_squared();
+        for _ in 0..3_000 {
+            twin.step();
+            if twin.contact().is_some() { break; }
+            let k = twin.state().velocity_eci_m_s.length_squared();
+            prop_assert!(k <= ke * (1.0 + 1e-14), "kinetic energy rose: {ke} -> {k}");
+            ke = k;
+        }
+    }
+
+    /// The full 6-DOF model produces finite values everywhere over random valid entry
+    /// conditions, attitudes, rates, parachute deployments and thruster firings.
+    #[test]
+    fn six_dof_never_produces_nan(
+        alt in 5_000.0f64..150_000.0,
+        speed in 100.0f64..8_000.0,
+        gamma in -30.0f64..5.0,
+        heading in 0.0f64..360.0,
+        lat in -80.0f64..80.0,
+        bank in -180.0f64..180.0,
+        rates in proptest::array::uniform3(-1.0f64..1.0),
+        chute in proptest::option::of(0usize..2),
+        thruster in proptest::option::of(0usize..9),
+    ) {
+        let veh = reference_vehicle();
+        let opts = ModelOptions::default();
+        let e = EntryState { altitude_m: alt, speed_m_s: speed, flight_path_angle_rad: gamma.to_radians(), heading_rad: heading.to_radians(), latitude_rad: lat.to_radians(), longitude_rad: 0.3, relative_to_atmosphere: true, bank_rad: bank.to_radians() };
+        let mut init = e.to_body_state(&opts.planet, &veh);
+        init.rate_body_rad_s = twin_core::glam::DVec3::from_array(rates);
+        let mut twin = Twin::new(opts, veh, init, 0.0).expect("twin");
+        if let Some(c) = chute { twin.deploy_parachute(c); }
+        if let Some(t) = thruster { twin.set_throttle(t, 1.0); }
+        for _ in 0..2_000 {
+            twin.step();
+        }
+        let s = twin.snapshot();
+        let json = format!("{s:?}");
+        prop_assert!(!json.contains("NaN") && !json.contains("inf"), "non-finite snapshot: {json}");
+        prop_assert!(twin.heat_load_j_m2().is_finite());
+    }
+}
