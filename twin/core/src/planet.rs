@@ -110,8 +110,54 @@ impl Planet {
         match self.shape {
             PlanetShape::Flat => r_ecef_m.z,
             PlanetShape::Spherical => r_ecef_m.length() - self.equatorial_radius_m,
-            PlanetShape::Wgs84 => self.heikkinen(r_ecef_m).1,
+            PlanetShape::Wgs84 => self.heikkinen_height(r_ecef_m).0,
         }
+    }
+
+    /// Altitude and the unit surface normal ("up") at an ecef (or eci: both are
+    /// invariant under rotation about z) position; the normal lets callers update the
+    /// altitude to first order for nearby points, h(r + d) = h + n . d + O(|d|^2 / R).
+    pub fn altitude_and_normal(&self, r: DVec3) -> (f64, DVec3) {
+        match self.shape {
+            PlanetShape::Flat => (r.z, DVec3::Z),
+            PlanetShape::Spherical => {
+                let n = r.length();
+                (n - self.equatorial_radius_m, r / n)
+            }
+            PlanetShape::Wgs84 => {
+                let (h, zc) = self.heikkinen_height(r);
+                (h, DVec3::new(r.x, r.y, zc).normalize())
+            }
+        }
+    }
+
+    /// Height and the z component of the (unnormalised) surface normal direction
+    /// (x, y, z + e'^2 z0): Heikkinen without the latitude's arctangent.
+    fn heikkinen_height(&self, r: DVec3) -> (f64, f64) {
+        let a = self.equatorial_radius_m;
+        let b = self.polar_radius_m();
+        let e2 = self.e2();
+        let p2 = r.x * r.x + r.y * r.y;
+        let p = p2.sqrt();
+        let z = r.z;
+        if p < 1e-3 {
+            return (z.abs() - b, z);
+        }
+        let ep2 = (a * a - b * b) / (b * b);
+        let f = 54.0 * b * b * z * z;
+        let g = p2 + (1.0 - e2) * z * z - e2 * (a * a - b * b);
+        let c = e2 * e2 * f * p2 / (g * g * g);
+        let s = (1.0 + c + (c * c + 2.0 * c).sqrt()).cbrt();
+        let k = s + 1.0 + 1.0 / s;
+        let pp = f / (3.0 * k * k * g * g);
+        let q = (1.0 + 2.0 * e2 * e2 * pp).sqrt();
+        let r0 = -pp * e2 * p / (1.0 + q)
+            + (0.5 * a * a * (1.0 + 1.0 / q) - pp * (1.0 - e2) * z * z / (q * (1.0 + q)) - 0.5 * pp * p2).max(0.0).sqrt();
+        let t = p - e2 * r0;
+        let u = (t * t + z * z).sqrt();
+        let v = (t * t + (1.0 - e2) * z * z).sqrt();
+        let z0 = b * b * z / (a * v);
+        (u * (1.0 - b * b / (a * v)), z + ep2 * z0)
     }
 
     /// Geodetic coordinates of an ecef position.
