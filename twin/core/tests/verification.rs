@@ -278,5 +278,6 @@ fn twin_heat_flux_is_sutton_graves_at_the_current_state() {
     let env = twin.environment();
     let rho = us76(env.altitude_m).density_kg_m3;
     let expected = SUTTON_GRAVES_EARTH_K * (rho / 0.4).sqrt() * env.airspeed_m_s.powi(3);
-    assert!(rel(twin.heat_flux_w_m2(), expected) < 1e-12);
+    // The loop uses the 20 m US76 table (interpolation error < 1e-6 on density).
+    assert!(rel(twin.heat_flux_w_m2(), expected) < 1e-6, "{} vs {expected}", twin.heat_flux_w_m2());
 }
