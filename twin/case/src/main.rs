@@ -23,9 +23,12 @@ fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let path = match args.as_slice() {
         [p] if p != "-h" && p != "--help" => p.clone(),
-        _ => bail!("usage: twin-case CASE.toml\n  runs one entry check case and prints JSON results on stdout"),
+        _ => bail!(
+            "usage: twin-case CASE.toml\n  runs one entry check case and prints JSON results on stdout"
+        ),
     };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read case file {path}"))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("cannot read case file {path}"))?;
     let src = Source::new(&path, &text);
     let spec = CaseSpec::from_toml(&src)?;
     let file_vehicle = match &spec.vehicle.file {
@@ -33,8 +36,9 @@ fn run() -> Result<()> {
         Some(f) => {
             let vpath = Path::new(&path).parent().unwrap_or(Path::new(".")).join(f);
             let vname = vpath.display().to_string();
-            let vtext = std::fs::read_to_string(&vpath)
-                .with_context(|| format!("{path}: field `vehicle.file`: cannot read vehicle file {vname}"))?;
+            let vtext = std::fs::read_to_string(&vpath).with_context(|| {
+                format!("{path}: field `vehicle.file`: cannot read vehicle file {vname}")
+            })?;
             Some(VehicleSpec::from_toml(&Source::new(&vname, &vtext))?)
         }
     };

@@ -28,7 +28,10 @@ fn run_with(name: &str, text: &str) -> (i32, String, String) {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path: PathBuf = dir.join(format!("{name}.toml"));
     std::fs::write(&path, text).expect("write case");
-    let out = Command::new(env!("CARGO_BIN_EXE_twin-case")).arg(&path).output().expect("runs");
+    let out = Command::new(env!("CARGO_BIN_EXE_twin-case"))
+        .arg(&path)
+        .output()
+        .expect("runs");
     let _ = std::fs::remove_dir_all(&dir);
     (
         out.status.code().unwrap_or(-1),
@@ -43,9 +46,18 @@ fn assert_error(name: &str, text: &str, line: usize, field: &str, expected: &str
     assert!(stdout.is_empty(), "no results on error: {stdout}");
     assert!(!stderr.contains("panicked"), "panic: {stderr}");
     let loc = format!("{name}.toml:{line}:");
-    assert!(stderr.contains(&loc), "expected location {loc} in: {stderr}");
-    assert!(stderr.contains(&format!("field `{field}`")), "expected field {field} in: {stderr}");
-    assert!(stderr.contains(expected), "expected '{expected}' in: {stderr}");
+    assert!(
+        stderr.contains(&loc),
+        "expected location {loc} in: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("field `{field}`")),
+        "expected field {field} in: {stderr}"
+    );
+    assert!(
+        stderr.contains(expected),
+        "expected '{expected}' in: {stderr}"
+    );
 }
 
 #[test]
@@ -54,9 +66,21 @@ fn a_good_case_runs_and_prints_the_fields() {
     assert_eq!(code, 0, "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
     for k in [
-        "peak_g", "t_peak_g_s", "alt_peak_g_m", "peak_heat_flux_w_m2", "heat_load_j_m2", "t_mach_1_5_s",
-        "t_alt_10km_s", "landing_speed_m_s", "t_landing_s", "t_alt_100km_s", "t_alt_80km_s", "t_alt_60km_s",
-        "t_alt_40km_s", "t_alt_20km_s", "t_alt_5km_s",
+        "peak_g",
+        "t_peak_g_s",
+        "alt_peak_g_m",
+        "peak_heat_flux_w_m2",
+        "heat_load_j_m2",
+        "t_mach_1_5_s",
+        "t_alt_10km_s",
+        "landing_speed_m_s",
+        "t_landing_s",
+        "t_alt_100km_s",
+        "t_alt_80km_s",
+        "t_alt_60km_s",
+        "t_alt_40km_s",
+        "t_alt_20km_s",
+        "t_alt_5km_s",
     ] {
         assert!(v.get(k).is_some(), "missing {k}");
     }
@@ -67,7 +91,13 @@ fn a_good_case_runs_and_prints_the_fields() {
 #[test]
 fn unknown_option_is_named_with_its_location() {
     let text = GOOD.replace("dof = 3", "dof = 3\nintegrator = \"euler\"");
-    assert_error("unknown", &text, 8, "models.integrator", "unknown field `integrator`");
+    assert_error(
+        "unknown",
+        &text,
+        8,
+        "models.integrator",
+        "unknown field `integrator`",
+    );
 }
 
 #[test]
@@ -79,7 +109,13 @@ fn missing_field_is_named() {
 #[test]
 fn negative_mass_is_rejected_with_the_unit() {
     let text = GOOD.replace("mass_kg = 180.0", "mass_kg = -5.0");
-    assert_error("negative", &text, 10, "vehicle.mass_kg", "expected a positive number (kg), found -5");
+    assert_error(
+        "negative",
+        &text,
+        10,
+        "vehicle.mass_kg",
+        "expected a positive number (kg), found -5",
+    );
 }
 
 #[test]
@@ -91,7 +127,13 @@ fn non_numeric_value_is_rejected() {
 #[test]
 fn bad_option_value_is_rejected() {
     let text = GOOD.replace("planet = \"spherical\"", "planet = \"donut\"");
-    assert_error("badplanet", &text, 3, "models.planet", "unknown variant `donut`");
+    assert_error(
+        "badplanet",
+        &text,
+        3,
+        "models.planet",
+        "unknown variant `donut`",
+    );
 }
 
 #[test]
@@ -104,15 +146,23 @@ fn syntax_error_has_a_location() {
 
 #[test]
 fn missing_vehicle_file_is_named() {
-    let text = GOOD.replace("mass_kg = 180.0\ndiameter_m = 0.84\ncd = 1.2", "file = \"nope.toml\"");
+    let text = GOOD.replace(
+        "mass_kg = 180.0\ndiameter_m = 0.84\ncd = 1.2",
+        "file = \"nope.toml\"",
+    );
     let (code, _, stderr) = run_with("nofile", &text);
     assert_eq!(code, 2);
-    assert!(stderr.contains("vehicle.file") && stderr.contains("nope.toml"), "{stderr}");
+    assert!(
+        stderr.contains("vehicle.file") && stderr.contains("nope.toml"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn no_arguments_prints_usage() {
-    let out = Command::new(env!("CARGO_BIN_EXE_twin-case")).output().expect("runs");
+    let out = Command::new(env!("CARGO_BIN_EXE_twin-case"))
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("usage: twin-case"));
 }

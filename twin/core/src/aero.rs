@@ -142,11 +142,7 @@ pub struct TrimPoint {
 
 /// Trim of the table about a CG: for each Mach, the first stable zero of the pitching
 /// moment about the CG, searching alpha from 0 upward in 0.05 deg steps.
-pub fn trim_table(
-    table: &AeroTable,
-    cg_m: [f64; 3],
-    reference_length_m: f64,
-) -> Vec<TrimPoint> {
+pub fn trim_table(table: &AeroTable, cg_m: [f64; 3], reference_length_m: f64) -> Vec<TrimPoint> {
     let mref = table.moment_reference_m;
     let cm_cg = |mach: f64, a: f64| {
         let c = table.lookup(mach, a);
@@ -199,7 +195,10 @@ pub fn trim_at(trim: &[TrimPoint], mach: f64) -> TrimPoint {
     if mach >= trim[n - 1].mach {
         return trim[n - 1];
     }
-    let i = trim.partition_point(|t| t.mach <= mach).saturating_sub(1).min(n - 2);
+    let i = trim
+        .partition_point(|t| t.mach <= mach)
+        .saturating_sub(1)
+        .min(n - 2);
     let (a, b) = (trim[i], trim[i + 1]);
     let f = (mach - a.mach) / (b.mach - a.mach);
     TrimPoint {

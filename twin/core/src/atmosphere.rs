@@ -472,7 +472,12 @@ fn fast_table() -> &'static FastTable {
     static T: OnceLock<FastTable> = OnceLock::new();
     T.get_or_init(|| {
         let n = ((Z_TOP - FAST_Z0) / FAST_DZ).round() as usize + 1;
-        let mut t = FastTable { ln_p: Vec::with_capacity(n), ln_rho: Vec::with_capacity(n), t: Vec::with_capacity(n), a: Vec::with_capacity(n) };
+        let mut t = FastTable {
+            ln_p: Vec::with_capacity(n),
+            ln_rho: Vec::with_capacity(n),
+            t: Vec::with_capacity(n),
+            a: Vec::with_capacity(n),
+        };
         for i in 0..n {
             let s = us76(FAST_Z0 + FAST_DZ * i as f64);
             t.ln_p.push(s.pressure_pa.ln());

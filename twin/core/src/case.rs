@@ -10,7 +10,9 @@ use crate::atmosphere::{Atmosphere, WindPoint, WindProfile};
 use crate::config::{Checks, ConfigError, Source};
 use crate::gravity::GravityModel;
 use crate::initial::EntryState;
-use crate::planet::{EGM96_J2, G0_M_S2, Planet, PlanetShape, WGS84_A_M, WGS84_F, WGS84_MU_M3_S2, WGS84_OMEGA_RAD_S};
+use crate::planet::{
+    EGM96_J2, G0_M_S2, Planet, PlanetShape, WGS84_A_M, WGS84_F, WGS84_MU_M3_S2, WGS84_OMEGA_RAD_S,
+};
 use crate::twin::{Dof, ModelOptions, Twin, TwinError};
 use crate::vehicle::{ParachuteSpec, VehicleSpec};
 use serde::{Deserialize, Serialize};
@@ -153,11 +155,19 @@ impl ModelsSpec {
         let spherical = self.planet != PlanetShape::Wgs84;
         let planet = Planet {
             shape: self.planet,
-            equatorial_radius_m: self.radius_m.unwrap_or(if spherical { 6_371_000.0 } else { WGS84_A_M }),
+            equatorial_radius_m: self.radius_m.unwrap_or(if spherical {
+                6_371_000.0
+            } else {
+                WGS84_A_M
+            }),
             flattening: if spherical { 0.0 } else { WGS84_F },
             mu_m3_s2: self.mu_m3_s2.unwrap_or(WGS84_MU_M3_S2),
             j2: self.j2.unwrap_or(EGM96_J2),
-            rotation_rate_rad_s: if self.earth_rotation && self.planet != PlanetShape::Flat { WGS84_OMEGA_RAD_S } else { 0.0 },
+            rotation_rate_rad_s: if self.earth_rotation && self.planet != PlanetShape::Flat {
+                WGS84_OMEGA_RAD_S
+            } else {
+                0.0
+            },
         };
         let atmosphere = match self.atmosphere {
             AtmosphereOption::Us76 => Atmosphere::Us76,
@@ -179,7 +189,11 @@ impl ModelsSpec {
     }
 
     fn validate(&self, c: &mut Checks) {
-        c.require(self.dof == 3 || self.dof == 6, "models.dof", format!("expected 3 or 6, found {}", self.dof));
+        c.require(
+            self.dof == 3 || self.dof == 6,
+            "models.dof",
+            format!("expected 3 or 6, found {}", self.dof),
+        );
         c.in_range("models.rate_hz", self.rate_hz, 1.0, 100_000.0, "Hz");
         if let Some(r) = self.radius_m {
             c.positive("models.radius_m", r, "m");
@@ -322,7 +336,10 @@ fn default_max_time() -> f64 {
 
 impl Default for RunSpec {
     fn default() -> Self {
-        Self { max_time_s: default_max_time(), after_landing_s: 0.0 }
+        Self {
+            max_time_s: default_max_time(),
+            after_landing_s: 0.0,
+        }
     }
 }
 
@@ -432,12 +449,18 @@ impl CaseSpec {
             }
             match v.cd {
                 Some(cd) => c.positive("vehicle.cd", cd, "dimensionless"),
-                None => c.fail("vehicle", "missing field `cd` (drag coefficient) for a simple vehicle"),
+                None => c.fail(
+                    "vehicle",
+                    "missing field `cd` (drag coefficient) for a simple vehicle",
+                ),
             }
             match (v.diameter_m, v.reference_area_m2) {
                 (Some(d), None) => c.positive("vehicle.diameter_m", d, "m"),
                 (None, Some(a)) => c.positive("vehicle.reference_area_m2", a, "m^2"),
-                _ => c.fail("vehicle", "expected exactly one of `diameter_m` or `reference_area_m2`"),
+                _ => c.fail(
+                    "vehicle",
+                    "expected exactly one of `diameter_m` or `reference_area_m2`",
+                ),
             }
             if let Some(r) = v.nose_radius_m {
                 c.positive("vehicle.nose_radius_m", r, "m");
@@ -446,7 +469,14 @@ impl CaseSpec {
                 c.in_range("vehicle.lift_to_drag", ld, 0.0, 2.0, "dimensionless");
             }
         } else {
-            for k in ["mass_kg", "diameter_m", "reference_area_m2", "cd", "nose_radius_m", "lift_to_drag"] {
+            for k in [
+                "mass_kg",
+                "diameter_m",
+                "reference_area_m2",
+                "cd",
+                "nose_radius_m",
+                "lift_to_drag",
+            ] {
                 let given = match k {
                     "mass_kg" => v.mass_kg.is_some(),
                     "diameter_m" => v.diameter_m.is_some(),
@@ -455,17 +485,31 @@ impl CaseSpec {
                     "nose_radius_m" => v.nose_radius_m.is_some(),
                     _ => v.lift_to_drag.is_some(),
                 };
-                c.require(!given, format!("vehicle.{k}"), "not allowed together with `file` (the vehicle file defines it)");
+                c.require(
+                    !given,
+                    format!("vehicle.{k}"),
+                    "not allowed together with `file` (the vehicle file defines it)",
+                );
             }
         }
         c.in_range("vehicle.bank_deg", v.bank_deg, -180.0, 180.0, "deg");
         let e = &self.entry;
         c.in_range("entry.altitude_m", e.altitude_m, 0.0, 2_000_000.0, "m");
         c.positive("entry.speed_m_s", e.speed_m_s, "m/s");
-        c.in_range("entry.flight_path_angle_deg", e.flight_path_angle_deg, -90.0, 90.0, "deg");
+        c.in_range(
+            "entry.flight_path_angle_deg",
+            e.flight_path_angle_deg,
+            -90.0,
+            90.0,
+            "deg",
+        );
         c.in_range("entry.latitude_deg", e.latitude_deg, -90.0, 90.0, "deg");
         c.in_range("entry.longitude_deg", e.longitude_deg, -360.0, 360.0, "deg");
-        c.require(e.heading_deg.is_finite(), "entry.heading_deg", "expected a finite number (deg)");
+        c.require(
+            e.heading_deg.is_finite(),
+            "entry.heading_deg",
+            "expected a finite number (deg)",
+        );
         for (k, p) in self.parachutes.iter().enumerate() {
             let f = format!("parachutes[{k}]");
             c.require(
@@ -480,7 +524,11 @@ impl CaseSpec {
                 c.positive(&format!("{f}.altitude_below_m"), h, "m");
             }
             for r in &p.release {
-                c.require(self.parachutes.iter().any(|x| &x.name == r), format!("{f}.release"), format!("no parachute named `{r}` in this case"));
+                c.require(
+                    self.parachutes.iter().any(|x| &x.name == r),
+                    format!("{f}.release"),
+                    format!("no parachute named `{r}` in this case"),
+                );
             }
         }
         c.positive("run.max_time_s", self.run.max_time_s, "s");
@@ -489,7 +537,11 @@ impl CaseSpec {
 
     /// The vehicle to fly: `file_vehicle` (already loaded from `vehicle.file`) or the
     /// simple one, with case-defined parachutes added. Errors point into `src`.
-    pub fn vehicle(&self, src: &Source<'_>, file_vehicle: Option<VehicleSpec>) -> Result<VehicleSpec, ConfigError> {
+    pub fn vehicle(
+        &self,
+        src: &Source<'_>,
+        file_vehicle: Option<VehicleSpec>,
+    ) -> Result<VehicleSpec, ConfigError> {
         let v = &self.vehicle;
         let mut veh = match file_vehicle {
             Some(fv) => fv,
@@ -497,7 +549,12 @@ impl CaseSpec {
                 let d = match (v.diameter_m, v.reference_area_m2) {
                     (Some(d), _) => d,
                     (None, Some(a)) => (4.0 * a / std::f64::consts::PI).sqrt(),
-                    _ => return Err(src.error_at_field("vehicle", "expected `diameter_m` or `reference_area_m2`")),
+                    _ => {
+                        return Err(src.error_at_field(
+                            "vehicle",
+                            "expected `diameter_m` or `reference_area_m2`",
+                        ));
+                    }
                 };
                 VehicleSpec::simple(
                     v.mass_kg.unwrap_or(1.0),
@@ -577,15 +634,36 @@ pub fn run_case(spec: &CaseSpec, vehicle: VehicleSpec) -> Result<CaseResult, Cas
 }
 
 fn fly(spec: &CaseSpec, mut twin: Twin) -> CaseResult {
-    let chute_idx: Vec<Option<usize>> = spec.parachutes.iter().map(|p| twin.parachute_index(&p.name)).collect();
+    let chute_idx: Vec<Option<usize>> = spec
+        .parachutes
+        .iter()
+        .map(|p| twin.parachute_index(&p.name))
+        .collect();
     let mut fired = vec![false; spec.parachutes.len()];
     let mut events = Vec::new();
-    let levels = [100_000.0, 80_000.0, 60_000.0, 40_000.0, 20_000.0, 10_000.0, 5_000.0];
+    let levels = [
+        100_000.0, 80_000.0, 60_000.0, 40_000.0, 20_000.0, 10_000.0, 5_000.0,
+    ];
     let mut crossings: [Option<f64>; 7] = [None; 7];
     let mut t_mach_15 = None;
-    let mut peak_g = Peak { value: 0.0, t_s: 0.0, alt_m: 0.0, speed_m_s: 0.0 };
-    let mut peak_q = Peak { value: 0.0, t_s: 0.0, alt_m: 0.0, speed_m_s: 0.0 };
-    let mut peak_qdot = Peak { value: 0.0, t_s: 0.0, alt_m: 0.0, speed_m_s: 0.0 };
+    let mut peak_g = Peak {
+        value: 0.0,
+        t_s: 0.0,
+        alt_m: 0.0,
+        speed_m_s: 0.0,
+    };
+    let mut peak_q = Peak {
+        value: 0.0,
+        t_s: 0.0,
+        alt_m: 0.0,
+        speed_m_s: 0.0,
+    };
+    let mut peak_qdot = Peak {
+        value: 0.0,
+        t_s: 0.0,
+        alt_m: 0.0,
+        speed_m_s: 0.0,
+    };
     let mut peak_hs: f64 = 0.0;
     let mut peak_bond: f64 = 0.0;
     let mut prev_alt = twin.environment().altitude_m;
@@ -600,7 +678,9 @@ fn fly(spec: &CaseSpec, mut twin: Twin) -> CaseResult {
             if fired[k] || twin.contact().is_some() {
                 continue;
             }
-            let go = p.mach_below.is_some_and(|m| env.mach < m && env.dynamic_pressure_pa > 1.0)
+            let go = p
+                .mach_below
+                .is_some_and(|m| env.mach < m && env.dynamic_pressure_pa > 1.0)
                 || p.altitude_below_m.is_some_and(|h| env.altitude_m < h);
             if go && let Some(i) = chute_idx[k] {
                 fired[k] = true;
@@ -621,21 +701,43 @@ fn fly(spec: &CaseSpec, mut twin: Twin) -> CaseResult {
             let f = env.aero_force_body_n + env.chute_force_body_n;
             let g = f.length() / twin.mass_kg() / g0;
             if g > peak_g.value {
-                peak_g = Peak { value: g, t_s: t, alt_m: env.altitude_m, speed_m_s: env.airspeed_m_s };
+                peak_g = Peak {
+                    value: g,
+                    t_s: t,
+                    alt_m: env.altitude_m,
+                    speed_m_s: env.airspeed_m_s,
+                };
             }
             if env.dynamic_pressure_pa > peak_q.value {
-                peak_q = Peak { value: env.dynamic_pressure_pa, t_s: t, alt_m: env.altitude_m, speed_m_s: env.airspeed_m_s };
+                peak_q = Peak {
+                    value: env.dynamic_pressure_pa,
+                    t_s: t,
+                    alt_m: env.altitude_m,
+                    speed_m_s: env.airspeed_m_s,
+                };
             }
             if twin.heat_flux_w_m2() > peak_qdot.value {
-                peak_qdot = Peak { value: twin.heat_flux_w_m2(), t_s: t, alt_m: env.altitude_m, speed_m_s: env.airspeed_m_s };
+                peak_qdot = Peak {
+                    value: twin.heat_flux_w_m2(),
+                    t_s: t,
+                    alt_m: env.altitude_m,
+                    speed_m_s: env.airspeed_m_s,
+                };
             }
             for (k, lvl) in levels.iter().enumerate() {
                 if crossings[k].is_none() && env.altitude_m < *lvl && prev_alt >= *lvl {
-                    crossings[k] = Some(prev_t + (t - prev_t) * (prev_alt - lvl) / (prev_alt - env.altitude_m));
+                    crossings[k] = Some(
+                        prev_t + (t - prev_t) * (prev_alt - lvl) / (prev_alt - env.altitude_m),
+                    );
                 }
             }
-            if t_mach_15.is_none() && env.mach < 1.5 && prev_mach >= 1.5 && env.dynamic_pressure_pa > 1.0 {
-                t_mach_15 = Some(prev_t + (t - prev_t) * (prev_mach - 1.5) / (prev_mach - env.mach));
+            if t_mach_15.is_none()
+                && env.mach < 1.5
+                && prev_mach >= 1.5
+                && env.dynamic_pressure_pa > 1.0
+            {
+                t_mach_15 =
+                    Some(prev_t + (t - prev_t) * (prev_mach - 1.5) / (prev_mach - env.mach));
             }
             prev_alt = env.altitude_m;
             prev_mach = env.mach;
@@ -644,11 +746,11 @@ fn fly(spec: &CaseSpec, mut twin: Twin) -> CaseResult {
         peak_hs = peak_hs.max(th.heat_shield_surface_k);
         peak_bond = peak_bond.max(th.bondline_k);
         prev_t = t;
-        if let Some(c) = twin.contact() {
-            if t >= c.t_s + spec.run.after_landing_s {
-                stop_reason = "landed";
-                break;
-            }
+        if let Some(c) = twin.contact()
+            && t >= c.t_s + spec.run.after_landing_s
+        {
+            stop_reason = "landed";
+            break;
         }
         if t >= spec.run.max_time_s {
             break;

@@ -69,12 +69,18 @@ impl ThermalModel {
         let t4a = ambient_k.powi(4);
         let g = s.ablator_conductance_w_k * self.conductance_scale;
         let q_in = q_stag_w_m2 * s.heat_shield_mean_to_stagnation * s.heat_shield_area_m2;
-        let rad = s.heat_shield_emissivity * STEFAN_BOLTZMANN * (st.heat_shield_surface_k.powi(4) - t4a) * s.heat_shield_area_m2;
+        let rad = s.heat_shield_emissivity
+            * STEFAN_BOLTZMANN
+            * (st.heat_shield_surface_k.powi(4) - t4a)
+            * s.heat_shield_area_m2;
         let cond = g * (st.heat_shield_surface_k - st.bondline_k);
         st.heat_shield_surface_k += dt_s * (q_in - rad - cond) / s.heat_shield_surface_capacity_j_k;
         st.bondline_k += dt_s * cond / s.bondline_capacity_j_k;
         let q_bs = q_stag_w_m2 * s.backshell_to_stagnation * s.backshell_area_m2;
-        let rad_bs = s.backshell_emissivity * STEFAN_BOLTZMANN * (st.backshell_k.powi(4) - t4a) * s.backshell_area_m2;
+        let rad_bs = s.backshell_emissivity
+            * STEFAN_BOLTZMANN
+            * (st.backshell_k.powi(4) - t4a)
+            * s.backshell_area_m2;
         st.backshell_k += dt_s * (q_bs - rad_bs) / s.backshell_capacity_j_k;
     }
 }

@@ -31,7 +31,11 @@ impl EntryState {
     /// Position and velocity in eci at t = 0 (eci = ecef at t = 0), and an attitude
     /// trimmed at the entry Mach number with the lift vector at `bank_rad`.
     pub fn to_body_state(&self, planet: &Planet, vehicle: &VehicleSpec) -> BodyState {
-        let g = Geodetic { latitude_rad: self.latitude_rad, longitude_rad: self.longitude_rad, altitude_m: self.altitude_m };
+        let g = Geodetic {
+            latitude_rad: self.latitude_rad,
+            longitude_rad: self.longitude_rad,
+            altitude_m: self.altitude_m,
+        };
         let r = planet.ecef_from_geodetic(g);
         let ecef_from_ned = planet.ecef_from_ned(&g);
         let (sg, cg) = self.flight_path_angle_rad.sin_cos();
@@ -43,16 +47,35 @@ impl EntryState {
         } else {
             v_rel
         };
-        let v_air = if self.relative_to_atmosphere { v_rel } else { v - planet.omega_eci().cross(r) };
-        let up = if planet.shape == PlanetShape::Flat { DVec3::Z } else { r.normalize() };
+        let v_air = if self.relative_to_atmosphere {
+            v_rel
+        } else {
+            v - planet.omega_eci().cross(r)
+        };
+        let up = if planet.shape == PlanetShape::Flat {
+            DVec3::Z
+        } else {
+            r.normalize()
+        };
         let q = trimmed_attitude(vehicle, v_air, up, self.bank_rad, v_air.length() / 300.0);
-        BodyState { position_eci_m: r, velocity_eci_m_s: v, eci_from_body: q, rate_body_rad_s: DVec3::ZERO }
+        BodyState {
+            position_eci_m: r,
+            velocity_eci_m_s: v,
+            eci_from_body: q,
+            rate_body_rad_s: DVec3::ZERO,
+        }
     }
 }
 
 /// Attitude (eci_from_body) that flies at the trim angle of attack with its lift
 /// vector rotated by `bank_rad` about the air-relative velocity from "up".
-pub fn trimmed_attitude(vehicle: &VehicleSpec, v_air_eci: DVec3, up_eci: DVec3, bank_rad: f64, mach: f64) -> DQuat {
+pub fn trimmed_attitude(
+    vehicle: &VehicleSpec,
+    v_air_eci: DVec3,
+    up_eci: DVec3,
+    bank_rad: f64,
+    mach: f64,
+) -> DQuat {
     let v_hat = v_air_eci.normalize_or(DVec3::X);
     let l0 = (up_eci - v_hat * up_eci.dot(v_hat)).normalize_or(v_hat.any_orthonormal_vector());
     let right = v_hat.cross(l0);
@@ -75,7 +98,13 @@ pub fn trimmed_attitude(vehicle: &VehicleSpec, v_air_eci: DVec3, up_eci: DVec3, 
 /// A circular orbit of the given altitude (above the equatorial radius), inclination,
 /// right ascension of the ascending node and argument of latitude; attitude with the
 /// body +x axis along the velocity.
-pub fn circular_orbit(planet: &Planet, altitude_m: f64, inclination_rad: f64, raan_rad: f64, arg_latitude_rad: f64) -> BodyState {
+pub fn circular_orbit(
+    planet: &Planet,
+    altitude_m: f64,
+    inclination_rad: f64,
+    raan_rad: f64,
+    arg_latitude_rad: f64,
+) -> BodyState {
     let a = planet.equatorial_radius_m + altitude_m;
     let v = (planet.mu_m3_s2 / a).sqrt();
     let (su, cu) = arg_latitude_rad.sin_cos();
@@ -89,5 +118,10 @@ pub fn circular_orbit(planet: &Planet, altitude_m: f64, inclination_rad: f64, ra
     let z = -r.normalize();
     let y = z.cross(x);
     let q = DQuat::from_mat3(&DMat3::from_cols(x, y, z)).normalize();
-    BodyState { position_eci_m: r, velocity_eci_m_s: vv, eci_from_body: q, rate_body_rad_s: DVec3::ZERO }
+    BodyState {
+        position_eci_m: r,
+        velocity_eci_m_s: vv,
+        eci_from_body: q,
+        rate_body_rad_s: DVec3::ZERO,
+    }
 }

@@ -64,7 +64,14 @@ pub struct Parachute {
 impl Parachute {
     /// A stowed parachute.
     pub fn new(spec: ParachuteSpec) -> Self {
-        Self { spec, phase: ChutePhase::Stowed, fired_at_s: None, line_stretch_at_s: None, fault: None, peak_load_n: 0.0 }
+        Self {
+            spec,
+            phase: ChutePhase::Stowed,
+            fired_at_s: None,
+            line_stretch_at_s: None,
+            fault: None,
+            peak_load_n: 0.0,
+        }
     }
 
     /// Pyro command: start deployment at `t_s` (ignored unless stowed).
@@ -73,7 +80,11 @@ impl Parachute {
             return;
         }
         self.fired_at_s = Some(t_s);
-        self.phase = if matches!(self.fault, Some(ChuteFault::FailsToDeploy)) { ChutePhase::Failed } else { ChutePhase::Deploying };
+        self.phase = if matches!(self.fault, Some(ChuteFault::FailsToDeploy)) {
+            ChutePhase::Failed
+        } else {
+            ChutePhase::Deploying
+        };
     }
 
     /// Release / riser cut command.
@@ -103,7 +114,9 @@ impl Parachute {
                 }
             }
             ChutePhase::Inflating | ChutePhase::Reefed | ChutePhase::Disreefing => {
-                let Some(ls) = self.line_stretch_at_s else { return };
+                let Some(ls) = self.line_stretch_at_s else {
+                    return;
+                };
                 let dt = t_s - ls;
                 if let Some(ChuteFault::LineCut { after_s }) = self.fault
                     && dt >= after_s
@@ -113,7 +126,11 @@ impl Parachute {
                 }
                 self.phase = match &s.reefing {
                     None => {
-                        if dt >= s.inflation_time_s { ChutePhase::Open } else { ChutePhase::Inflating }
+                        if dt >= s.inflation_time_s {
+                            ChutePhase::Open
+                        } else {
+                            ChutePhase::Inflating
+                        }
                     }
                     Some(r) => {
                         if dt < s.inflation_time_s {
@@ -129,7 +146,8 @@ impl Parachute {
                 };
             }
             ChutePhase::Open => {
-                if let (Some(ChuteFault::LineCut { after_s }), Some(ls)) = (self.fault, self.line_stretch_at_s)
+                if let (Some(ChuteFault::LineCut { after_s }), Some(ls)) =
+                    (self.fault, self.line_stretch_at_s)
                     && t_s - ls >= after_s
                 {
                     self.phase = ChutePhase::Released;
@@ -144,10 +162,15 @@ impl Parachute {
     pub fn cd_s_at(&self, t_s: f64) -> f64 {
         let s = &self.spec;
         let full = s.full_cd_s_m2() * self.final_fraction();
-        let Some(ls) = self.line_stretch_at_s else { return 0.0 };
+        let Some(ls) = self.line_stretch_at_s else {
+            return 0.0;
+        };
         let dt = (t_s - ls).max(0.0);
         match self.phase {
-            ChutePhase::Inflating | ChutePhase::Reefed | ChutePhase::Disreefing | ChutePhase::Open => {
+            ChutePhase::Inflating
+            | ChutePhase::Reefed
+            | ChutePhase::Disreefing
+            | ChutePhase::Open => {
                 let first_target = s.reefing.as_ref().map_or(full, |r| r.cd_s_m2.min(full));
                 if dt < s.inflation_time_s {
                     return first_target * (dt / s.inflation_time_s).powf(s.inflation_exponent);

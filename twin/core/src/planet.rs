@@ -152,7 +152,11 @@ impl Planet {
         let pp = f / (3.0 * k * k * g * g);
         let q = (1.0 + 2.0 * e2 * e2 * pp).sqrt();
         let r0 = -pp * e2 * p / (1.0 + q)
-            + (0.5 * a * a * (1.0 + 1.0 / q) - pp * (1.0 - e2) * z * z / (q * (1.0 + q)) - 0.5 * pp * p2).max(0.0).sqrt();
+            + (0.5 * a * a * (1.0 + 1.0 / q)
+                - pp * (1.0 - e2) * z * z / (q * (1.0 + q))
+                - 0.5 * pp * p2)
+                .max(0.0)
+                .sqrt();
         let t = p - e2 * r0;
         let u = (t * t + z * z).sqrt();
         let v = (t * t + (1.0 - e2) * z * z).sqrt();
@@ -215,7 +219,8 @@ impl Planet {
         let pp = f / (3.0 * k * k * g * g);
         let q = (1.0 + 2.0 * e2 * e2 * pp).sqrt();
         let r0 = -pp * e2 * p / (1.0 + q)
-            + (0.5 * a * a * (1.0 + 1.0 / q) - pp * (1.0 - e2) * z * z / (q * (1.0 + q))
+            + (0.5 * a * a * (1.0 + 1.0 / q)
+                - pp * (1.0 - e2) * z * z / (q * (1.0 + q))
                 - 0.5 * pp * p2)
                 .max(0.0)
                 .sqrt();

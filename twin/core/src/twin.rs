@@ -273,15 +273,26 @@ pub struct Twin {
 
 impl Twin {
     /// A twin of `vehicle` at `initial`, with the given models.
-    pub fn new(opts: ModelOptions, vehicle: VehicleSpec, initial: BodyState, t0_s: f64) -> Result<Self, TwinError> {
+    pub fn new(
+        opts: ModelOptions,
+        vehicle: VehicleSpec,
+        initial: BodyState,
+        t0_s: f64,
+    ) -> Result<Self, TwinError> {
         if !(opts.rate_hz.is_finite() && (1.0..=100_000.0).contains(&opts.rate_hz)) {
-            return Err(TwinError::BadRate { rate_hz: opts.rate_hz });
+            return Err(TwinError::BadRate {
+                rate_hz: opts.rate_hz,
+            });
         }
         if !initial.position_eci_m.is_finite() || !initial.velocity_eci_m_s.is_finite() {
-            return Err(TwinError::NonFinite { what: "position/velocity" });
+            return Err(TwinError::NonFinite {
+                what: "position/velocity",
+            });
         }
         if !initial.eci_from_body.is_finite() || !initial.rate_body_rad_s.is_finite() {
-            return Err(TwinError::NonFinite { what: "attitude/rates" });
+            return Err(TwinError::NonFinite {
+                what: "attitude/rates",
+            });
         }
         let i = vehicle.mass.inertia_kg_m2;
         let inertia = DMat3::from_cols(
@@ -292,7 +303,13 @@ impl Twin {
         let thruster_tank = vehicle
             .thrusters
             .iter()
-            .map(|t| vehicle.tanks.iter().position(|k| k.name == t.tank).unwrap_or(0))
+            .map(|t| {
+                vehicle
+                    .tanks
+                    .iter()
+                    .position(|k| k.name == t.tank)
+                    .unwrap_or(0)
+            })
             .collect();
         let mut state = initial;
         state.eci_from_body = state.eci_from_body.normalize();
@@ -310,10 +327,23 @@ impl Twin {
             tanks_kg: vehicle.tanks.iter().map(|t| t.propellant_kg).collect(),
             throttle: vec![0.0; vehicle.thrusters.len()],
             thruster_tank,
-            thruster_dir: vehicle.thrusters.iter().map(|t| DVec3::from_array(t.direction).normalize()).collect(),
-            thruster_pos: vehicle.thrusters.iter().map(|t| DVec3::from_array(t.position_m)).collect(),
+            thruster_dir: vehicle
+                .thrusters
+                .iter()
+                .map(|t| DVec3::from_array(t.direction).normalize())
+                .collect(),
+            thruster_pos: vehicle
+                .thrusters
+                .iter()
+                .map(|t| DVec3::from_array(t.position_m))
+                .collect(),
             thruster_faults: vec![None; vehicle.thrusters.len()],
-            chutes: vehicle.parachutes.iter().cloned().map(Parachute::new).collect(),
+            chutes: vehicle
+                .parachutes
+                .iter()
+                .cloned()
+                .map(Parachute::new)
+                .collect(),
             thermal: ThermalModel::new(&vehicle.thermal),
             heat_flux_w_m2: 0.0,
             heat_load_j_m2: 0.0,
@@ -424,7 +454,8 @@ impl Twin {
     /// Velocity relative to the rotating planet, ecef axes, m/s.
     pub fn velocity_ecef_m_s(&self) -> DVec3 {
         let w = self.opts.planet.omega_eci();
-        self.opts.planet.ecef_from_eci(self.t_s) * (self.state.velocity_eci_m_s - w.cross(self.state.position_eci_m))
+        self.opts.planet.ecef_from_eci(self.t_s)
+            * (self.state.velocity_eci_m_s - w.cross(self.state.position_eci_m))
     }
 
     /// Truth for the sensor models.
@@ -488,8 +519,14 @@ impl Twin {
             heat_shield_surface_k: th.heat_shield_surface_k,
             bondline_k: th.bondline_k,
             backshell_k: th.backshell_k,
-            parachutes: self.chutes.iter().map(|c| (c.spec.name.clone(), c.phase, c.cd_s_at(self.t_s))).collect(),
-            thrusters: (0..self.throttle.len()).map(|k| self.effective_throttle(k)).collect(),
+            parachutes: self
+                .chutes
+                .iter()
+                .map(|c| (c.spec.name.clone(), c.phase, c.cd_s_at(self.t_s)))
+                .collect(),
+            thrusters: (0..self.throttle.len())
+                .map(|k| self.effective_throttle(k))
+                .collect(),
             tanks_kg: self.tanks_kg.clone(),
         }
     }
@@ -507,7 +544,11 @@ impl Twin {
     /// Sets a thruster's commanded throttle (0 off, 1 full; clamped).
     pub fn set_throttle(&mut self, thruster: usize, throttle: f64) {
         if let Some(t) = self.throttle.get_mut(thruster) {
-            *t = if throttle.is_finite() { throttle.clamp(0.0, 1.0) } else { 0.0 };
+            *t = if throttle.is_finite() {
+                throttle.clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
         }
     }
     /// Commanded throttles.
@@ -548,7 +589,8 @@ impl Twin {
     pub fn set_parachute_fault(&mut self, idx: usize, fault: Option<ChuteFault>) {
         if let Some(c) = self.chutes.get_mut(idx) {
             c.fault = fault;
-            if matches!(fault, Some(ChuteFault::FailsToDeploy)) && c.phase == ChutePhase::Deploying {
+            if matches!(fault, Some(ChuteFault::FailsToDeploy)) && c.phase == ChutePhase::Deploying
+            {
                 c.phase = ChutePhase::Failed;
             }
         }
@@ -606,7 +648,10 @@ impl Twin {
     }
 
     fn refresh_env(&mut self) {
-        let (h, n) = self.opts.planet.altitude_and_normal(self.state.position_eci_m);
+        let (h, n) = self
+            .opts
+            .planet
+            .altitude_and_normal(self.state.position_eci_m);
         self.alt_ref = (self.state.position_eci_m, h, n);
         self.env = self.environment_at(self.t_s, &self.state, h, true);
         self.env_valid = true;
@@ -623,7 +668,13 @@ impl Twin {
 
     /// Everything but thrust at a state; `diagnostics` adds quantities that only
     /// reports need (bank angle).
-    fn environment_at(&self, t_s: f64, s: &BodyState, altitude_m: f64, diagnostics: bool) -> Environment {
+    fn environment_at(
+        &self,
+        t_s: f64,
+        s: &BodyState,
+        altitude_m: f64,
+        diagnostics: bool,
+    ) -> Environment {
         let p = &self.opts.planet;
         let gravity = self.opts.gravity.accel_eci(p, s.position_eci_m);
         let air = self.opts.atmosphere.at(altitude_m, self.density_scale);
@@ -674,21 +725,34 @@ impl Twin {
                 let alpha = cos_a.acos();
                 let cross = DVec3::new(0.0, v_air_body.y, v_air_body.z);
                 let cl = cross.length();
-                let c_hat = if cl > 1e-9 * speed { cross / cl } else { DVec3::Z };
+                let c_hat = if cl > 1e-9 * speed {
+                    cross / cl
+                } else {
+                    DVec3::Z
+                };
                 let c = t.lookup(mach, alpha);
                 let qs = q * self.s_ref_m2;
                 let f = (DVec3::X * -c.ca - c_hat * c.cn) * qs;
                 let mref = DVec3::from_array(t.moment_reference_m);
-                let mut m = c_hat.cross(DVec3::X) * (qs * self.l_ref_m * c.cm) + (mref - self.cg_m).cross(f);
+                let mut m = c_hat.cross(DVec3::X) * (qs * self.l_ref_m * c.cm)
+                    + (mref - self.cg_m).cross(f);
                 let k = qs * self.l_ref_m * self.l_ref_m / (2.0 * speed);
                 let w = s.rate_body_rad_s;
-                m += DVec3::new(t.clp_per_rad * w.x, t.cmq_per_rad * w.y, t.cmq_per_rad * w.z) * k;
+                m += DVec3::new(
+                    t.clp_per_rad * w.x,
+                    t.cmq_per_rad * w.y,
+                    t.cmq_per_rad * w.z,
+                ) * k;
                 env.alpha_rad = alpha;
                 env.aero_force_body_n = f;
                 env.moment_body_n_m = m;
                 let lift = f - v_hat_body * f.dot(v_hat_body);
                 if diagnostics {
-                    env.bank_rad = if lift.length() > 1e-9 { lift.dot(right).atan2(lift.dot(l0)) } else { 0.0 };
+                    env.bank_rad = if lift.length() > 1e-9 {
+                        lift.dot(right).atan2(lift.dot(l0))
+                    } else {
+                        0.0
+                    };
                 }
             }
             _ => {
@@ -714,7 +778,11 @@ impl Twin {
                 continue;
             }
             let r_att = DVec3::from_array(c.spec.attach_m) - self.cg_m;
-            let v_att = if six_dof { v_air_body + s.rate_body_rad_s.cross(r_att) } else { v_air_body };
+            let v_att = if six_dof {
+                v_air_body + s.rate_body_rad_s.cross(r_att)
+            } else {
+                v_air_body
+            };
             let va = v_att.length();
             let f = -v_att * (0.5 * air.density_kg_m3 * va * cds);
             env.chute_force_body_n += f;
@@ -726,17 +794,34 @@ impl Twin {
     }
 
     #[inline]
-    fn derivative(&self, s: &BodyState, env: &Environment, thrust_f: DVec3, thrust_m: DVec3, mass: f64) -> Deriv {
+    fn derivative(
+        &self,
+        s: &BodyState,
+        env: &Environment,
+        thrust_f: DVec3,
+        thrust_m: DVec3,
+        mass: f64,
+    ) -> Deriv {
         let f_body = env.aero_force_body_n + env.chute_force_body_n + thrust_f;
         let dv = env.gravity_eci_m_s2 + s.eci_from_body * (f_body / mass);
         if self.opts.dof == Dof::Three {
-            return Deriv { dr: s.velocity_eci_m_s, dv, dq: DQuat::from_xyzw(0.0, 0.0, 0.0, 0.0), dw: DVec3::ZERO };
+            return Deriv {
+                dr: s.velocity_eci_m_s,
+                dv,
+                dq: DQuat::from_xyzw(0.0, 0.0, 0.0, 0.0),
+                dw: DVec3::ZERO,
+            };
         }
         let w = s.rate_body_rad_s;
         let m = env.moment_body_n_m + thrust_m;
         let dw = self.inertia_inv * (m - w.cross(self.inertia * w));
         let dq = s.eci_from_body * DQuat::from_xyzw(0.5 * w.x, 0.5 * w.y, 0.5 * w.z, 0.0);
-        Deriv { dr: s.velocity_eci_m_s, dv, dq, dw }
+        Deriv {
+            dr: s.velocity_eci_m_s,
+            dv,
+            dq,
+            dw,
+        }
     }
 
     /// Advances one step.
@@ -759,16 +844,48 @@ impl Twin {
         let e1 = self.env;
         let k1 = self.derivative(&s0, &e1, tf, tm, mass);
         let s2 = s0.add(&k1, 0.5 * h);
-        let k2 = self.derivative(&s2, &self.environment_at(t + 0.5 * h, &s2, self.stage_altitude(s2.position_eci_m), false), tf, tm, mass);
+        let k2 = self.derivative(
+            &s2,
+            &self.environment_at(
+                t + 0.5 * h,
+                &s2,
+                self.stage_altitude(s2.position_eci_m),
+                false,
+            ),
+            tf,
+            tm,
+            mass,
+        );
         let s3 = s0.add(&k2, 0.5 * h);
-        let k3 = self.derivative(&s3, &self.environment_at(t + 0.5 * h, &s3, self.stage_altitude(s3.position_eci_m), false), tf, tm, mass);
+        let k3 = self.derivative(
+            &s3,
+            &self.environment_at(
+                t + 0.5 * h,
+                &s3,
+                self.stage_altitude(s3.position_eci_m),
+                false,
+            ),
+            tf,
+            tm,
+            mass,
+        );
         let s4 = s0.add(&k3, h);
-        let k4 = self.derivative(&s4, &self.environment_at(t + h, &s4, self.stage_altitude(s4.position_eci_m), false), tf, tm, mass);
+        let k4 = self.derivative(
+            &s4,
+            &self.environment_at(t + h, &s4, self.stage_altitude(s4.position_eci_m), false),
+            tf,
+            tm,
+            mass,
+        );
         let mut s1 = BodyState {
-            position_eci_m: s0.position_eci_m + (k1.dr + 2.0 * k2.dr + 2.0 * k3.dr + k4.dr) * (h / 6.0),
-            velocity_eci_m_s: s0.velocity_eci_m_s + (k1.dv + 2.0 * k2.dv + 2.0 * k3.dv + k4.dv) * (h / 6.0),
-            eci_from_body: s0.eci_from_body + (k1.dq + k2.dq * 2.0 + k3.dq * 2.0 + k4.dq) * (h / 6.0),
-            rate_body_rad_s: s0.rate_body_rad_s + (k1.dw + 2.0 * k2.dw + 2.0 * k3.dw + k4.dw) * (h / 6.0),
+            position_eci_m: s0.position_eci_m
+                + (k1.dr + 2.0 * k2.dr + 2.0 * k3.dr + k4.dr) * (h / 6.0),
+            velocity_eci_m_s: s0.velocity_eci_m_s
+                + (k1.dv + 2.0 * k2.dv + 2.0 * k3.dv + k4.dv) * (h / 6.0),
+            eci_from_body: s0.eci_from_body
+                + (k1.dq + k2.dq * 2.0 + k3.dq * 2.0 + k4.dq) * (h / 6.0),
+            rate_body_rad_s: s0.rate_body_rad_s
+                + (k1.dw + 2.0 * k2.dw + 2.0 * k3.dw + k4.dw) * (h / 6.0),
         };
         s1.eci_from_body = s1.eci_from_body.normalize();
 
@@ -807,7 +924,8 @@ impl Twin {
             self.env.airspeed_m_s,
         );
         self.heat_load_j_m2 += 0.5 * (q0 + self.heat_flux_w_m2) * h;
-        self.thermal.step(h, self.heat_flux_w_m2, air.temperature_k.max(200.0));
+        self.thermal
+            .step(h, self.heat_flux_w_m2, air.temperature_k.max(200.0));
 
         // Surface contact.
         if self.env.altitude_m <= 0.0 && prev_alt > 0.0 {
@@ -815,7 +933,8 @@ impl Twin {
             let t_c = t + f * h;
             let v1 = self.velocity_ecef_m_s();
             let w = self.opts.planet.omega_eci();
-            let prev_v_ecef = self.opts.planet.ecef_from_eci(t) * (s0.velocity_eci_m_s - w.cross(s0.position_eci_m));
+            let prev_v_ecef = self.opts.planet.ecef_from_eci(t)
+                * (s0.velocity_eci_m_s - w.cross(s0.position_eci_m));
             let v_c = prev_v_ecef + (v1 - prev_v_ecef) * f;
             let ecef_from_eci = self.opts.planet.ecef_from_eci(self.t_s);
             let r1 = ecef_from_eci * s1.position_eci_m;
@@ -824,7 +943,12 @@ impl Twin {
             let mut g = self.opts.planet.geodetic_from_ecef(rc);
             g.altitude_m = 0.0;
             let up = self.opts.planet.up_ecef(rc);
-            self.contact = Some(Contact { t_s: t_c, speed_m_s: v_c.length(), vertical_speed_m_s: -v_c.dot(up), geodetic: g });
+            self.contact = Some(Contact {
+                t_s: t_c,
+                speed_m_s: v_c.length(),
+                vertical_speed_m_s: -v_c.dot(up),
+                geodetic: g,
+            });
             self.floating_ecef_m = self.opts.planet.ecef_from_geodetic(g);
             let ecef_q = DQuat::from_mat3(&ecef_from_eci);
             self.ecef_from_body_floating = (ecef_q * s1.eci_from_body).normalize();

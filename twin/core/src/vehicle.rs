@@ -190,7 +190,11 @@ impl ParachuteSpec {
             ),
         }
         c.non_negative(&format!("{field}.line_stretch_s"), self.line_stretch_s, "s");
-        c.positive(&format!("{field}.inflation_time_s"), self.inflation_time_s, "s");
+        c.positive(
+            &format!("{field}.inflation_time_s"),
+            self.inflation_time_s,
+            "s",
+        );
         c.in_range(
             &format!("{field}.inflation_exponent"),
             self.inflation_exponent,
@@ -200,7 +204,11 @@ impl ParachuteSpec {
         );
         if let Some(r) = &self.reefing {
             c.positive(&format!("{field}.reefing.cd_s_m2"), r.cd_s_m2, "m^2");
-            c.positive(&format!("{field}.reefing.disreef_after_s"), r.disreef_after_s, "s");
+            c.positive(
+                &format!("{field}.reefing.disreef_after_s"),
+                r.disreef_after_s,
+                "s",
+            );
             c.positive(
                 &format!("{field}.reefing.disreef_inflation_s"),
                 r.disreef_inflation_s,
@@ -322,7 +330,8 @@ impl VehicleSpec {
     pub fn validate(&self, c: &mut Checks) {
         c.positive("mass.dry_mass_kg", self.mass.dry_mass_kg, "kg");
         let i = self.mass.inertia_kg_m2;
-        let sym = (0..3).all(|a| (0..3).all(|b| (i[a][b] - i[b][a]).abs() <= 1e-9 * i[a][a].abs().max(1.0)));
+        let sym = (0..3)
+            .all(|a| (0..3).all(|b| (i[a][b] - i[b][a]).abs() <= 1e-9 * i[a][a].abs().max(1.0)));
         let diag_ok = (0..3).all(|k| i[k][k].is_finite() && i[k][k] > 0.0);
         c.require(
             sym && diag_ok,
@@ -330,17 +339,37 @@ impl VehicleSpec {
             "expected a symmetric 3x3 inertia tensor with positive diagonal (kg m^2)",
         );
         if diag_ok {
-            let tri = i[0][0] + i[1][1] >= i[2][2] && i[1][1] + i[2][2] >= i[0][0] && i[0][0] + i[2][2] >= i[1][1];
-            c.require(tri, "mass.inertia_kg_m2", "principal moments violate the triangle inequality (not a physical body)");
+            let tri = i[0][0] + i[1][1] >= i[2][2]
+                && i[1][1] + i[2][2] >= i[0][0]
+                && i[0][0] + i[2][2] >= i[1][1];
+            c.require(
+                tri,
+                "mass.inertia_kg_m2",
+                "principal moments violate the triangle inequality (not a physical body)",
+            );
         }
-        c.require(self.mass.cg_m.iter().all(|x| x.is_finite()), "mass.cg_m", "expected three finite numbers (m)");
-        c.positive("geometry.reference_diameter_m", self.geometry.reference_diameter_m, "m");
+        c.require(
+            self.mass.cg_m.iter().all(|x| x.is_finite()),
+            "mass.cg_m",
+            "expected three finite numbers (m)",
+        );
+        c.positive(
+            "geometry.reference_diameter_m",
+            self.geometry.reference_diameter_m,
+            "m",
+        );
         c.positive("geometry.nose_radius_m", self.geometry.nose_radius_m, "m");
         match &self.aero {
             AeroSpec::Table(t) => t.validate("aero", c),
             AeroSpec::Simple { cd, lift_to_drag } => {
                 c.positive("aero.cd", *cd, "dimensionless");
-                c.in_range("aero.lift_to_drag", *lift_to_drag, 0.0, 2.0, "dimensionless");
+                c.in_range(
+                    "aero.lift_to_drag",
+                    *lift_to_drag,
+                    0.0,
+                    2.0,
+                    "dimensionless",
+                );
             }
         }
         for (k, t) in self.tanks.iter().enumerate() {
@@ -351,25 +380,65 @@ impl VehicleSpec {
             c.require(
                 self.tanks.iter().any(|x| x.name == t.tank),
                 format!("{f}.tank"),
-                format!("no tank named `{}` (tanks: {})", t.tank, self.tanks.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", ")),
+                format!(
+                    "no tank named `{}` (tanks: {})",
+                    t.tank,
+                    self.tanks
+                        .iter()
+                        .map(|x| x.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             );
             c.positive(&format!("{f}.thrust_n"), t.thrust_n, "N");
             c.positive(&format!("{f}.isp_s"), t.isp_s, "s");
             let d = t.direction;
             let n = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
-            c.require(n.is_finite() && n > 1e-9, format!("{f}.direction"), "expected a non-zero direction vector");
+            c.require(
+                n.is_finite() && n > 1e-9,
+                format!("{f}.direction"),
+                "expected a non-zero direction vector",
+            );
         }
         for (k, p) in self.parachutes.iter().enumerate() {
             p.validate(&format!("parachutes[{k}]"), c);
         }
         let th = &self.thermal;
         c.positive("thermal.sutton_graves_k", th.sutton_graves_k, "kg^0.5/m");
-        c.positive("thermal.heat_shield_surface_capacity_j_k", th.heat_shield_surface_capacity_j_k, "J/K");
-        c.positive("thermal.bondline_capacity_j_k", th.bondline_capacity_j_k, "J/K");
-        c.positive("thermal.backshell_capacity_j_k", th.backshell_capacity_j_k, "J/K");
-        c.in_range("thermal.heat_shield_emissivity", th.heat_shield_emissivity, 0.0, 1.0, "dimensionless");
-        c.in_range("thermal.backshell_emissivity", th.backshell_emissivity, 0.0, 1.0, "dimensionless");
-        c.positive("thermal.initial_temperature_k", th.initial_temperature_k, "K");
+        c.positive(
+            "thermal.heat_shield_surface_capacity_j_k",
+            th.heat_shield_surface_capacity_j_k,
+            "J/K",
+        );
+        c.positive(
+            "thermal.bondline_capacity_j_k",
+            th.bondline_capacity_j_k,
+            "J/K",
+        );
+        c.positive(
+            "thermal.backshell_capacity_j_k",
+            th.backshell_capacity_j_k,
+            "J/K",
+        );
+        c.in_range(
+            "thermal.heat_shield_emissivity",
+            th.heat_shield_emissivity,
+            0.0,
+            1.0,
+            "dimensionless",
+        );
+        c.in_range(
+            "thermal.backshell_emissivity",
+            th.backshell_emissivity,
+            0.0,
+            1.0,
+            "dimensionless",
+        );
+        c.positive(
+            "thermal.initial_temperature_k",
+            th.initial_temperature_k,
+            "K",
+        );
         self.sensors.validate("sensors", c);
     }
 
@@ -384,7 +453,9 @@ impl VehicleSpec {
     /// Reference length, m.
     pub fn reference_length_m(&self) -> f64 {
         match &self.aero {
-            AeroSpec::Table(t) => t.reference_length_m.unwrap_or(self.geometry.reference_diameter_m),
+            AeroSpec::Table(t) => t
+                .reference_length_m
+                .unwrap_or(self.geometry.reference_diameter_m),
             AeroSpec::Simple { .. } => self.geometry.reference_diameter_m,
         }
     }
@@ -409,17 +480,33 @@ impl VehicleSpec {
 
     /// A minimal vehicle from the simple-case parameters: a sphere-cone-like point mass
     /// with constant Cd and L/D (isotropic inertia so 6-DOF runs are well posed).
-    pub fn simple(mass_kg: f64, diameter_m: f64, cd: f64, nose_radius_m: f64, lift_to_drag: f64) -> Self {
+    pub fn simple(
+        mass_kg: f64,
+        diameter_m: f64,
+        cd: f64,
+        nose_radius_m: f64,
+        lift_to_drag: f64,
+    ) -> Self {
         let r = diameter_m / 2.0;
         let inertia = 0.4 * mass_kg * r * r;
         VehicleSpec {
-            vehicle: VehicleId { name: "simple".into(), source: "check-case parameters".into() },
+            vehicle: VehicleId {
+                name: "simple".into(),
+                source: "check-case parameters".into(),
+            },
             mass: MassSpec {
                 dry_mass_kg: mass_kg,
                 cg_m: [0.0; 3],
-                inertia_kg_m2: [[inertia, 0.0, 0.0], [0.0, inertia, 0.0], [0.0, 0.0, inertia]],
+                inertia_kg_m2: [
+                    [inertia, 0.0, 0.0],
+                    [0.0, inertia, 0.0],
+                    [0.0, 0.0, inertia],
+                ],
             },
-            geometry: GeometrySpec { reference_diameter_m: diameter_m, nose_radius_m },
+            geometry: GeometrySpec {
+                reference_diameter_m: diameter_m,
+                nose_radius_m,
+            },
             aero: AeroSpec::Simple { cd, lift_to_drag },
             tanks: vec![],
             thrusters: vec![],

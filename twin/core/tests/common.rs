@@ -19,8 +19,21 @@ pub fn sphere() -> Planet {
 }
 
 /// Options with the given pieces.
-pub fn options(planet: Planet, gravity: GravityModel, atmosphere: Atmosphere, dof: Dof, rate_hz: f64) -> ModelOptions {
-    ModelOptions { planet, gravity, atmosphere, wind: Default::default(), dof, rate_hz }
+pub fn options(
+    planet: Planet,
+    gravity: GravityModel,
+    atmosphere: Atmosphere,
+    dof: Dof,
+    rate_hz: f64,
+) -> ModelOptions {
+    ModelOptions {
+        planet,
+        gravity,
+        atmosphere,
+        wind: Default::default(),
+        dof,
+        rate_hz,
+    }
 }
 
 /// Relative difference.

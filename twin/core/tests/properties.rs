@@ -2,7 +2,6 @@
 
 mod common;
 
-use common::options;
 use proptest::prelude::*;
 use twin_core::atmosphere::Atmosphere;
 use twin_core::config::Source;
@@ -14,7 +13,8 @@ use twin_core::vehicle::VehicleSpec;
 
 fn reference_vehicle() -> VehicleSpec {
     let text = include_str!("../../../fixtures/vehicles/capsule-srcv.toml");
-    VehicleSpec::from_toml(&Source::new("capsule-srcv.toml", text)).expect("reference vehicle loads")
+    VehicleSpec::from_toml(&Source::new("capsule-srcv.toml", text))
+        .expect("reference vehicle loads")
 }
 
 proptest! {

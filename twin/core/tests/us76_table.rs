@@ -63,7 +63,11 @@ fn m_ratio(z: f64) -> f64 {
 
 fn check(rows: &[(f64, f64, f64, f64)], tol: f64, molecular_temperature: bool) {
     for &(z, t, p, rho) in rows {
-        let t = if molecular_temperature { t * m_ratio(z) } else { t };
+        let t = if molecular_temperature {
+            t * m_ratio(z)
+        } else {
+            t
+        };
         let a = us76(z);
         assert!(
             rel(a.temperature_k, t) < tol,

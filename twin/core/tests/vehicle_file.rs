@@ -21,7 +21,11 @@ fn reference_vehicle_trims_at_l_over_d_0_15_hypersonic() {
 #[test]
 fn negative_dry_mass_is_located() {
     let bad = TEXT.replace("dry_mass_kg = 167.0", "dry_mass_kg = -167.0");
-    let line = bad.lines().position(|l| l.starts_with("dry_mass_kg")).expect("line") + 1;
+    let line = bad
+        .lines()
+        .position(|l| l.starts_with("dry_mass_kg"))
+        .expect("line")
+        + 1;
     let e = VehicleSpec::from_toml(&Source::new("v.toml", &bad)).expect_err("rejected");
     assert_eq!(e.file, "v.toml");
     assert_eq!(e.line, line);
@@ -39,14 +43,21 @@ fn thruster_with_unknown_tank_is_located() {
 
 #[test]
 fn ragged_aero_table_is_located() {
-    let bad = TEXT.replacen("cmq_per_rad = -0.10", "cmq_per_rad = -0.10\nmach = [0.3, 0.6]", 1);
+    let bad = TEXT.replacen(
+        "cmq_per_rad = -0.10",
+        "cmq_per_rad = -0.10\nmach = [0.3, 0.6]",
+        1,
+    );
     let e = VehicleSpec::from_toml(&Source::new("v.toml", &bad)).expect_err("rejected");
     assert!(e.to_string().contains("v.toml:"), "{e}");
 }
 
 #[test]
 fn unphysical_inertia_is_rejected() {
-    let bad = TEXT.replace("[[12.5, 0.0, 0.0], [0.0, 10.8, 0.0], [0.0, 0.0, 10.8]]", "[[40.0, 0.0, 0.0], [0.0, 10.8, 0.0], [0.0, 0.0, 10.8]]");
+    let bad = TEXT.replace(
+        "[[12.5, 0.0, 0.0], [0.0, 10.8, 0.0], [0.0, 0.0, 10.8]]",
+        "[[40.0, 0.0, 0.0], [0.0, 10.8, 0.0], [0.0, 0.0, 10.8]]",
+    );
     let e = VehicleSpec::from_toml(&Source::new("v.toml", &bad)).expect_err("rejected");
     assert_eq!(e.field, "mass.inertia_kg_m2");
 }

@@ -72,8 +72,16 @@ fn allen_eggers_peak_deceleration_and_altitude_within_0_1_percent() {
     for beta in [60.0, 150.0, 500.0] {
         for gamma in [-3.0, -10.0, -30.0, -60.0] {
             let (a, a_ref, h, h_ref) = allen_eggers_case(beta, gamma);
-            assert!(rel(a, a_ref) < 1e-3, "beta {beta}, gamma {gamma}: a_max {a} vs {a_ref} ({:.2e})", rel(a, a_ref));
-            assert!(rel(h, h_ref) < 1e-3, "beta {beta}, gamma {gamma}: h* {h} vs {h_ref} ({:.2e})", rel(h, h_ref));
+            assert!(
+                rel(a, a_ref) < 1e-3,
+                "beta {beta}, gamma {gamma}: a_max {a} vs {a_ref} ({:.2e})",
+                rel(a, a_ref)
+            );
+            assert!(
+                rel(h, h_ref) < 1e-3,
+                "beta {beta}, gamma {gamma}: h* {h} vs {h_ref} ({:.2e})",
+                rel(h, h_ref)
+            );
         }
     }
 }
@@ -91,11 +99,19 @@ fn point_mass() -> VehicleSpec {
 #[test]
 fn two_body_conserves_energy_and_momentum_and_keeps_kepler_period() {
     let planet = sphere();
-    let opts = options(planet, GravityModel::InverseSquare, Atmosphere::None, Dof::Three, 100.0);
+    let opts = options(
+        planet,
+        GravityModel::InverseSquare,
+        Atmosphere::None,
+        Dof::Three,
+        100.0,
+    );
     let init = circular_orbit(&planet, 400_000.0, 0.9, 0.3, 0.0);
     let a = planet.equatorial_radius_m + 400_000.0;
     let period = 2.0 * std::f64::consts::PI * (a.powi(3) / planet.mu_m3_s2).sqrt();
-    let energy = |s: &BodyState| 0.5 * s.velocity_eci_m_s.length_squared() - planet.mu_m3_s2 / s.position_eci_m.length();
+    let energy = |s: &BodyState| {
+        0.5 * s.velocity_eci_m_s.length_squared() - planet.mu_m3_s2 / s.position_eci_m.length()
+    };
     let h = |s: &BodyState| s.position_eci_m.cross(s.velocity_eci_m_s);
     let (e0, h0) = (energy(&init), h(&init));
     let r0_hat = init.position_eci_m.normalize();
@@ -114,7 +130,12 @@ fn two_body_conserves_energy_and_momentum_and_keeps_kepler_period() {
         // Return to the start direction: the along-track component changes sign from
         // negative to positive while the radial component is positive.
         let proj = s.position_eci_m.dot(along);
-        if measured.is_none() && t0 > 0.5 * period && prev_proj < 0.0 && proj >= 0.0 && s.position_eci_m.dot(r0_hat) > 0.0 {
+        if measured.is_none()
+            && t0 > 0.5 * period
+            && prev_proj < 0.0
+            && proj >= 0.0
+            && s.position_eci_m.dot(r0_hat) > 0.0
+        {
             measured = Some(t0 + twin.dt_s() * (-prev_proj) / (proj - prev_proj));
         }
         prev_proj = proj;
@@ -122,7 +143,11 @@ fn two_body_conserves_energy_and_momentum_and_keeps_kepler_period() {
     let measured = measured.expect("completed one orbit");
     assert!(worst_e < 1e-9, "energy drift {worst_e:.3e}");
     assert!(worst_h < 1e-9, "angular momentum drift {worst_h:.3e}");
-    assert!(rel(measured, period) < 1e-6, "period {measured} vs Kepler {period} ({:.2e})", rel(measured, period));
+    assert!(
+        rel(measured, period) < 1e-6,
+        "period {measured} vs Kepler {period} ({:.2e})",
+        rel(measured, period)
+    );
 }
 
 #[test]
@@ -156,7 +181,11 @@ fn j2_nodal_regression_of_a_51_6_deg_orbit_within_1_percent() {
         d -= 2.0 * std::f64::consts::PI;
     }
     let rate = d / (t_b - t_a);
-    assert!(rel(rate, analytic) < 0.01, "nodal rate {rate:.6e} rad/s vs analytic {analytic:.6e} ({:.2e})", rel(rate, analytic));
+    assert!(
+        rel(rate, analytic) < 0.01,
+        "nodal rate {rate:.6e} rad/s vs analytic {analytic:.6e} ({:.2e})",
+        rel(rate, analytic)
+    );
 }
 
 // ---------------------------------------------------------------------------------
@@ -167,7 +196,13 @@ fn j2_nodal_regression_of_a_51_6_deg_orbit_within_1_percent() {
 #[test]
 fn torque_free_rigid_body_conserves_angular_momentum_and_quaternion_norm() {
     let planet = sphere();
-    let opts = options(planet, GravityModel::None, Atmosphere::None, Dof::Six, 1000.0);
+    let opts = options(
+        planet,
+        GravityModel::None,
+        Atmosphere::None,
+        Dof::Six,
+        1000.0,
+    );
     let mut veh = point_mass();
     veh.mass.inertia_kg_m2 = [[12.5, 0.3, -0.2], [0.3, 10.8, 0.1], [-0.2, 0.1, 9.1]];
     let i = twin_core::glam::DMat3::from_cols_array_2d(&veh.mass.inertia_kg_m2);
@@ -204,7 +239,13 @@ fn torque_free_rigid_body_conserves_angular_momentum_and_quaternion_norm() {
 #[test]
 fn parachute_descent_reaches_terminal_velocity_within_0_5_percent() {
     let planet = sphere();
-    let opts = options(planet, GravityModel::InverseSquare, Atmosphere::Us76, Dof::Three, 1000.0);
+    let opts = options(
+        planet,
+        GravityModel::InverseSquare,
+        Atmosphere::Us76,
+        Dof::Three,
+        1000.0,
+    );
     let mut veh = VehicleSpec::simple(180.0, 0.84, 1.0, 0.4, 0.0);
     let chute_cds = 50.9;
     veh.parachutes.push(ParachuteSpec {
@@ -239,7 +280,11 @@ fn parachute_descent_reaches_terminal_velocity_within_0_5_percent() {
         let rho = us76(env.altitude_m).density_kg_m3;
         let v_t = (2.0 * 180.0 * g / (rho * (chute_cds + body_cds))).sqrt();
         let v = twin.state().velocity_eci_m_s.length();
-        assert!(rel(v, v_t) < 5e-3, "at {:.0} m: {v:.4} m/s vs terminal {v_t:.4} m/s", env.altitude_m);
+        assert!(
+            rel(v, v_t) < 5e-3,
+            "at {:.0} m: {v:.4} m/s vs terminal {v_t:.4} m/s",
+            env.altitude_m
+        );
         checked += 1;
     }
     assert_eq!(checked, 3);
@@ -265,7 +310,13 @@ fn sutton_graves_check_point() {
 #[test]
 fn twin_heat_flux_is_sutton_graves_at_the_current_state() {
     let planet = sphere();
-    let opts = options(planet, GravityModel::InverseSquare, Atmosphere::Us76, Dof::Three, 1000.0);
+    let opts = options(
+        planet,
+        GravityModel::InverseSquare,
+        Atmosphere::Us76,
+        Dof::Three,
+        1000.0,
+    );
     let veh = point_mass();
     let init = BodyState {
         position_eci_m: DVec3::new(planet.equatorial_radius_m + 70_000.0, 0.0, 0.0),
@@ -279,5 +330,9 @@ fn twin_heat_flux_is_sutton_graves_at_the_current_state() {
     let rho = us76(env.altitude_m).density_kg_m3;
     let expected = SUTTON_GRAVES_EARTH_K * (rho / 0.4).sqrt() * env.airspeed_m_s.powi(3);
     // The loop uses the 20 m US76 table (interpolation error < 1e-6 on density).
-    assert!(rel(twin.heat_flux_w_m2(), expected) < 1e-6, "{} vs {expected}", twin.heat_flux_w_m2());
+    assert!(
+        rel(twin.heat_flux_w_m2(), expected) < 1e-6,
+        "{} vs {expected}",
+        twin.heat_flux_w_m2()
+    );
 }

@@ -83,12 +83,19 @@ pub struct FaultLayer {
 impl FaultLayer {
     /// An empty layer with its own random stream.
     pub fn new(rng: SimRng) -> Self {
-        Self { faults: Vec::new(), rng }
+        Self {
+            faults: Vec::new(),
+            rng,
+        }
     }
 
     /// Adds a fault.
     pub fn add(&mut self, spec: FaultSpec) {
-        self.faults.push(Active { spec, held: Vec::new(), history: VecDeque::new() });
+        self.faults.push(Active {
+            spec,
+            held: Vec::new(),
+            history: VecDeque::new(),
+        });
     }
 
     /// Removes every fault whose channel pattern equals `channel`.

@@ -132,7 +132,10 @@ impl GnssModel {
         let blackout = t.airspeed_m_s > s.blackout_min_airspeed_m_s
             && t.altitude_m >= s.blackout_altitude_band_m[0]
             && t.altitude_m <= s.blackout_altitude_band_m[1];
-        t.altitude_m > s.max_altitude_m || ground_speed > s.max_speed_m_s || blackout || t.t_s < self.forced_outage_until_s
+        t.altitude_m > s.max_altitude_m
+            || ground_speed > s.max_speed_m_s
+            || blackout
+            || t.t_s < self.forced_outage_until_s
     }
 
     /// Call every physics step; returns a fix when one is output at this time.
@@ -164,7 +167,9 @@ impl GnssModel {
             self.in_outage = false;
             self.outage_ended_at_s = Some(t.t_s);
         }
-        let reacquiring = self.outage_ended_at_s.is_some_and(|e| t.t_s < e + s.reacquisition_s);
+        let reacquiring = self
+            .outage_ended_at_s
+            .is_some_and(|e| t.t_s < e + s.reacquisition_s);
         let t_output_s = t.t_s + s.latency_s;
         if out || reacquiring {
             return GnssFix {

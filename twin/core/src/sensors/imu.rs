@@ -79,10 +79,18 @@ impl ImuSpec {
     pub(crate) fn validate(&self, f: &str, c: &mut Checks) {
         c.in_range(&format!("{f}.rate_hz"), self.rate_hz, 1.0, 10_000.0, "Hz");
         for (n, a) in [("gyro", &self.gyro), ("accel", &self.accel)] {
-            c.non_negative(&format!("{f}.{n}.noise_density"), a.noise_density, "unit/sqrt(Hz)");
+            c.non_negative(
+                &format!("{f}.{n}.noise_density"),
+                a.noise_density,
+                "unit/sqrt(Hz)",
+            );
             c.positive(&format!("{f}.{n}.range"), a.range, "unit");
             c.non_negative(&format!("{f}.{n}.resolution"), a.resolution, "unit");
-            c.positive(&format!("{f}.{n}.bias_correlation_s"), a.bias_correlation_s, "s");
+            c.positive(
+                &format!("{f}.{n}.bias_correlation_s"),
+                a.bias_correlation_s,
+                "s",
+            );
         }
     }
 }
@@ -113,7 +121,8 @@ struct Triad {
 impl Triad {
     fn draw(spec: &AxisErrorSpec, rng: &mut SimRng) -> Self {
         let b = DVec3::new(rng.normal(), rng.normal(), rng.normal()) * spec.turn_on_bias_sigma;
-        let sf = DVec3::new(rng.normal(), rng.normal(), rng.normal()) * spec.scale_factor_ppm * 1e-6;
+        let sf =
+            DVec3::new(rng.normal(), rng.normal(), rng.normal()) * spec.scale_factor_ppm * 1e-6;
         let mut mis = [0.0; 6];
         for x in &mut mis {
             *x = rng.normal() * spec.misalignment_rad;
@@ -123,10 +132,21 @@ impl Triad {
             DVec3::new(mis[2], 1.0 + sf.y, mis[3]),
             DVec3::new(mis[4], mis[5], 1.0 + sf.z),
         );
-        Self { bias: b, gm: DVec3::ZERO, m }
+        Self {
+            bias: b,
+            gm: DVec3::ZERO,
+            m,
+        }
     }
 
-    fn measure(&mut self, spec: &AxisErrorSpec, truth: DVec3, dt: f64, rate_hz: f64, rng: &mut SimRng) -> (DVec3, bool) {
+    fn measure(
+        &mut self,
+        spec: &AxisErrorSpec,
+        truth: DVec3,
+        dt: f64,
+        rate_hz: f64,
+        rng: &mut SimRng,
+    ) -> (DVec3, bool) {
         // First-order Gauss-Markov bias instability, exact discretisation.
         let phi = (-dt / spec.bias_correlation_s).exp();
         let q = spec.bias_instability * (1.0 - phi * phi).sqrt();
@@ -170,7 +190,14 @@ impl ImuModel {
         let accel = Triad::draw(&spec.accel, &mut rng);
         let [r, p, y] = spec.sensor_from_body_deg.map(f64::to_radians);
         let sensor_from_body = DQuat::from_euler(glam::EulerRot::ZYX, y, p, r).conjugate();
-        Self { spec: spec.clone(), sensor_from_body, gyro, accel, rng, next_t_s: 0.0 }
+        Self {
+            spec: spec.clone(),
+            sensor_from_body,
+            gyro,
+            accel,
+            rng,
+            next_t_s: 0.0,
+        }
     }
 
     /// Output period, s.
@@ -196,11 +223,17 @@ impl ImuModel {
         let r = DVec3::from_array(self.spec.position_m);
         let w = truth.rate_body_rad_s;
         // Lever arm: f_p = f_cg + dw/dt x r + w x (w x r).
-        let f_body = truth.specific_force_body_m_s2 + truth.angular_accel_body_rad_s2.cross(r) + w.cross(w.cross(r));
+        let f_body = truth.specific_force_body_m_s2
+            + truth.angular_accel_body_rad_s2.cross(r)
+            + w.cross(w.cross(r));
         let w_s = self.sensor_from_body * w;
         let f_s = self.sensor_from_body * f_body;
-        let (rate, s1) = self.gyro.measure(&self.spec.gyro, w_s, dt, self.spec.rate_hz, &mut self.rng);
-        let (acc, s2) = self.accel.measure(&self.spec.accel, f_s, dt, self.spec.rate_hz, &mut self.rng);
+        let (rate, s1) =
+            self.gyro
+                .measure(&self.spec.gyro, w_s, dt, self.spec.rate_hz, &mut self.rng);
+        let (acc, s2) =
+            self.accel
+                .measure(&self.spec.accel, f_s, dt, self.spec.rate_hz, &mut self.rng);
         ImuSample {
             t_s: truth.t_s,
             rate_rad_s: rate.to_array(),

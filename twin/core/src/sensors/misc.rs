@@ -20,7 +20,13 @@ pub struct BaroSpec {
 
 impl Default for BaroSpec {
     fn default() -> Self {
-        Self { rate_hz: 50.0, noise_pa: 2.0, bias_pa: 0.0, range_pa: [100.0, 120_000.0], resolution_pa: 1.0 }
+        Self {
+            rate_hz: 50.0,
+            noise_pa: 2.0,
+            bias_pa: 0.0,
+            range_pa: [100.0, 120_000.0],
+            resolution_pa: 1.0,
+        }
     }
 }
 
@@ -46,7 +52,11 @@ pub struct BaroModel {
 impl BaroModel {
     /// Seeded barometer.
     pub fn new(spec: &BaroSpec, seed: u64) -> Self {
-        Self { spec: spec.clone(), rng: SimRng::new(seed, "baro"), next_t_s: 0.0 }
+        Self {
+            spec: spec.clone(),
+            rng: SimRng::new(seed, "baro"),
+            next_t_s: 0.0,
+        }
     }
 
     /// Call every step; a sample when due.
@@ -60,7 +70,11 @@ impl BaroModel {
         if s.resolution_pa > 0.0 {
             p = (p / s.resolution_pa).round() * s.resolution_pa;
         }
-        Some(BaroSample { t_s: t.t_s, pressure_pa: p, temperature_k: t.static_temperature_k.max(200.0) })
+        Some(BaroSample {
+            t_s: t.t_s,
+            pressure_pa: p,
+            temperature_k: t.static_temperature_k.max(200.0),
+        })
     }
 }
 
@@ -91,7 +105,12 @@ pub struct ThermocoupleSpec {
 
 impl Default for ThermocoupleSpec {
     fn default() -> Self {
-        Self { rate_hz: 10.0, time_constant_s: 0.5, noise_k: 0.5, range_k: [73.0, 1645.0] }
+        Self {
+            rate_hz: 10.0,
+            time_constant_s: 0.5,
+            noise_k: 0.5,
+            range_k: [73.0, 1645.0],
+        }
     }
 }
 
@@ -121,7 +140,13 @@ pub struct ThermocoupleModel {
 impl ThermocoupleModel {
     /// Seeded model.
     pub fn new(spec: &ThermocoupleSpec, seed: u64) -> Self {
-        Self { spec: spec.clone(), rng: SimRng::new(seed, "thermocouple"), junction_k: None, last_t_s: 0.0, next_t_s: 0.0 }
+        Self {
+            spec: spec.clone(),
+            rng: SimRng::new(seed, "thermocouple"),
+            junction_k: None,
+            last_t_s: 0.0,
+            next_t_s: 0.0,
+        }
     }
 
     /// Call every step (the lag integrates every step); a sample when due.
@@ -140,9 +165,15 @@ impl ThermocoupleModel {
         }
         let mut out = [0.0; 3];
         for k in 0..3 {
-            out[k] = (j[k] + self.spec.noise_k * self.rng.normal()).clamp(self.spec.range_k[0], self.spec.range_k[1]);
+            out[k] = (j[k] + self.spec.noise_k * self.rng.normal())
+                .clamp(self.spec.range_k[0], self.spec.range_k[1]);
         }
-        Some(ThermocoupleSample { t_s: t.t_s, heat_shield_k: out[0], bondline_k: out[1], backshell_k: out[2] })
+        Some(ThermocoupleSample {
+            t_s: t.t_s,
+            heat_shield_k: out[0],
+            bondline_k: out[1],
+            backshell_k: out[2],
+        })
     }
 }
 
@@ -201,7 +232,12 @@ pub struct Battery {
 impl Battery {
     /// A charged battery.
     pub fn new(spec: &BatterySpec) -> Self {
-        Self { spec: spec.clone(), soc: spec.initial_soc, current_a: spec.base_load_a, fault_extra_resistance_ohm: 0.0 }
+        Self {
+            spec: spec.clone(),
+            soc: spec.initial_soc,
+            current_a: spec.base_load_a,
+            fault_extra_resistance_ohm: 0.0,
+        }
     }
 
     /// Draws base load plus `extra_load_a` for `dt_s`.
@@ -215,7 +251,11 @@ impl Battery {
         let s = &self.spec;
         let ocv = s.empty_voltage_v + (s.full_voltage_v - s.empty_voltage_v) * self.soc;
         let r = s.internal_resistance_ohm + self.fault_extra_resistance_ohm;
-        BatterySample { voltage_v: (ocv - self.current_a * r).max(0.0), current_a: self.current_a, soc: self.soc }
+        BatterySample {
+            voltage_v: (ocv - self.current_a * r).max(0.0),
+            current_a: self.current_a,
+            soc: self.soc,
+        }
     }
 }
 
@@ -233,7 +273,11 @@ pub struct PyroChannel {
 impl PyroChannel {
     /// An intact channel.
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), open_circuit: false, fired: false }
+        Self {
+            name: name.into(),
+            open_circuit: false,
+            fired: false,
+        }
     }
 
     /// Continuity as the pyro controller measures it.

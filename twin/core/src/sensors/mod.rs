@@ -18,8 +18,8 @@ mod misc;
 pub use gnss::{FixQuality, GnssFix, GnssModel, GnssSpec};
 pub use imu::{AxisErrorSpec, ImuModel, ImuSample, ImuSpec};
 pub use misc::{
-    BaroModel, BaroSample, BaroSpec, Battery, BatterySample, BatterySpec, PyroChannel, ThermocoupleModel,
-    ThermocoupleSample, ThermocoupleSpec,
+    BaroModel, BaroSample, BaroSpec, Battery, BatterySample, BatterySpec, PyroChannel,
+    ThermocoupleModel, ThermocoupleSample, ThermocoupleSpec,
 };
 
 use crate::config::Checks;
@@ -87,9 +87,25 @@ impl SensorSuiteSpec {
         self.gnss.validate(&format!("{field}.gnss"), c);
         c.positive(&format!("{field}.baro.rate_hz"), self.baro.rate_hz, "Hz");
         c.non_negative(&format!("{field}.baro.noise_pa"), self.baro.noise_pa, "Pa");
-        c.positive(&format!("{field}.thermocouples.rate_hz"), self.thermocouples.rate_hz, "Hz");
-        c.positive(&format!("{field}.thermocouples.time_constant_s"), self.thermocouples.time_constant_s, "s");
-        c.positive(&format!("{field}.battery.capacity_ah"), self.battery.capacity_ah, "Ah");
-        c.non_negative(&format!("{field}.battery.internal_resistance_ohm"), self.battery.internal_resistance_ohm, "ohm");
+        c.positive(
+            &format!("{field}.thermocouples.rate_hz"),
+            self.thermocouples.rate_hz,
+            "Hz",
+        );
+        c.positive(
+            &format!("{field}.thermocouples.time_constant_s"),
+            self.thermocouples.time_constant_s,
+            "s",
+        );
+        c.positive(
+            &format!("{field}.battery.capacity_ah"),
+            self.battery.capacity_ah,
+            "Ah",
+        );
+        c.non_negative(
+            &format!("{field}.battery.internal_resistance_ohm"),
+            self.battery.internal_resistance_ohm,
+            "ohm",
+        );
     }
 }
