@@ -166,3 +166,23 @@ fn no_arguments_prints_usage() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("usage: twin-case"));
 }
+
+#[test]
+fn nan_and_infinite_values_are_rejected() {
+    let text = GOOD.replace("mass_kg = 180.0", "mass_kg = nan");
+    assert_error(
+        "nanmass",
+        &text,
+        10,
+        "vehicle.mass_kg",
+        "expected a positive number (kg), found NaN",
+    );
+    let text = GOOD.replace("speed_m_s = 7400.0", "speed_m_s = inf");
+    assert_error(
+        "infspeed",
+        &text,
+        16,
+        "entry.speed_m_s",
+        "expected a number in",
+    );
+}

@@ -211,6 +211,28 @@ impl ModelsSpec {
             c.positive("models.temperature_k", t, "K");
         }
         c.non_negative("models.density_scale", self.density_scale, "dimensionless");
+        for (k, w) in self.wind.iter().enumerate() {
+            let ok = w.altitude_m.is_finite() && w.north_m_s.is_finite() && w.east_m_s.is_finite();
+            c.require(
+                ok,
+                format!("models.wind[{k}]"),
+                "expected finite `altitude_m`, `north_m_s` and `east_m_s`",
+            );
+            c.in_range(
+                &format!("models.wind[{k}].north_m_s"),
+                w.north_m_s,
+                -200.0,
+                200.0,
+                "m/s",
+            );
+            c.in_range(
+                &format!("models.wind[{k}].east_m_s"),
+                w.east_m_s,
+                -200.0,
+                200.0,
+                "m/s",
+            );
+        }
         let exp_only = self.rho0_kg_m3.is_some() || self.scale_height_m.is_some();
         c.require(
             !exp_only || self.atmosphere == AtmosphereOption::Exponential,
@@ -495,7 +517,7 @@ impl CaseSpec {
         c.in_range("vehicle.bank_deg", v.bank_deg, -180.0, 180.0, "deg");
         let e = &self.entry;
         c.in_range("entry.altitude_m", e.altitude_m, 0.0, 2_000_000.0, "m");
-        c.positive("entry.speed_m_s", e.speed_m_s, "m/s");
+        c.in_range("entry.speed_m_s", e.speed_m_s, 1e-3, 20_000.0, "m/s");
         c.in_range(
             "entry.flight_path_angle_deg",
             e.flight_path_angle_deg,

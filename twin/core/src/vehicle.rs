@@ -392,6 +392,11 @@ impl VehicleSpec {
             );
             c.positive(&format!("{f}.thrust_n"), t.thrust_n, "N");
             c.positive(&format!("{f}.isp_s"), t.isp_s, "s");
+            c.require(
+                t.position_m.iter().all(|x| x.is_finite()),
+                format!("{f}.position_m"),
+                "expected three finite numbers (m)",
+            );
             let d = t.direction;
             let n = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
             c.require(
@@ -402,6 +407,11 @@ impl VehicleSpec {
         }
         for (k, p) in self.parachutes.iter().enumerate() {
             p.validate(&format!("parachutes[{k}]"), c);
+            c.require(
+                p.attach_m.iter().all(|x| x.is_finite()),
+                format!("parachutes[{k}].attach_m"),
+                "expected three finite numbers (m)",
+            );
         }
         let th = &self.thermal;
         c.positive("thermal.sutton_graves_k", th.sutton_graves_k, "kg^0.5/m");
