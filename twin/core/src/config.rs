@@ -260,6 +260,11 @@ impl Checks {
         }
     }
 
+    /// The first failure as (field, message), if any.
+    pub fn first(&self) -> Option<(&str, &str)> {
+        self.failures.first().map(|(f, m)| (f.as_str(), m.as_str()))
+    }
+
     /// True when nothing failed.
     pub fn is_empty(&self) -> bool {
         self.failures.is_empty()

@@ -132,7 +132,9 @@ impl Planet {
     }
 
     /// Height and the z component of the (unnormalised) surface normal direction
-    /// (x, y, z + e'^2 z0): Heikkinen without the latitude's arctangent.
+    /// (x, y, z + e'^2 z0), whose elevation is the geodetic latitude: Heikkinen's
+    /// closed form without the final arctangent. On the axis (p < 1 mm) the normal is
+    /// the axis itself.
     fn heikkinen_height(&self, r: DVec3) -> (f64, f64) {
         let a = self.equatorial_radius_m;
         let b = self.polar_radius_m();
@@ -195,42 +197,9 @@ impl Planet {
     /// Zhu, "Conversion of Earth-centered Earth-fixed coordinates to geodetic
     /// coordinates", IEEE TAES 30(3), 1994).
     fn heikkinen(&self, r: DVec3) -> (f64, f64) {
-        let a = self.equatorial_radius_m;
-        let b = self.polar_radius_m();
-        let e2 = self.e2();
-        let p2 = r.x * r.x + r.y * r.y;
-        let p = p2.sqrt();
-        let z = r.z;
-        if p < 1e-3 {
-            // On the axis: latitude +-90 deg.
-            let lat = if z >= 0.0 {
-                std::f64::consts::FRAC_PI_2
-            } else {
-                -std::f64::consts::FRAC_PI_2
-            };
-            return (lat, z.abs() - b);
-        }
-        let ep2 = (a * a - b * b) / (b * b);
-        let f = 54.0 * b * b * z * z;
-        let g = p2 + (1.0 - e2) * z * z - e2 * (a * a - b * b);
-        let c = e2 * e2 * f * p2 / (g * g * g);
-        let s = (1.0 + c + (c * c + 2.0 * c).sqrt()).cbrt();
-        let k = s + 1.0 + 1.0 / s;
-        let pp = f / (3.0 * k * k * g * g);
-        let q = (1.0 + 2.0 * e2 * e2 * pp).sqrt();
-        let r0 = -pp * e2 * p / (1.0 + q)
-            + (0.5 * a * a * (1.0 + 1.0 / q)
-                - pp * (1.0 - e2) * z * z / (q * (1.0 + q))
-                - 0.5 * pp * p2)
-                .max(0.0)
-                .sqrt();
-        let t = p - e2 * r0;
-        let u = (t * t + z * z).sqrt();
-        let v = (t * t + (1.0 - e2) * z * z).sqrt();
-        let z0 = b * b * z / (a * v);
-        let h = u * (1.0 - b * b / (a * v));
-        let lat = ((z + ep2 * z0) / p).atan();
-        (lat, h)
+        let (h, zc) = self.heikkinen_height(r);
+        let p = (r.x * r.x + r.y * r.y).sqrt();
+        (zc.atan2(p), h)
     }
 
     /// Ecef position of geodetic coordinates.

@@ -225,6 +225,14 @@ pub enum TwinError {
         /// Given rate.
         rate_hz: f64,
     },
+    /// The vehicle description breaks a physical constraint.
+    #[error("invalid vehicle: field `{field}`: {message}")]
+    InvalidVehicle {
+        /// Field path.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Initial state contains non-finite values.
     #[error("initial state is not finite: {what}")]
     NonFinite {
@@ -292,6 +300,14 @@ impl Twin {
         if !initial.eci_from_body.is_finite() || !initial.rate_body_rad_s.is_finite() {
             return Err(TwinError::NonFinite {
                 what: "attitude/rates",
+            });
+        }
+        let mut checks = crate::config::Checks::default();
+        vehicle.validate(&mut checks);
+        if let Some((field, message)) = checks.first() {
+            return Err(TwinError::InvalidVehicle {
+                field: field.to_string(),
+                message: message.to_string(),
             });
         }
         let i = vehicle.mass.inertia_kg_m2;
