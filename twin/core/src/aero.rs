@@ -60,7 +60,15 @@ pub fn bracket(xs: &[f64], x: f64) -> (usize, f64) {
     if x >= xs[n - 1] {
         return (n - 2, 1.0);
     }
-    let i = xs.partition_point(|v| *v <= x).saturating_sub(1).min(n - 2);
+    // Linear scan from a proportional guess: tables are short and often uniform.
+    let guess = ((x - xs[0]) / (xs[n - 1] - xs[0]) * (n - 1) as f64) as usize;
+    let mut i = guess.min(n - 2);
+    while i > 0 && xs[i] > x {
+        i -= 1;
+    }
+    while i + 2 < n && xs[i + 1] <= x {
+        i += 1;
+    }
     (i, (x - xs[i]) / (xs[i + 1] - xs[i]))
 }
 

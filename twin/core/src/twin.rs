@@ -724,15 +724,18 @@ impl Twin {
             return env;
         }
         let v_hat_body = v_air_body / speed;
-        // Lift reference: local "up" component perpendicular to the velocity.
-        let up_eci = if p.shape == crate::planet::PlanetShape::Flat {
-            DVec3::Z
-        } else {
-            s.position_eci_m.normalize()
+        // Lift reference: local "up" component perpendicular to the velocity, and
+        // "right" (velocity x up); bank angles are measured from up towards right.
+        let lift_frame = || {
+            let up_eci = if p.shape == crate::planet::PlanetShape::Flat {
+                DVec3::Z
+            } else {
+                s.position_eci_m.normalize()
+            };
+            let up_body = body_from_eci * up_eci;
+            let l0 = (up_body - v_hat_body * up_body.dot(v_hat_body)).normalize_or_zero();
+            (l0, v_hat_body.cross(l0))
         };
-        let up_body = body_from_eci * up_eci;
-        let l0 = (up_body - v_hat_body * up_body.dot(v_hat_body)).normalize_or_zero();
-        let right = v_hat_body.cross(l0);
 
         let six_dof = self.opts.dof == Dof::Six;
         match (&self.vehicle.aero, six_dof) {
@@ -762,8 +765,9 @@ impl Twin {
                 env.alpha_rad = alpha;
                 env.aero_force_body_n = f;
                 env.moment_body_n_m = m;
-                let lift = f - v_hat_body * f.dot(v_hat_body);
                 if diagnostics {
+                    let lift = f - v_hat_body * f.dot(v_hat_body);
+                    let (l0, right) = lift_frame();
                     env.bank_rad = if lift.length() > 1e-9 {
                         lift.dot(right).atan2(lift.dot(l0))
                     } else {
@@ -780,6 +784,7 @@ impl Twin {
                     }
                 };
                 let (sb, cb) = self.bank_command_rad.sin_cos();
+                let (l0, right) = lift_frame();
                 let lift_dir = l0 * cb + right * sb;
                 let qs = q * self.s_ref_m2;
                 env.aero_force_body_n = -v_hat_body * (qs * cd) + lift_dir * (qs * cl);
