@@ -71,9 +71,9 @@ proptest! {
     fn imu_stream_resyncs_through_garbage(n in 1usize..20, garbage in proptest::collection::vec(proptest::collection::vec(0u8..0xA0, 0..60), 20), chunk in 1usize..97) {
         let mut wire = Vec::new();
         let mut total_garbage = 0;
-        for k in 0..n {
-            wire.extend_from_slice(&garbage[k]);
-            total_garbage += garbage[k].len();
+        for (k, g) in garbage.iter().enumerate().take(n) {
+            wire.extend_from_slice(g);
+            total_garbage += g.len();
             let d = ImuDatagram { counter: k as u16, status: 0, time_us: 0, rate_rad_s: [0.1; 3], specific_force_m_s2: [1.0; 3], temperature_c: 20.0 };
             wire.extend_from_slice(&d.encode());
         }
