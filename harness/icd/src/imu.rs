@@ -163,18 +163,22 @@ impl ImuStreamDecoder {
         }
     }
 
-    /// Feeds bytes; decoded datagrams are appended to `out`.
+    /// Feeds bytes; decoded datagrams are appended to `out`. Input of any size is
+    /// taken in pieces that fit the buffer, scanning after each.
     pub fn push(&mut self, bytes: &[u8], out: &mut Vec<ImuDatagram>) {
-        for chunk in bytes.chunks(self.max_buffer) {
+        let mut rest = bytes;
+        while !rest.is_empty() {
             let room = self.max_buffer - self.buf.len();
-            if chunk.len() > room {
-                // Keep the newest data: drop the oldest bytes.
-                let drop = chunk.len() - room;
-                let d = drop.min(self.buf.len());
-                self.buf.drain(..d);
-                self.stats.overflow_bytes += d as u64;
+            if room == 0 {
+                // Unreachable in practice (a scan leaves less than one datagram), but
+                // the bound holds regardless: drop the oldest byte.
+                self.buf.remove(0);
+                self.stats.overflow_bytes += 1;
+                continue;
             }
-            self.buf.extend_from_slice(chunk);
+            let take = room.min(rest.len());
+            self.buf.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
             self.scan(out);
         }
     }

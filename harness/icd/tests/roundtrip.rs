@@ -88,6 +88,22 @@ proptest! {
         prop_assert_eq!(dec.stats.bytes_discarded, total_garbage as u64);
     }
 
+    /// Large pushes (bigger than the buffer) lose nothing.
+    #[test]
+    fn imu_large_pushes_lose_nothing(n in 1usize..300) {
+        let mut wire = Vec::new();
+        for k in 0..n {
+            let d = ImuDatagram { counter: k as u16, status: 0, time_us: 0, rate_rad_s: [0.0; 3], specific_force_m_s2: [0.0; 3], temperature_c: 0.0 };
+            wire.extend_from_slice(&d.encode());
+        }
+        let mut dec = ImuStreamDecoder::new(100);
+        let mut out = Vec::new();
+        dec.push(&wire[..wire.len() / 3], &mut out);
+        dec.push(&wire[wire.len() / 3..], &mut out);
+        prop_assert_eq!(out.len(), n);
+        prop_assert_eq!(dec.stats.overflow_bytes, 0);
+    }
+
     /// Random bytes never panic the IMU decoder and never grow its buffer.
     #[test]
     fn imu_decoder_survives_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {

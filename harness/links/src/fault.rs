@@ -1,0 +1,1 @@
+//! Fault layer placeholder (implemented in a later commit).

@@ -1,0 +1,1 @@
+//! SLCAN placeholder (implemented in a later commit).

@@ -1,0 +1,1 @@
+//! SocketCAN placeholder (implemented in a later commit).

@@ -1,0 +1,1 @@
+//! Virtual bus placeholder (implemented in a later commit).
