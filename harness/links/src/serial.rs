@@ -86,7 +86,7 @@ async fn run(mut ends: TaskEnds, stream: SerialStream, mut guard: Option<SerialS
                 Ok(0) => { ends.close("end of file (peer closed)").await; return; }
                 Ok(n) => {
                     let t = now_ns();
-                    guard = None;
+                    drop(guard.take());
                     ends.deliver(Received { t_ns: t, bus_t_ns: None, packet: Packet::Bytes(buf[..n].to_vec()) });
                 }
                 Err(e) => { ends.close(format!("read error: {e}")).await; return; }
