@@ -1,1 +1,305 @@
-//! Virtual bus placeholder (implemented in a later commit).
+//! A virtual CAN bus between processes on one machine, without kernel CAN.
+//!
+//! One process runs the bus ([`VirtualBus::bind`]) on a Unix socket; every node
+//! connects to it ([`connect`]). The bus behaves like a CAN segment:
+//! - **one frame at a time, in arrival order**: frames are queued in the order the bus
+//!   receives them and delivered to every other node in that order;
+//! - **bus timestamps**: each delivered frame carries the bus time (ns, the bus
+//!   process's monotonic clock) at which its transmission ended;
+//! - **bit-rate limit**: a frame occupies the bus for its worst-case length (below);
+//!   transmissions are paced in real time, so a 500 kbit/s bus carries at most
+//!   500000 / 135 = 3703 eight-byte frames per second, as real hardware would. If the
+//!   queue exceeds [`MAX_BACKLOG`] frames the newest are dropped and counted (overload).
+//!
+//! Frame length estimate (Davis, Burns, Bril, Lukkien, "Controller Area Network (CAN)
+//! schedulability analysis: refuted, revisited and revised", Real-Time Systems 35,
+//! 2007, eq. 2): a standard-identifier data frame with n data bytes takes at most
+//! `8n + 47 + floor((34 + 8n - 1) / 4)` bit times including worst-case bit stuffing
+//! and the 3-bit interframe space (135 bits for n = 8); extended identifiers:
+//! `8n + 67 + floor((54 + 8n - 1) / 4)`.
+//!
+//! Wire format on the socket (little-endian): node -> bus records of 14 bytes
+//! `[id u32][flags u8 (bit0 extended, bit1 rtr)][dlc u8][data 8]`; bus -> node
+//! records of 22 bytes `[bus_t_ns u64]` followed by the same 14 bytes.
+
+use crate::clock::now_ns;
+use crate::{Link, LinkError, LinkStats, Packet, Received};
+use capsule_icd::can::CanFrame;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::mpsc;
+
+/// Frames the bus may hold waiting for the medium before it drops (overload).
+pub const MAX_BACKLOG: usize = 10_000;
+
+/// Worst-case bit times of a frame (see the module docs).
+pub fn frame_bits(f: &CanFrame) -> u64 {
+    let n = u64::from(if f.rtr { 0 } else { f.dlc.min(8) });
+    if f.extended {
+        8 * n + 67 + (54 + 8 * n - 1) / 4
+    } else {
+        8 * n + 47 + (34 + 8 * n - 1) / 4
+    }
+}
+
+fn encode_frame(f: &CanFrame) -> [u8; 14] {
+    let mut b = [0u8; 14];
+    b[0..4].copy_from_slice(&f.id.to_le_bytes());
+    b[4] = u8::from(f.extended) | (u8::from(f.rtr) << 1);
+    b[5] = f.dlc.min(8);
+    b[6..14].copy_from_slice(&f.data);
+    b
+}
+
+fn decode_frame(b: &[u8]) -> Option<CanFrame> {
+    let id = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let extended = b[4] & 1 != 0;
+    let dlc = b[5];
+    if dlc > 8 || (!extended && id > 0x7FF) || id > 0x1FFF_FFFF {
+        return None;
+    }
+    let mut data = [0u8; 8];
+    data.copy_from_slice(&b[6..14]);
+    Some(CanFrame {
+        id,
+        extended,
+        rtr: b[4] & 2 != 0,
+        dlc,
+        data,
+    })
+}
+
+/// Bus statistics.
+#[derive(Debug, Default)]
+pub struct BusStats {
+    /// Frames carried.
+    pub frames: AtomicU64,
+    /// Frames dropped for overload.
+    pub overload_drops: AtomicU64,
+    /// Malformed records received (and the node disconnected).
+    pub bad_records: AtomicU64,
+    /// Bus busy time, ns.
+    pub busy_ns: AtomicU64,
+}
+
+/// A running virtual bus.
+#[derive(Debug)]
+pub struct VirtualBus {
+    path: String,
+    /// Bit rate, bit/s.
+    pub bitrate_bps: u32,
+    stats: Arc<BusStats>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for VirtualBus {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+struct Node {
+    id: u64,
+    tx: mpsc::Sender<[u8; 22]>,
+}
+
+enum BusMsg {
+    Join(Node),
+    Leave(u64),
+    Frame(u64, CanFrame),
+}
+
+impl VirtualBus {
+    /// Starts a bus at `path` (an existing stale socket file is replaced).
+    pub async fn bind(path: &str, bitrate_bps: u32) -> Result<Self, LinkError> {
+        let _ = std::fs::remove_file(path);
+        let listener = UnixListener::bind(path).map_err(|e| LinkError::Open {
+            link: "vbus".into(),
+            address: format!("vbus:{path}"),
+            cause: e.to_string(),
+            hint: Some("is the directory writable, and the path short enough (108 bytes)?".into()),
+        })?;
+        let stats = Arc::new(BusStats::default());
+        let (bus_tx, bus_rx) = mpsc::channel::<BusMsg>(MAX_BACKLOG);
+        let task = tokio::spawn(run_bus(
+            listener,
+            bus_tx,
+            bus_rx,
+            bitrate_bps.max(1),
+            stats.clone(),
+        ));
+        Ok(Self {
+            path: path.to_string(),
+            bitrate_bps,
+            stats,
+            task,
+        })
+    }
+
+    /// The socket path (for `vbus:` addresses).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Statistics.
+    pub fn stats(&self) -> &BusStats {
+        &self.stats
+    }
+
+    /// Frames carried so far.
+    pub fn frames(&self) -> u64 {
+        self.stats.frames.load(Ordering::Relaxed)
+    }
+}
+
+async fn run_bus(
+    listener: UnixListener,
+    bus_tx: mpsc::Sender<BusMsg>,
+    mut bus_rx: mpsc::Receiver<BusMsg>,
+    bitrate: u32,
+    stats: Arc<BusStats>,
+) {
+    let accept_tx = bus_tx.clone();
+    let stats_a = stats.clone();
+    tokio::spawn(async move {
+        let mut next_id = 0u64;
+        while let Ok((stream, _)) = listener.accept().await {
+            next_id += 1;
+            let id = next_id;
+            let (out_tx, out_rx) = mpsc::channel::<[u8; 22]>(MAX_BACKLOG);
+            if accept_tx
+                .send(BusMsg::Join(Node { id, tx: out_tx }))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            tokio::spawn(serve_node(
+                id,
+                stream,
+                accept_tx.clone(),
+                out_rx,
+                stats_a.clone(),
+            ));
+        }
+    });
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut bus_free_ns = 0u64;
+    let bit_ns = 1e9 / f64::from(bitrate);
+    while let Some(m) = bus_rx.recv().await {
+        match m {
+            BusMsg::Join(n) => nodes.push(n),
+            BusMsg::Leave(id) => nodes.retain(|n| n.id != id),
+            BusMsg::Frame(from, f) => {
+                let now = now_ns();
+                let start = now.max(bus_free_ns);
+                let dur = (frame_bits(&f) as f64 * bit_ns).round() as u64;
+                let end = start + dur;
+                bus_free_ns = end;
+                // Pace in real time. Timers are millisecond-grained, so frames are
+                // released up to 1 ms early but never let the bus run ahead of its bit
+                // rate by more than that; each carries its exact bus end time.
+                if end > now + 1_000_000 {
+                    tokio::time::sleep(std::time::Duration::from_nanos(end - now - 1_000_000))
+                        .await;
+                }
+                stats.frames.fetch_add(1, Ordering::Relaxed);
+                stats.busy_ns.fetch_add(dur, Ordering::Relaxed);
+                let mut rec = [0u8; 22];
+                rec[0..8].copy_from_slice(&end.to_le_bytes());
+                rec[8..22].copy_from_slice(&encode_frame(&f));
+                for n in nodes.iter().filter(|n| n.id != from) {
+                    // A node that does not read fast enough loses frames (counted by the bus).
+                    if n.tx.try_send(rec).is_err() {
+                        stats.overload_drops.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn serve_node(
+    id: u64,
+    stream: UnixStream,
+    bus: mpsc::Sender<BusMsg>,
+    mut out: mpsc::Receiver<[u8; 22]>,
+    stats: Arc<BusStats>,
+) {
+    let (mut rd, mut wr) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        while let Some(rec) = out.recv().await {
+            if wr.write_all(&rec).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut rec = [0u8; 14];
+    loop {
+        if rd.read_exact(&mut rec).await.is_err() {
+            break;
+        }
+        match decode_frame(&rec) {
+            Some(f) => {
+                if bus.try_send(BusMsg::Frame(id, f)).is_err() {
+                    stats.overload_drops.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            None => {
+                stats.bad_records.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+        }
+    }
+    let _ = bus.send(BusMsg::Leave(id)).await;
+    writer.abort();
+}
+
+/// Connects a node to the bus at `path`.
+pub async fn connect(name: &str, path: &str) -> Result<Link, LinkError> {
+    let stream = UnixStream::connect(path)
+        .await
+        .map_err(|e| LinkError::Open {
+            link: name.into(),
+            address: format!("vbus:{path}"),
+            cause: e.to_string(),
+            hint: Some(
+                "is the virtual bus running (the runner starts it for simulated benches)?".into(),
+            ),
+        })?;
+    let (link, mut ends) = Link::new_pair(name);
+    tokio::spawn(async move {
+        let (mut rd, mut wr) = stream.into_split();
+        let mut rec = [0u8; 22];
+        loop {
+            tokio::select! {
+                r = rd.read_exact(&mut rec) => match r {
+                    Ok(_) => {
+                        let t = now_ns();
+                        let bus_t = u64::from_le_bytes([rec[0], rec[1], rec[2], rec[3], rec[4], rec[5], rec[6], rec[7]]);
+                        match decode_frame(&rec[8..]) {
+                            Some(f) => ends.deliver(Received { t_ns: t, bus_t_ns: Some(bus_t), packet: Packet::Frame(f) }),
+                            None => LinkStats::add(&ends.stats.framing_errors, 1),
+                        }
+                    }
+                    Err(e) => { ends.close(format!("virtual bus gone: {e}")).await; return; }
+                },
+                p = ends.to_task.recv() => match p {
+                    None => return,
+                    Some(Packet::Frame(f)) => {
+                        if let Err(e) = wr.write_all(&encode_frame(&f)).await {
+                            ends.close(format!("virtual bus gone: {e}")).await;
+                            return;
+                        }
+                        ends.sent(&Packet::Frame(f));
+                    }
+                    Some(Packet::Bytes(_)) => LinkStats::add(&ends.stats.drops, 1),
+                }
+            }
+        }
+    });
+    Ok(link)
+}
