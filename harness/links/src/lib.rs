@@ -16,6 +16,7 @@
 pub mod address;
 pub mod clock;
 pub mod serial;
+pub mod slcan;
 pub mod vbus;
 
 use capsule_icd::can::CanFrame;

@@ -77,6 +77,20 @@ pub fn pty_pair(name: &str) -> Result<(Link, String), LinkError> {
     Ok((link, path))
 }
 
+/// A pseudo-terminal pair for protocol layers that need the raw stream (SLCAN): the
+/// master stream, the slave's path, and a guard that keeps the slave open until the
+/// peer attaches (drop it after the peer's first byte).
+pub fn pty_raw() -> Result<(SerialStream, String, SerialStream), LinkError> {
+    let (master, slave) = SerialStream::pair().map_err(|e| LinkError::Open {
+        link: "pty".into(),
+        address: "pty".into(),
+        cause: e.to_string(),
+        hint: Some("pseudo-terminals need /dev/ptmx".into()),
+    })?;
+    let path = tokio_serial::SerialPort::name(&slave).unwrap_or_default();
+    Ok((master, path, slave))
+}
+
 async fn run(mut ends: TaskEnds, stream: SerialStream, mut guard: Option<SerialStream>) {
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut buf = vec![0u8; 4096];
