@@ -2,8 +2,8 @@
 //! standard SLCAN host (python-can's `slcan` interface) against our adapter over a pty.
 
 use capsule_icd::can::CanFrame;
+use capsule_links::Packet;
 use capsule_links::slcan::{self, Line, LineSplitter, encode_frame, parse_frame};
-use capsule_links::{Packet, serial};
 use proptest::prelude::*;
 use std::time::Duration;
 
