@@ -15,6 +15,7 @@
 
 pub mod address;
 pub mod clock;
+pub mod fault;
 pub mod serial;
 pub mod slcan;
 pub mod vbus;
@@ -31,6 +32,8 @@ pub enum Packet {
     Bytes(Vec<u8>),
     /// A CAN frame (CAN links).
     Frame(CanFrame),
+    /// A CAN error frame (injected by the fault layer, or reported by the bus).
+    ErrorFrame,
 }
 
 /// A received packet with its receive timestamp (monotonic ns, see [`clock`]).
@@ -183,6 +186,10 @@ impl TaskEnds {
         let n = match &r.packet {
             Packet::Bytes(b) => b.len() as u64,
             Packet::Frame(f) => u64::from(f.dlc),
+            Packet::ErrorFrame => {
+                LinkStats::add(&self.stats.framing_errors, 1);
+                0
+            }
         };
         LinkStats::add(&self.stats.rx_packets, 1);
         LinkStats::add(&self.stats.rx_bytes, n);
@@ -201,6 +208,7 @@ impl TaskEnds {
         let n = match p {
             Packet::Bytes(b) => b.len() as u64,
             Packet::Frame(f) => u64::from(f.dlc),
+            Packet::ErrorFrame => 0,
         };
         LinkStats::add(&self.stats.tx_packets, 1);
         LinkStats::add(&self.stats.tx_bytes, n);

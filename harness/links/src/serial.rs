@@ -114,9 +114,8 @@ async fn run(mut ends: TaskEnds, stream: SerialStream, mut guard: Option<SerialS
                     }
                     ends.sent(&Packet::Bytes(b));
                 }
-                Some(p @ Packet::Frame(_)) => {
+                Some(Packet::Frame(_) | Packet::ErrorFrame) => {
                     tracing::warn!(link = %ends.name, "CAN frame sent on a serial link: dropped");
-                    let _ = p;
                     crate::LinkStats::add(&ends.stats.drops, 1);
                 }
             }

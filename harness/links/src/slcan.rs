@@ -206,7 +206,7 @@ async fn host_task(mut ends: TaskEnds, stream: SerialStream, code: usize) {
                     }
                     ends.sent(&Packet::Frame(f));
                 }
-                Some(Packet::Bytes(_)) => LinkStats::add(&ends.stats.drops, 1),
+                Some(Packet::Bytes(_) | Packet::ErrorFrame) => LinkStats::add(&ends.stats.drops, 1),
             }
         }
     }
@@ -294,7 +294,7 @@ async fn adapter_task(mut ends: TaskEnds, stream: SerialStream, mut guard: Optio
                     }
                     ends.sent(&Packet::Frame(f));
                 }
-                Some(Packet::Bytes(_)) => LinkStats::add(&ends.stats.drops, 1),
+                Some(Packet::Bytes(_) | Packet::ErrorFrame) => LinkStats::add(&ends.stats.drops, 1),
             }
         }
     }

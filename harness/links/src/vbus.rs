@@ -18,9 +18,12 @@
 //! and the 3-bit interframe space (135 bits for n = 8); extended identifiers:
 //! `8n + 67 + floor((54 + 8n - 1) / 4)`.
 //!
+//! An error frame (flag bit2) occupies the bus for 20 bit times (6-bit flag, up to 6
+//! bits of echoed flags, 8-bit delimiter) and is delivered to every other node.
+//!
 //! Wire format on the socket (little-endian): node -> bus records of 14 bytes
-//! `[id u32][flags u8 (bit0 extended, bit1 rtr)][dlc u8][data 8]`; bus -> node
-//! records of 22 bytes `[bus_t_ns u64]` followed by the same 14 bytes.
+//! `[id u32][flags u8 (bit0 extended, bit1 rtr, bit2 error frame)][dlc u8][data 8]`;
+//! bus -> node records of 22 bytes `[bus_t_ns u64]` followed by the same 14 bytes.
 
 use crate::clock::now_ns;
 use crate::{Link, LinkError, LinkStats, Packet, Received};
@@ -33,6 +36,9 @@ use tokio::sync::mpsc;
 
 /// Frames the bus may hold waiting for the medium before it drops (overload).
 pub const MAX_BACKLOG: usize = 10_000;
+
+/// Bit times of an error frame plus its delimiter.
+pub const ERROR_FRAME_BITS: u64 = 20;
 
 /// Worst-case bit times of a frame (see the module docs).
 pub fn frame_bits(f: &CanFrame) -> u64 {
@@ -51,6 +57,27 @@ fn encode_frame(f: &CanFrame) -> [u8; 14] {
     b[5] = f.dlc.min(8);
     b[6..14].copy_from_slice(&f.data);
     b
+}
+
+const ERROR_FLAG: u8 = 4;
+
+fn encode_packet(p: &Packet) -> Option<[u8; 14]> {
+    match p {
+        Packet::Frame(f) => Some(encode_frame(f)),
+        Packet::ErrorFrame => {
+            let mut b = [0u8; 14];
+            b[4] = ERROR_FLAG;
+            Some(b)
+        }
+        Packet::Bytes(_) => None,
+    }
+}
+
+fn decode_packet(b: &[u8]) -> Option<Packet> {
+    if b[4] & ERROR_FLAG != 0 {
+        return Some(Packet::ErrorFrame);
+    }
+    decode_frame(b).map(Packet::Frame)
 }
 
 fn decode_frame(b: &[u8]) -> Option<CanFrame> {
@@ -109,7 +136,7 @@ struct Node {
 enum BusMsg {
     Join(Node),
     Leave(u64),
-    Frame(u64, CanFrame),
+    Frame(u64, Packet),
 }
 
 impl VirtualBus {
@@ -193,10 +220,14 @@ async fn run_bus(
         match m {
             BusMsg::Join(n) => nodes.push(n),
             BusMsg::Leave(id) => nodes.retain(|n| n.id != id),
-            BusMsg::Frame(from, f) => {
+            BusMsg::Frame(from, p) => {
                 let now = now_ns();
                 let start = now.max(bus_free_ns);
-                let dur = (frame_bits(&f) as f64 * bit_ns).round() as u64;
+                let bits = match &p {
+                    Packet::Frame(f) => frame_bits(f),
+                    _ => ERROR_FRAME_BITS,
+                };
+                let dur = (bits as f64 * bit_ns).round() as u64;
                 let end = start + dur;
                 bus_free_ns = end;
                 // Pace in real time. Timers are millisecond-grained, so frames are
@@ -210,7 +241,9 @@ async fn run_bus(
                 stats.busy_ns.fetch_add(dur, Ordering::Relaxed);
                 let mut rec = [0u8; 22];
                 rec[0..8].copy_from_slice(&end.to_le_bytes());
-                rec[8..22].copy_from_slice(&encode_frame(&f));
+                if let Some(r) = encode_packet(&p) {
+                    rec[8..22].copy_from_slice(&r);
+                }
                 for n in nodes.iter().filter(|n| n.id != from) {
                     // A node that does not read fast enough loses frames (counted by the bus).
                     if n.tx.try_send(rec).is_err() {
@@ -242,9 +275,9 @@ async fn serve_node(
         if rd.read_exact(&mut rec).await.is_err() {
             break;
         }
-        match decode_frame(&rec) {
-            Some(f) => {
-                if bus.try_send(BusMsg::Frame(id, f)).is_err() {
+        match decode_packet(&rec) {
+            Some(p) => {
+                if bus.try_send(BusMsg::Frame(id, p)).is_err() {
                     stats.overload_drops.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -280,8 +313,8 @@ pub async fn connect(name: &str, path: &str) -> Result<Link, LinkError> {
                     Ok(_) => {
                         let t = now_ns();
                         let bus_t = u64::from_le_bytes([rec[0], rec[1], rec[2], rec[3], rec[4], rec[5], rec[6], rec[7]]);
-                        match decode_frame(&rec[8..]) {
-                            Some(f) => ends.deliver(Received { t_ns: t, bus_t_ns: Some(bus_t), packet: Packet::Frame(f) }),
+                        match decode_packet(&rec[8..]) {
+                            Some(p) => ends.deliver(Received { t_ns: t, bus_t_ns: Some(bus_t), packet: p }),
                             None => LinkStats::add(&ends.stats.framing_errors, 1),
                         }
                     }
@@ -289,14 +322,16 @@ pub async fn connect(name: &str, path: &str) -> Result<Link, LinkError> {
                 },
                 p = ends.to_task.recv() => match p {
                     None => return,
-                    Some(Packet::Frame(f)) => {
-                        if let Err(e) = wr.write_all(&encode_frame(&f)).await {
-                            ends.close(format!("virtual bus gone: {e}")).await;
-                            return;
+                    Some(p) => match encode_packet(&p) {
+                        Some(rec) => {
+                            if let Err(e) = wr.write_all(&rec).await {
+                                ends.close(format!("virtual bus gone: {e}")).await;
+                                return;
+                            }
+                            ends.sent(&p);
                         }
-                        ends.sent(&Packet::Frame(f));
-                    }
-                    Some(Packet::Bytes(_)) => LinkStats::add(&ends.stats.drops, 1),
+                        None => LinkStats::add(&ends.stats.drops, 1),
+                    },
                 }
             }
         }
