@@ -56,6 +56,36 @@ async fn collect(l: &mut Link, quiet: Duration) -> Vec<Packet> {
     out
 }
 
+/// Waits (up to 20 s) for exactly `n` packets, then checks that no extra one follows.
+async fn collect_n(l: &mut Link, n: usize) -> Vec<Packet> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        match tokio::time::timeout(Duration::from_secs(20), l.recv()).await {
+            Ok(Ok(r)) => out.push(r.packet),
+            other => panic!("after {} of {n} packets: {other:?}", out.len()),
+        }
+    }
+    out.extend(collect(l, Duration::from_millis(100)).await);
+    out
+}
+
+/// Waits for `n` bytes in total (up to 20 s), then for stragglers.
+async fn collect_bytes_n(l: &mut Link, n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        match tokio::time::timeout(Duration::from_secs(20), l.recv()).await {
+            Ok(Ok(r)) => {
+                if let Packet::Bytes(b) = r.packet {
+                    out.extend(b);
+                }
+            }
+            other => panic!("after {} of {n} bytes: {other:?}", out.len()),
+        }
+    }
+    out.extend(collect_bytes(l, Duration::from_millis(100)).await);
+    out
+}
+
 async fn collect_bytes(l: &mut Link, quiet: Duration) -> Vec<u8> {
     collect(l, quiet)
         .await
@@ -110,7 +140,14 @@ async fn same_seed_drops_the_same_frames() {
         for f in frames(60) {
             r.a.send(Packet::Frame(f)).await.expect("send");
         }
-        seen.push(collect(&mut r.b, QUIET).await);
+        let mut got = Vec::new();
+        while got.len() as u64 + r.ctl.stats.get("drop") < 60 {
+            match tokio::time::timeout(Duration::from_secs(20), r.b.recv()).await {
+                Ok(Ok(rx)) => got.push(rx.packet),
+                other => panic!("stalled: {other:?}"),
+            }
+        }
+        seen.push(got);
     }
     assert_eq!(seen[0], seen[1]);
 }
@@ -122,7 +159,7 @@ async fn duplicate_sends_twice() {
     for f in frames(5) {
         r.a.send(Packet::Frame(f)).await.expect("send");
     }
-    let got = collect(&mut r.b, QUIET).await;
+    let got = collect_n(&mut r.b, 10).await;
     assert_eq!(got.len(), 10);
     assert_eq!(got[0], got[1]);
     assert_eq!(r.ctl.stats.get("duplicate"), 5);
@@ -185,7 +222,7 @@ async fn reorder_swaps_neighbours() {
     for f in frames(4) {
         r.a.send(Packet::Frame(f)).await.expect("send");
     }
-    let got = collect(&mut r.b, QUIET).await;
+    let got = collect_n(&mut r.b, 4).await;
     let order: Vec<u8> = got
         .iter()
         .map(|p| match p {
@@ -296,7 +333,12 @@ async fn serial_insert_delete_and_noise_change_the_byte_stream() {
             ..FaultRule::always(fault)
         });
         a.send(Packet::Bytes(data.clone())).await.expect("send");
-        let got = collect_bytes(&mut b, QUIET).await;
+        let expect = match fault {
+            FaultKind::InsertBytes { count } => data.len() + count,
+            FaultKind::DeleteBytes { count } => data.len() - count,
+            _ => data.len(),
+        };
+        let got = collect_bytes_n(&mut b, expect).await;
         match fault {
             FaultKind::InsertBytes { count } => assert_eq!(got.len(), data.len() + count),
             FaultKind::DeleteBytes { count } => assert_eq!(got.len(), data.len() - count),
@@ -323,7 +365,7 @@ async fn serial_stall_passes_nothing_while_active() {
     assert!(collect_bytes(&mut b, QUIET).await.is_empty());
     ctl.clock.set_s(1.5);
     a.send(Packet::Bytes(vec![4, 5])).await.expect("send");
-    assert_eq!(collect_bytes(&mut b, QUIET).await, vec![4, 5]);
+    assert_eq!(collect_bytes_n(&mut b, 2).await, vec![4, 5]);
     assert_eq!(ctl.stats.get("stall"), 1);
 }
 
@@ -335,7 +377,7 @@ async fn serial_drop_and_corrupt_on_receive() {
         ..FaultRule::always(FaultKind::Corrupt { bits: 3 })
     });
     b.send(Packet::Bytes(vec![0u8; 32])).await.expect("send");
-    let got = collect_bytes(&mut a, QUIET).await;
+    let got = collect_bytes_n(&mut a, 32).await;
     let ones: u32 = got.iter().map(|x| x.count_ones()).sum();
     assert!((1..=3).contains(&ones), "{ones} bits set");
     assert!(ctl.stats.get("corrupt") >= 1);
