@@ -18,6 +18,7 @@ pub mod clock;
 pub mod fault;
 pub mod serial;
 pub mod slcan;
+pub mod socketcan;
 pub mod vbus;
 
 use capsule_icd::can::CanFrame;
