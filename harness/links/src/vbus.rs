@@ -136,7 +136,8 @@ struct Node {
 enum BusMsg {
     Join(Node),
     Leave(u64),
-    Frame(u64, Packet),
+    /// From node, packet, arrival time at the bus (ns).
+    Frame(u64, Packet, u64),
 }
 
 impl VirtualBus {
@@ -220,9 +221,11 @@ async fn run_bus(
         match m {
             BusMsg::Join(n) => nodes.push(n),
             BusMsg::Leave(id) => nodes.retain(|n| n.id != id),
-            BusMsg::Frame(from, p) => {
+            BusMsg::Frame(from, p, arrived) => {
+                // The medium is scheduled from arrival times, so late wake-ups of this
+                // task never cost bus capacity.
                 let now = now_ns();
-                let start = now.max(bus_free_ns);
+                let start = arrived.max(bus_free_ns);
                 let bits = match &p {
                     Packet::Frame(f) => frame_bits(f),
                     _ => ERROR_FRAME_BITS,
@@ -277,7 +280,7 @@ async fn serve_node(
         }
         match decode_packet(&rec) {
             Some(p) => {
-                if bus.try_send(BusMsg::Frame(id, p)).is_err() {
+                if bus.try_send(BusMsg::Frame(id, p, now_ns())).is_err() {
                     stats.overload_drops.fetch_add(1, Ordering::Relaxed);
                 }
             }
