@@ -2,8 +2,9 @@
 //!
 //! One process runs the bus ([`VirtualBus::bind`]) on a Unix socket; every node
 //! connects to it ([`connect`]). The bus behaves like a CAN segment:
-//! - **one frame at a time, in arrival order**: frames are queued in the order the bus
-//!   receives them and delivered to every other node in that order;
+//! - **one frame at a time, arbitrated**: when the medium goes idle, the frame with the
+//!   lowest identifier among those waiting wins (as CAN arbitration does); every node
+//!   receives every frame in the same bus order;
 //! - **bus timestamps**: each delivered frame carries the bus time (ns, the bus
 //!   process's monotonic clock) at which its transmission ended;
 //! - **bit-rate limit**: a frame occupies the bus for its worst-case length (below);
@@ -217,44 +218,97 @@ async fn run_bus(
     let mut nodes: Vec<Node> = Vec::new();
     let mut bus_free_ns = 0u64;
     let bit_ns = 1e9 / f64::from(bitrate);
-    while let Some(m) = bus_rx.recv().await {
-        match m {
-            BusMsg::Join(n) => nodes.push(n),
-            BusMsg::Leave(id) => nodes.retain(|n| n.id != id),
-            BusMsg::Frame(from, p, arrived) => {
-                // The medium is scheduled from arrival times, so late wake-ups of this
-                // task never cost bus capacity.
-                let now = now_ns();
-                let start = arrived.max(bus_free_ns);
-                let bits = match &p {
-                    Packet::Frame(f) => frame_bits(f),
-                    _ => ERROR_FRAME_BITS,
-                };
-                let dur = (bits as f64 * bit_ns).round() as u64;
-                let end = start + dur;
-                bus_free_ns = end;
-                // Pace in real time. Timers are millisecond-grained, so frames are
-                // released up to 1 ms early but never let the bus run ahead of its bit
-                // rate by more than that; each carries its exact bus end time.
-                if end > now + 1_000_000 {
-                    tokio::time::sleep(std::time::Duration::from_nanos(end - now - 1_000_000))
-                        .await;
-                }
-                stats.frames.fetch_add(1, Ordering::Relaxed);
-                stats.busy_ns.fetch_add(dur, Ordering::Relaxed);
-                let mut rec = [0u8; 22];
-                rec[0..8].copy_from_slice(&end.to_le_bytes());
-                if let Some(r) = encode_packet(&p) {
-                    rec[8..22].copy_from_slice(&r);
-                }
-                for n in nodes.iter().filter(|n| n.id != from) {
-                    // A node that does not read fast enough loses frames (counted by the bus).
-                    if n.tx.try_send(rec).is_err() {
-                        stats.overload_drops.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+    // Frames waiting for the medium: (from, packet, arrival ns, arrival sequence).
+    let mut pending: Vec<(u64, Packet, u64, u64)> = Vec::new();
+    let mut seq = 0u64;
+    loop {
+        // Wait for something when idle, then take everything already queued.
+        if pending.is_empty() {
+            match bus_rx.recv().await {
+                Some(m) => absorb(m, &mut nodes, &mut pending, &mut seq, &stats),
+                None => return,
             }
         }
+        while let Ok(m) = bus_rx.try_recv() {
+            absorb(m, &mut nodes, &mut pending, &mut seq, &stats);
+        }
+        if pending.is_empty() {
+            continue;
+        }
+        // Arbitration: among the frames waiting when the bus goes idle, the lowest
+        // identifier wins (11-bit base identifier first, a standard frame before an
+        // extended one with the same base); error frames pre-empt; ties keep arrival
+        // order. The medium is scheduled from arrival times, so late wake-ups of this
+        // task never cost bus capacity.
+        let earliest = pending.iter().map(|p| p.2).min().unwrap_or(0);
+        let start = earliest.max(bus_free_ns);
+        let Some(k) = pending
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.2 <= start)
+            .min_by_key(|(_, p)| (arbitration_key(&p.1), p.3))
+            .map(|(k, _)| k)
+        else {
+            continue;
+        };
+        let (from, p, _, _) = pending.swap_remove(k);
+        let now = now_ns();
+        let bits = match &p {
+            Packet::Frame(f) => frame_bits(f),
+            _ => ERROR_FRAME_BITS,
+        };
+        let dur = (bits as f64 * bit_ns).round() as u64;
+        let end = start + dur;
+        bus_free_ns = end;
+        // Pace in real time. Timers are millisecond-grained, so frames are released up
+        // to 1 ms early but the bus never runs ahead of its bit rate by more than that;
+        // each frame carries its exact bus end time.
+        if end > now + 1_000_000 {
+            tokio::time::sleep(std::time::Duration::from_nanos(end - now - 1_000_000)).await;
+        }
+        stats.frames.fetch_add(1, Ordering::Relaxed);
+        stats.busy_ns.fetch_add(dur, Ordering::Relaxed);
+        let mut rec = [0u8; 22];
+        rec[0..8].copy_from_slice(&end.to_le_bytes());
+        if let Some(r) = encode_packet(&p) {
+            rec[8..22].copy_from_slice(&r);
+        }
+        for n in nodes.iter().filter(|n| n.id != from) {
+            // A node that does not read fast enough loses frames (counted by the bus).
+            if n.tx.try_send(rec).is_err() {
+                stats.overload_drops.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+fn absorb(
+    m: BusMsg,
+    nodes: &mut Vec<Node>,
+    pending: &mut Vec<(u64, Packet, u64, u64)>,
+    seq: &mut u64,
+    stats: &BusStats,
+) {
+    match m {
+        BusMsg::Join(n) => nodes.push(n),
+        BusMsg::Leave(id) => nodes.retain(|n| n.id != id),
+        BusMsg::Frame(from, p, arrived) => {
+            if pending.len() >= MAX_BACKLOG {
+                stats.overload_drops.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            *seq += 1;
+            pending.push((from, p, arrived, *seq));
+        }
+    }
+}
+
+/// Arbitration order: smaller wins.
+fn arbitration_key(p: &Packet) -> (u32, u32, u32) {
+    match p {
+        Packet::ErrorFrame | Packet::Bytes(_) => (0, 0, 0),
+        Packet::Frame(f) if f.extended => ((f.id >> 18) & 0x7FF, 1, f.id & 0x3FFFF),
+        Packet::Frame(f) => (f.id & 0x7FF, 0, 0),
     }
 }
 

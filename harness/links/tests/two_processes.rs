@@ -172,3 +172,36 @@ async fn bus_rate_limit_matches_the_bit_rate() {
     drop(bus);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn lowest_identifier_wins_arbitration() {
+    let dir = std::env::temp_dir().join(format!("vbus-arb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let sock = dir.join("bus.sock").display().to_string();
+    let _bus = VirtualBus::bind(&sock, 125_000).await.expect("bus");
+    let a = vbus::connect("a", &sock).await.expect("a");
+    let b = vbus::connect("b", &sock).await.expect("b");
+    let mut c = vbus::connect("c", &sock).await.expect("c");
+    // 50 low-priority frames keep the bus busy for 54 ms ...
+    for k in 0..50u8 {
+        a.send(Packet::Frame(CanFrame::new(0x300, &[k; 8])))
+            .await
+            .expect("send");
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    // ... and a high-priority frame queued meanwhile goes out at the next idle bus.
+    b.send(Packet::Frame(CanFrame::new(0x100, &[0xEE; 8])))
+        .await
+        .expect("send");
+    let mut order = Vec::new();
+    for _ in 0..51 {
+        let (f, _) = next_frame(&mut c).await;
+        order.push(f.id);
+    }
+    let pos = order.iter().position(|id| *id == 0x100).expect("delivered");
+    assert!(
+        pos < 20,
+        "0x100 delivered at position {pos} of 51: arbitration ignored"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
