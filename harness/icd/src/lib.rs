@@ -16,6 +16,7 @@ pub mod can;
 pub mod crc;
 pub mod imu;
 pub mod nmea;
+pub mod vbus_wire;
 
 /// Decoder statistics common to the stream decoders.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -236,3 +236,17 @@ fn shipped_dbc_says_500_kbit_and_marks_simulation_messages() {
         "classic 11-bit identifiers"
     );
 }
+
+proptest! {
+    /// Virtual-bus records round trip; invalid identifiers and lengths are refused.
+    #[test]
+    fn vbus_records_round_trip(id in 0u32..0x2000_0000, ext in any::<bool>(), rtr in any::<bool>(), data in proptest::array::uniform8(any::<u8>()), dlc in 0u8..=8, t in any::<u64>()) {
+        use capsule_icd::vbus_wire::{BusItem, decode, decode_delivery, encode, encode_delivery};
+        let f = CanFrame { id: if ext { id } else { id & 0x7FF }, extended: ext, rtr, dlc, data };
+        prop_assert_eq!(decode(&encode(&BusItem::Frame(f))), Some(BusItem::Frame(f)));
+        prop_assert_eq!(decode_delivery(&encode_delivery(t, &BusItem::ErrorFrame)), Some((t, BusItem::ErrorFrame)));
+        let mut bad = encode(&BusItem::Frame(f));
+        bad[5] = 9;
+        prop_assert_eq!(decode(&bad), None);
+    }
+}

@@ -22,13 +22,13 @@
 //! An error frame (flag bit2) occupies the bus for 20 bit times (6-bit flag, up to 6
 //! bits of echoed flags, 8-bit delimiter) and is delivered to every other node.
 //!
-//! Wire format on the socket (little-endian): node -> bus records of 14 bytes
-//! `[id u32][flags u8 (bit0 extended, bit1 rtr, bit2 error frame)][dlc u8][data 8]`;
-//! bus -> node records of 22 bytes `[bus_t_ns u64]` followed by the same 14 bytes.
+//! Wire format on the socket: `capsule_icd::vbus_wire` (14-byte node records,
+//! 22-byte bus records with the bus time).
 
 use crate::clock::now_ns;
 use crate::{Link, LinkError, LinkStats, Packet, Received};
 use capsule_icd::can::CanFrame;
+use capsule_icd::vbus_wire::{self, BUS_RECORD_LEN, BusItem, NODE_RECORD_LEN};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -51,52 +51,19 @@ pub fn frame_bits(f: &CanFrame) -> u64 {
     }
 }
 
-fn encode_frame(f: &CanFrame) -> [u8; 14] {
-    let mut b = [0u8; 14];
-    b[0..4].copy_from_slice(&f.id.to_le_bytes());
-    b[4] = u8::from(f.extended) | (u8::from(f.rtr) << 1);
-    b[5] = f.dlc.min(8);
-    b[6..14].copy_from_slice(&f.data);
-    b
-}
-
-const ERROR_FLAG: u8 = 4;
-
-fn encode_packet(p: &Packet) -> Option<[u8; 14]> {
+fn to_item(p: &Packet) -> Option<BusItem> {
     match p {
-        Packet::Frame(f) => Some(encode_frame(f)),
-        Packet::ErrorFrame => {
-            let mut b = [0u8; 14];
-            b[4] = ERROR_FLAG;
-            Some(b)
-        }
+        Packet::Frame(f) => Some(BusItem::Frame(*f)),
+        Packet::ErrorFrame => Some(BusItem::ErrorFrame),
         Packet::Bytes(_) => None,
     }
 }
 
-fn decode_packet(b: &[u8]) -> Option<Packet> {
-    if b[4] & ERROR_FLAG != 0 {
-        return Some(Packet::ErrorFrame);
+fn from_item(i: BusItem) -> Packet {
+    match i {
+        BusItem::Frame(f) => Packet::Frame(f),
+        BusItem::ErrorFrame => Packet::ErrorFrame,
     }
-    decode_frame(b).map(Packet::Frame)
-}
-
-fn decode_frame(b: &[u8]) -> Option<CanFrame> {
-    let id = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-    let extended = b[4] & 1 != 0;
-    let dlc = b[5];
-    if dlc > 8 || (!extended && id > 0x7FF) || id > 0x1FFF_FFFF {
-        return None;
-    }
-    let mut data = [0u8; 8];
-    data.copy_from_slice(&b[6..14]);
-    Some(CanFrame {
-        id,
-        extended,
-        rtr: b[4] & 2 != 0,
-        dlc,
-        data,
-    })
 }
 
 /// Bus statistics.
@@ -131,7 +98,7 @@ impl Drop for VirtualBus {
 
 struct Node {
     id: u64,
-    tx: mpsc::Sender<[u8; 22]>,
+    tx: mpsc::Sender<[u8; BUS_RECORD_LEN]>,
 }
 
 enum BusMsg {
@@ -198,7 +165,7 @@ async fn run_bus(
         while let Ok((stream, _)) = listener.accept().await {
             next_id += 1;
             let id = next_id;
-            let (out_tx, out_rx) = mpsc::channel::<[u8; 22]>(MAX_BACKLOG);
+            let (out_tx, out_rx) = mpsc::channel::<[u8; BUS_RECORD_LEN]>(MAX_BACKLOG);
             if accept_tx
                 .send(BusMsg::Join(Node { id, tx: out_tx }))
                 .await
@@ -268,11 +235,8 @@ async fn run_bus(
         }
         stats.frames.fetch_add(1, Ordering::Relaxed);
         stats.busy_ns.fetch_add(dur, Ordering::Relaxed);
-        let mut rec = [0u8; 22];
-        rec[0..8].copy_from_slice(&end.to_le_bytes());
-        if let Some(r) = encode_packet(&p) {
-            rec[8..22].copy_from_slice(&r);
-        }
+        let Some(item) = to_item(&p) else { continue };
+        let rec = vbus_wire::encode_delivery(end, &item);
         for n in nodes.iter().filter(|n| n.id != from) {
             // A node that does not read fast enough loses frames (counted by the bus).
             if n.tx.try_send(rec).is_err() {
@@ -316,7 +280,7 @@ async fn serve_node(
     id: u64,
     stream: UnixStream,
     bus: mpsc::Sender<BusMsg>,
-    mut out: mpsc::Receiver<[u8; 22]>,
+    mut out: mpsc::Receiver<[u8; BUS_RECORD_LEN]>,
     stats: Arc<BusStats>,
 ) {
     let (mut rd, mut wr) = stream.into_split();
@@ -327,12 +291,12 @@ async fn serve_node(
             }
         }
     });
-    let mut rec = [0u8; 14];
+    let mut rec = [0u8; NODE_RECORD_LEN];
     loop {
         if rd.read_exact(&mut rec).await.is_err() {
             break;
         }
-        match decode_packet(&rec) {
+        match vbus_wire::decode(&rec).map(from_item) {
             Some(p) => {
                 if bus.try_send(BusMsg::Frame(id, p, now_ns())).is_err() {
                     stats.overload_drops.fetch_add(1, Ordering::Relaxed);
@@ -363,15 +327,14 @@ pub async fn connect(name: &str, path: &str) -> Result<Link, LinkError> {
     let (link, mut ends) = Link::new_pair(name);
     tokio::spawn(async move {
         let (mut rd, mut wr) = stream.into_split();
-        let mut rec = [0u8; 22];
+        let mut rec = [0u8; BUS_RECORD_LEN];
         loop {
             tokio::select! {
                 r = rd.read_exact(&mut rec) => match r {
                     Ok(_) => {
                         let t = now_ns();
-                        let bus_t = u64::from_le_bytes([rec[0], rec[1], rec[2], rec[3], rec[4], rec[5], rec[6], rec[7]]);
-                        match decode_packet(&rec[8..]) {
-                            Some(p) => ends.deliver(Received { t_ns: t, bus_t_ns: Some(bus_t), packet: p }),
+                        match vbus_wire::decode_delivery(&rec) {
+                            Some((bus_t, i)) => ends.deliver(Received { t_ns: t, bus_t_ns: Some(bus_t), packet: from_item(i) }),
                             None => LinkStats::add(&ends.stats.framing_errors, 1),
                         }
                     }
@@ -379,7 +342,7 @@ pub async fn connect(name: &str, path: &str) -> Result<Link, LinkError> {
                 },
                 p = ends.to_task.recv() => match p {
                     None => return,
-                    Some(p) => match encode_packet(&p) {
+                    Some(p) => match to_item(&p).map(|i| vbus_wire::encode(&i)) {
                         Some(rec) => {
                             if let Err(e) = wr.write_all(&rec).await {
                                 ends.close(format!("virtual bus gone: {e}")).await;
