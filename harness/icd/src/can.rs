@@ -456,15 +456,16 @@ impl SignalDef {
 
     /// Physical value -> raw bits (rounded to the nearest step), with range checks.
     pub fn raw(&self, value: f64) -> Result<u64, CodecError> {
+        let out_of_range = || CodecError::OutOfRange {
+            signal: self.name.clone(),
+            value,
+            min: self.min,
+            max: self.max,
+            unit: self.unit.clone(),
+        };
         let half_step = 0.5 * self.factor.abs();
         if !value.is_finite() || value < self.min - half_step || value > self.max + half_step {
-            return Err(CodecError::OutOfRange {
-                signal: self.name.clone(),
-                value,
-                min: self.min,
-                max: self.max,
-                unit: self.unit.clone(),
-            });
+            return Err(out_of_range());
         }
         let r = ((value - self.offset) / self.factor).round();
         let (lo, hi) = if self.signed {
@@ -476,13 +477,7 @@ impl SignalDef {
             (0.0, 2f64.powi(self.size as i32) - 1.0)
         };
         if r < lo || r > hi {
-            return Err(CodecError::OutOfRange {
-                signal: self.name.clone(),
-                value,
-                min: self.min,
-                max: self.max,
-                unit: self.unit.clone(),
-            });
+            return Err(out_of_range());
         }
         let mask = if self.size == 64 {
             u64::MAX

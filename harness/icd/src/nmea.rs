@@ -52,7 +52,8 @@ fn hhmmss(t: f64) -> String {
     )
 }
 
-fn lat_field(deg: f64) -> (String, char) {
+/// `d..dmm.mmmmm` with `deg_digits` degree digits and the hemisphere letter.
+fn angle_field(deg: f64, deg_digits: usize, pos: char, neg: char) -> (String, char) {
     let a = deg.abs();
     let mut d = a.trunc();
     let mut m = ((a - d) * 60.0 * 100_000.0).round() / 100_000.0;
@@ -61,23 +62,17 @@ fn lat_field(deg: f64) -> (String, char) {
         m -= 60.0;
     }
     (
-        format!("{:02}{:08.5}", d as u32, m),
-        if deg < 0.0 { 'S' } else { 'N' },
+        format!("{:0w$}{:08.5}", d as u32, m, w = deg_digits),
+        if deg < 0.0 { neg } else { pos },
     )
 }
 
+fn lat_field(deg: f64) -> (String, char) {
+    angle_field(deg, 2, 'N', 'S')
+}
+
 fn lon_field(deg: f64) -> (String, char) {
-    let a = deg.abs();
-    let mut d = a.trunc();
-    let mut m = ((a - d) * 60.0 * 100_000.0).round() / 100_000.0;
-    if m >= 60.0 {
-        d += 1.0;
-        m -= 60.0;
-    }
-    (
-        format!("{:03}{:08.5}", d as u32, m),
-        if deg < 0.0 { 'W' } else { 'E' },
-    )
+    angle_field(deg, 3, 'E', 'W')
 }
 
 /// Wraps a sentence body (between `$` and `*`) with checksum and CR LF.
