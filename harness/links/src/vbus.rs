@@ -66,6 +66,18 @@ fn from_item(i: BusItem) -> Packet {
     }
 }
 
+/// How the bus uses time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusTiming {
+    /// Real time: paced at the bit rate, identifier arbitration among waiting frames
+    /// (benches, real-time runs, timing tests).
+    Paced,
+    /// Lockstep: no pacing, frames in arrival order. In lockstep only one side talks at
+    /// a time (the harness, then the FC until its acknowledgement), so arrival order is
+    /// each sender's own order and the traffic is reproducible run after run.
+    Lockstep,
+}
+
 /// Bus statistics.
 #[derive(Debug, Default)]
 pub struct BusStats {
@@ -77,6 +89,8 @@ pub struct BusStats {
     pub bad_records: AtomicU64,
     /// Bus busy time, ns.
     pub busy_ns: AtomicU64,
+    /// Nodes connected now.
+    pub nodes: AtomicU64,
 }
 
 /// A running virtual bus.
@@ -111,6 +125,15 @@ enum BusMsg {
 impl VirtualBus {
     /// Starts a bus at `path` (an existing stale socket file is replaced).
     pub async fn bind(path: &str, bitrate_bps: u32) -> Result<Self, LinkError> {
+        Self::bind_with(path, bitrate_bps, BusTiming::Paced).await
+    }
+
+    /// Starts a bus with the given timing.
+    pub async fn bind_with(
+        path: &str,
+        bitrate_bps: u32,
+        timing: BusTiming,
+    ) -> Result<Self, LinkError> {
         let _ = std::fs::remove_file(path);
         let listener = UnixListener::bind(path).map_err(|e| LinkError::Open {
             link: "vbus".into(),
@@ -126,6 +149,7 @@ impl VirtualBus {
             bus_rx,
             bitrate_bps.max(1),
             stats.clone(),
+            timing,
         ));
         Ok(Self {
             path: path.to_string(),
@@ -145,6 +169,23 @@ impl VirtualBus {
         &self.stats
     }
 
+    /// Nodes connected now.
+    pub fn nodes(&self) -> u64 {
+        self.stats.nodes.load(Ordering::Relaxed)
+    }
+
+    /// Waits until at least `n` nodes are connected (readiness), up to `timeout`.
+    pub async fn wait_for_nodes(&self, n: u64, timeout: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.nodes() < n {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        true
+    }
+
     /// Frames carried so far.
     pub fn frames(&self) -> u64 {
         self.stats.frames.load(Ordering::Relaxed)
@@ -157,10 +198,12 @@ async fn run_bus(
     mut bus_rx: mpsc::Receiver<BusMsg>,
     bitrate: u32,
     stats: Arc<BusStats>,
+    timing: BusTiming,
 ) {
     let accept_tx = bus_tx.clone();
     let stats_a = stats.clone();
-    tokio::spawn(async move {
+    // The accept loop ends with this task: aborting the bus stops accepting nodes.
+    let accept = tokio::spawn(async move {
         let mut next_id = 0u64;
         while let Ok((stream, _)) = listener.accept().await {
             next_id += 1;
@@ -182,6 +225,7 @@ async fn run_bus(
             ));
         }
     });
+    let _accept = AbortOnDrop(accept);
     let mut nodes: Vec<Node> = Vec::new();
     let mut bus_free_ns = 0u64;
     let bit_ns = 1e9 / f64::from(bitrate);
@@ -209,16 +253,21 @@ async fn run_bus(
         // task never cost bus capacity.
         let earliest = pending.iter().map(|p| p.2).min().unwrap_or(0);
         let start = earliest.max(bus_free_ns);
-        let Some(k) = pending
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.2 <= start)
-            .min_by_key(|(_, p)| (arbitration_key(&p.1), p.3))
-            .map(|(k, _)| k)
-        else {
-            continue;
+        let chosen = match timing {
+            BusTiming::Paced => pending
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.2 <= start)
+                .min_by_key(|(_, p)| (arbitration_key(&p.1), p.3))
+                .map(|(k, _)| k),
+            BusTiming::Lockstep => pending
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, p)| p.3)
+                .map(|(k, _)| k),
         };
-        let (from, p, _, _) = pending.swap_remove(k);
+        let Some(k) = chosen else { continue };
+        let (from, p, _, _) = pending.remove(k);
         let now = now_ns();
         let bits = match &p {
             Packet::Frame(f) => frame_bits(f),
@@ -230,7 +279,7 @@ async fn run_bus(
         // Pace in real time. Timers are millisecond-grained, so frames are released up
         // to 1 ms early but the bus never runs ahead of its bit rate by more than that;
         // each frame carries its exact bus end time.
-        if end > now + 1_000_000 {
+        if timing == BusTiming::Paced && end > now + 1_000_000 {
             tokio::time::sleep(std::time::Duration::from_nanos(end - now - 1_000_000)).await;
         }
         stats.frames.fetch_add(1, Ordering::Relaxed);
@@ -246,6 +295,15 @@ async fn run_bus(
     }
 }
 
+/// Aborts a task when dropped (the bus's helper tasks end with the bus).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 fn absorb(
     m: BusMsg,
     nodes: &mut Vec<Node>,
@@ -254,8 +312,14 @@ fn absorb(
     stats: &BusStats,
 ) {
     match m {
-        BusMsg::Join(n) => nodes.push(n),
-        BusMsg::Leave(id) => nodes.retain(|n| n.id != id),
+        BusMsg::Join(n) => {
+            nodes.push(n);
+            stats.nodes.store(nodes.len() as u64, Ordering::Relaxed);
+        }
+        BusMsg::Leave(id) => {
+            nodes.retain(|n| n.id != id);
+            stats.nodes.store(nodes.len() as u64, Ordering::Relaxed);
+        }
         BusMsg::Frame(from, p, arrived) => {
             if pending.len() >= MAX_BACKLOG {
                 stats.overload_drops.fetch_add(1, Ordering::Relaxed);

@@ -1,0 +1,14 @@
+//! The reference simulated flight computer (FC).
+//!
+//! A black box to the harness: it depends on the ICD (`capsule-icd`) and nothing of
+//! the harness, and is reached only through the serial and CAN addresses on its
+//! command line. [`fsw`] is the flight software proper (pure and deterministic:
+//! inputs in, CAN outputs out, no I/O); [`drivers`] are its serial and CAN drivers;
+//! the binary ties them to a clock: `realtime` (wall clock) or `lockstep` (the
+//! harness's `SIM_Tick` messages, see `fixtures/icd/README.md`).
+
+pub mod drivers;
+pub mod fsw;
+
+/// Software version reported in `FC_Ident`.
+pub const VERSION: (u8, u8, u8) = (0, 1, 0);
