@@ -9,6 +9,7 @@
 
 pub mod drivers;
 pub mod fsw;
+pub mod nav;
 
 /// Software version reported in `FC_Ident`.
 pub const VERSION: (u8, u8, u8) = (0, 1, 0);

@@ -226,7 +226,14 @@ fn shipped_dbc_says_500_kbit_and_marks_simulation_messages() {
         .filter(|m| m.simulation_only)
         .map(|m| m.name.clone())
         .collect();
-    assert_eq!(sim, vec!["SIM_Tick".to_string(), "SIM_Ack".to_string(), "SIM_Sync".to_string()]);
+    assert_eq!(
+        sim,
+        vec![
+            "SIM_Tick".to_string(),
+            "SIM_Ack".to_string(),
+            "SIM_Sync".to_string()
+        ]
+    );
     assert_eq!(
         db.by_name("FC_Status").and_then(|m| m.cycle_time_ms),
         Some(100)

@@ -1,0 +1,151 @@
+//! Strapdown inertial navigation: the FC's own estimate of position, velocity and
+//! attitude from the IMU datagrams, started from the handover state (and, later,
+//! corrected by GNSS and the barometer). It never sees the twin's truth.
+//!
+//! Frame: the capsule inertial frame of the ICD (z along the Earth's rotation axis, x
+//! towards the prime meridian at t = 0). Gravity: WGS-84 point mass plus J2.
+//! Integration at the IMU rate: attitude by the rotation vector w dt (exact for a
+//! constant rate over the interval), velocity and position by the trapezoid rule with
+//! the specific force rotated at the mid-interval attitude.
+
+use capsule_icd::imu::ImuDatagram;
+use glam::{DQuat, DVec3};
+
+const MU_M3_S2: f64 = 3.986_004_418e14;
+const RE_M: f64 = 6_378_137.0;
+const J2: f64 = 1.082_626_68e-3;
+const F: f64 = 1.0 / 298.257_223_563;
+const OMEGA_RAD_S: f64 = 7.292_115e-5;
+
+/// A navigation state.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NavState {
+    /// Time, s.
+    pub t_s: f64,
+    /// Position, inertial, m.
+    pub position_m: DVec3,
+    /// Velocity, inertial, m/s.
+    pub velocity_m_s: DVec3,
+    /// Attitude, body to inertial.
+    pub inertial_from_body: DQuat,
+}
+
+/// J2 gravity, inertial frame.
+pub fn gravity(r: DVec3) -> DVec3 {
+    let r2 = r.length_squared();
+    let rn = r2.sqrt();
+    let mu_r3 = MU_M3_S2 / (r2 * rn);
+    let k = 1.5 * J2 * RE_M * RE_M / r2;
+    let z2 = r.z * r.z / r2;
+    DVec3::new(
+        -mu_r3 * r.x * (1.0 - k * (5.0 * z2 - 1.0)),
+        -mu_r3 * r.y * (1.0 - k * (5.0 * z2 - 1.0)),
+        -mu_r3 * r.z * (1.0 - k * (5.0 * z2 - 3.0)),
+    )
+}
+
+/// Height above the WGS-84 ellipsoid (Bowring's method, one iteration: error well
+/// below a metre for the capsule's altitudes).
+pub fn altitude_m(r: DVec3) -> f64 {
+    let b = RE_M * (1.0 - F);
+    let e2 = F * (2.0 - F);
+    let ep2 = e2 / (1.0 - e2);
+    let p = (r.x * r.x + r.y * r.y).sqrt();
+    if p < 1.0 {
+        return r.z.abs() - b;
+    }
+    let th = (r.z * RE_M).atan2(p * b);
+    let (st, ct) = th.sin_cos();
+    let lat = (r.z + ep2 * b * st * st * st).atan2(p - e2 * RE_M * ct * ct * ct);
+    let (sl, cl) = lat.sin_cos();
+    let n = RE_M / (1.0 - e2 * sl * sl).sqrt();
+    if cl.abs() > 1e-6 {
+        p / cl - n
+    } else {
+        r.z.abs() / sl.abs() - n * (1.0 - e2)
+    }
+}
+
+/// The navigator.
+#[derive(Debug, Clone, Default)]
+pub struct Nav {
+    state: Option<NavState>,
+    last_time_us: Option<u32>,
+    last_rate: DVec3,
+    last_force: DVec3,
+    /// Datagrams used.
+    pub samples: u64,
+    /// Datagrams rejected (invalid flag, time going backwards or jumping).
+    pub rejected: u64,
+}
+
+impl Nav {
+    /// An uninitialised navigator.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts (or restarts) from a state; the next IMU datagram defines the time base.
+    pub fn init(&mut self, s: NavState) {
+        self.state = Some(s);
+        self.last_time_us = None;
+    }
+
+    /// The current estimate.
+    pub fn state(&self) -> Option<&NavState> {
+        self.state.as_ref()
+    }
+
+    /// Altitude above the ellipsoid, m.
+    pub fn altitude_m(&self) -> Option<f64> {
+        self.state.map(|s| altitude_m(s.position_m))
+    }
+
+    /// Speed relative to the rotating atmosphere, m/s.
+    pub fn airspeed_m_s(&self) -> Option<f64> {
+        self.state.map(|s| {
+            (s.velocity_m_s - DVec3::new(0.0, 0.0, OMEGA_RAD_S).cross(s.position_m)).length()
+        })
+    }
+
+    /// Propagates with one IMU datagram.
+    pub fn on_imu(&mut self, d: &ImuDatagram) {
+        let rate = DVec3::from_array(d.rate_rad_s);
+        let force = DVec3::from_array(d.specific_force_m_s2);
+        if d.status & capsule_icd::imu::status::DATA_INVALID != 0 {
+            self.rejected += 1;
+            return;
+        }
+        let Some(last) = self.last_time_us.replace(d.time_us) else {
+            self.last_rate = rate;
+            self.last_force = force;
+            return;
+        };
+        let dt_us = d.time_us.wrapping_sub(last);
+        if dt_us == 0 || dt_us > 100_000 {
+            // Repeated or stale sample, or a gap over 100 ms: do not integrate across it.
+            self.rejected += 1;
+            self.last_rate = rate;
+            self.last_force = force;
+            return;
+        }
+        let Some(s) = self.state.as_mut() else { return };
+        let dt = f64::from(dt_us) * 1e-6;
+        // Attitude: mean rate over the interval.
+        let w = (rate + self.last_rate) * 0.5;
+        let q_mid = s.inertial_from_body * DQuat::from_scaled_axis(w * (0.5 * dt));
+        let q_end = (s.inertial_from_body * DQuat::from_scaled_axis(w * dt)).normalize();
+        let f_mid = q_mid * ((force + self.last_force) * 0.5);
+        let g0 = gravity(s.position_m);
+        let r_pred = s.position_m + s.velocity_m_s * dt;
+        let g1 = gravity(r_pred);
+        let a = f_mid + (g0 + g1) * 0.5;
+        s.position_m += s.velocity_m_s * dt + a * (0.5 * dt * dt);
+        s.velocity_m_s += a * dt;
+        s.inertial_from_body = q_end;
+        s.t_s += dt;
+        self.last_rate = rate;
+        self.last_force = force;
+        self.samples += 1;
+    }
+}
