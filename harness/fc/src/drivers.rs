@@ -31,6 +31,7 @@ pub enum DriverError {
 pub struct CanPort {
     rd: OwnedReadHalf,
     wr: OwnedWriteHalf,
+    buf: Vec<u8>,
 }
 
 impl CanPort {
@@ -46,7 +47,11 @@ impl CanPort {
                 cause: e.to_string(),
             })?;
         let (rd, wr) = s.into_split();
-        Ok(Self { rd, wr })
+        Ok(Self {
+            rd,
+            wr,
+            buf: Vec::with_capacity(4096),
+        })
     }
 
     /// Sends a frame.
@@ -57,17 +62,28 @@ impl CanPort {
             .map_err(|e| DriverError::Closed("CAN bus", e.to_string()))
     }
 
-    /// Receives the next data frame (error frames are skipped).
+    /// Receives the next data frame (error frames are skipped). Cancel-safe: bytes of
+    /// a partly received record stay buffered, so it can sit in a `select!`.
     pub async fn recv(&mut self) -> Result<CanFrame, DriverError> {
-        let mut rec = [0u8; BUS_RECORD_LEN];
         loop {
-            self.rd
-                .read_exact(&mut rec)
+            while self.buf.len() >= BUS_RECORD_LEN {
+                let mut rec = [0u8; BUS_RECORD_LEN];
+                rec.copy_from_slice(&self.buf[..BUS_RECORD_LEN]);
+                self.buf.drain(..BUS_RECORD_LEN);
+                if let Some((_, BusItem::Frame(f))) = vbus_wire::decode_delivery(&rec) {
+                    return Ok(f);
+                }
+            }
+            let mut chunk = [0u8; 1024];
+            let n = self
+                .rd
+                .read(&mut chunk)
                 .await
                 .map_err(|e| DriverError::Closed("CAN bus", e.to_string()))?;
-            if let Some((_, BusItem::Frame(f))) = vbus_wire::decode_delivery(&rec) {
-                return Ok(f);
+            if n == 0 {
+                return Err(DriverError::Closed("CAN bus", "end of file".into()));
             }
+            self.buf.extend_from_slice(&chunk[..n]);
         }
     }
 }

@@ -5,9 +5,12 @@
 //! status at 10 Hz with a sequence counter, events on mode changes) and input
 //! bookkeeping; navigation, guidance, sequencing and FDIR build on it.
 
+use crate::nav::{Nav, NavState};
 use capsule_icd::can::{CanDb, CanFrame, CodecError};
 use capsule_icd::imu::ImuDatagram;
 use capsule_icd::nmea::Sentence;
+use glam::{DQuat, DVec3};
+use std::collections::BTreeMap;
 
 /// Flight modes, as coded in `FC_Mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -59,6 +62,8 @@ pub struct Fsw {
     gnss_fix: bool,
     pending_events: Vec<(u8, Mode, Mode, u16)>,
     build_hash: u32,
+    nav: Nav,
+    handover: BTreeMap<String, f64>,
 }
 
 impl Fsw {
@@ -77,7 +82,14 @@ impl Fsw {
             gnss_fix: false,
             pending_events: Vec::new(),
             build_hash,
+            nav: Nav::new(),
+            handover: BTreeMap::new(),
         }
+    }
+
+    /// The navigator.
+    pub fn nav(&self) -> &Nav {
+        &self.nav
     }
 
     /// Current mode.
@@ -94,6 +106,7 @@ impl Fsw {
     pub fn on_imu(&mut self, d: &ImuDatagram) {
         self.imu_count += 1;
         self.last_imu = Some(*d);
+        self.nav.on_imu(d);
     }
 
     /// Takes an NMEA sentence.
@@ -104,7 +117,65 @@ impl Fsw {
     }
 
     /// Takes a CAN frame from another node (ignored if not in the ICD).
-    pub fn on_can(&mut self, _f: &CanFrame) {}
+    pub fn on_can(&mut self, f: &CanFrame) {
+        let Some(m) = self.db.by_id(f.id) else { return };
+        if !m.name.starts_with("HV_") {
+            return;
+        }
+        let Ok(values) = m.decode(f) else { return };
+        for (k, v) in values {
+            self.handover.insert(k.to_string(), v);
+        }
+        if m.name == "HV_StateTime" {
+            self.take_handover();
+        }
+    }
+
+    /// Completes a state handover: initialises navigation and assumes the given mode.
+    fn take_handover(&mut self) {
+        let g = |k: &str| self.handover.get(k).copied();
+        let (Some(x), Some(y), Some(z), Some(vx), Some(vy), Some(vz)) = (
+            g("HV_PosX"),
+            g("HV_PosY"),
+            g("HV_PosZ"),
+            g("HV_VelX"),
+            g("HV_VelY"),
+            g("HV_VelZ"),
+        ) else {
+            return;
+        };
+        let (Some(qw), Some(qx), Some(qy), Some(qz), Some(t_us)) = (
+            g("HV_QuatW"),
+            g("HV_QuatX"),
+            g("HV_QuatY"),
+            g("HV_QuatZ"),
+            g("HV_TimeUs"),
+        ) else {
+            return;
+        };
+        let q = DQuat::from_xyzw(qx, qy, qz, qw);
+        if q.length() < 0.5 {
+            return;
+        }
+        self.nav.init(NavState {
+            t_s: t_us * 1e-6,
+            position_m: DVec3::new(x, y, z),
+            velocity_m_s: DVec3::new(vx, vy, vz),
+            inertial_from_body: q.normalize(),
+        });
+        let mode = match g("HV_Mode").map(|m| m as u8) {
+            Some(1) => Mode::Coast,
+            Some(2) => Mode::DeorbitBurn,
+            Some(3) => Mode::Entry,
+            Some(4) => Mode::Drogue,
+            Some(5) => Mode::Main,
+            Some(6) => Mode::Splashdown,
+            Some(7) => Mode::Recovery,
+            Some(8) => Mode::Safe,
+            _ => Mode::PreSeparation,
+        };
+        self.set_mode(mode);
+    }
 
     /// Changes mode and queues the event.
     pub fn set_mode(&mut self, m: Mode) {
@@ -145,9 +216,19 @@ impl Fsw {
             )?);
         }
         if t_s + 1e-9 >= self.next_status_s {
+            let alt = self
+                .nav
+                .altitude_m()
+                .unwrap_or(0.0)
+                .clamp(-1000.0, 261_143.75);
+            let vel = self.nav.airspeed_m_s().unwrap_or(0.0).clamp(0.0, 16_383.0);
+            let nav_valid = self.nav.state().is_some();
             out.push(self.db.encode(
                 "FC_Status",
                 &[
+                    ("FC_EstAltitude", (alt * 4.0).round() / 4.0),
+                    ("FC_EstVelocity", vel.round()),
+                    ("FC_NavValid", if nav_valid { 1.0 } else { 0.0 }),
                     ("FC_Mode", f64::from(self.mode as u8)),
                     ("FC_SeqCounter", f64::from(self.seq)),
                     ("FC_FaultFlags", f64::from(self.fault_flags)),

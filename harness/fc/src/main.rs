@@ -124,34 +124,39 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let sync_def = db.by_name("SIM_Sync").cloned();
     let mut fsw = Fsw::new(db, 0x0C0F_FEE0);
     let mut imu_dec = ImuStreamDecoder::default();
     let mut nmea_dec = NmeaStreamDecoder::new();
     let (mut ibuf, mut gbuf) = (vec![0u8; 4096], vec![0u8; 4096]);
     let (mut dgs, mut sentences) = (Vec::new(), Vec::new());
+    // Lockstep bookkeeping: serial bytes read so far, the counts SIM_Sync says were
+    // written before the pending tick, and that tick.
+    let (mut imu_bytes, mut gnss_bytes) = (0u64, 0u64);
+    let (mut imu_target, mut gnss_target) = (0u64, 0u64);
+    let mut pending_tick: Option<(f64, f64)> = None;
     let start = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(10));
     loop {
         tokio::select! {
             r = can.recv() => match r {
                 Ok(f) if args.lockstep && f.id == tick_def.id => {
-                    let Ok(v) = tick_def.decode(&f) else { continue };
-                    let (t_us, step) = (v[0].1, v[1].1);
-                    let outs = match fsw.cycle(t_us * 1e-6) {
-                        Ok(o) => o,
-                        Err(e) => { eprintln!("error: {e}"); return ExitCode::from(1); }
-                    };
-                    for o in outs {
-                        if can.send(&o).await.is_err() { return ExitCode::SUCCESS; }
+                    if let Ok(v) = tick_def.decode(&f) {
+                        pending_tick = Some((v[0].1, v[1].1));
                     }
-                    let Ok(ack) = ack_def.encode(&[("SIM_AckTimeUs", t_us), ("SIM_AckStep", step)]) else { continue };
-                    if can.send(&ack).await.is_err() { return ExitCode::SUCCESS; }
+                }
+                Ok(f) if args.lockstep && sync_def.as_ref().is_some_and(|s| s.id == f.id) => {
+                    if let Some(Ok(v)) = sync_def.as_ref().map(|s| s.decode(&f)) {
+                        imu_target = v[0].1 as u64;
+                        gnss_target = v[1].1 as u64;
+                    }
                 }
                 Ok(f) => fsw.on_can(&f),
                 Err(_) => return ExitCode::SUCCESS,
             },
             r = read_opt(&mut imu, &mut ibuf) => match r {
                 Ok(n) if n > 0 => {
+                    imu_bytes += n as u64;
                     imu_dec.push(&ibuf[..n], &mut dgs);
                     for d in dgs.drain(..) { fsw.on_imu(&d); }
                 }
@@ -159,6 +164,7 @@ async fn main() -> ExitCode {
             },
             r = read_opt(&mut gnss, &mut gbuf) => match r {
                 Ok(n) if n > 0 => {
+                    gnss_bytes += n as u64;
                     nmea_dec.push(&gbuf[..n], &mut sentences);
                     for s in sentences.drain(..) { fsw.on_nmea(&s); }
                 }
@@ -172,6 +178,31 @@ async fn main() -> ExitCode {
                     },
                     Err(e) => { eprintln!("error: {e}"); return ExitCode::from(1); }
                 }
+            }
+        }
+        // A tick runs once every serial byte written before it has been read (a closed
+        // line counts as complete).
+        let serial_done = (imu.is_none() || imu_bytes >= imu_target)
+            && (gnss.is_none() || gnss_bytes >= gnss_target);
+        if let (Some((t_us, step)), true) = (pending_tick, serial_done) {
+            pending_tick = None;
+            let outs = match fsw.cycle(t_us * 1e-6) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            for o in outs {
+                if can.send(&o).await.is_err() {
+                    return ExitCode::SUCCESS;
+                }
+            }
+            let Ok(ack) = ack_def.encode(&[("SIM_AckTimeUs", t_us), ("SIM_AckStep", step)]) else {
+                continue;
+            };
+            if can.send(&ack).await.is_err() {
+                return ExitCode::SUCCESS;
             }
         }
     }
