@@ -135,6 +135,9 @@ async fn main() -> ExitCode {
     let (mut imu_bytes, mut gnss_bytes) = (0u64, 0u64);
     let (mut imu_target, mut gnss_target) = (0u64, 0u64);
     let mut pending_tick: Option<(f64, f64)> = None;
+    // In lockstep, inputs wait for the tick and are applied in a fixed order (CAN, then
+    // NMEA, then IMU), so the result never depends on which transport delivered first.
+    let mut held_can: Vec<capsule_icd::can::CanFrame> = Vec::new();
     let start = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(10));
     loop {
@@ -151,6 +154,7 @@ async fn main() -> ExitCode {
                         gnss_target = v[1].1 as u64;
                     }
                 }
+                Ok(f) if args.lockstep => held_can.push(f),
                 Ok(f) => fsw.on_can(&f),
                 Err(_) => return ExitCode::SUCCESS,
             },
@@ -158,7 +162,9 @@ async fn main() -> ExitCode {
                 Ok(n) if n > 0 => {
                     imu_bytes += n as u64;
                     imu_dec.push(&ibuf[..n], &mut dgs);
-                    for d in dgs.drain(..) { fsw.on_imu(&d); }
+                    if !args.lockstep {
+                        for d in dgs.drain(..) { fsw.on_imu(&d); }
+                    }
                 }
                 _ => imu = None,
             },
@@ -166,7 +172,9 @@ async fn main() -> ExitCode {
                 Ok(n) if n > 0 => {
                     gnss_bytes += n as u64;
                     nmea_dec.push(&gbuf[..n], &mut sentences);
-                    for s in sentences.drain(..) { fsw.on_nmea(&s); }
+                    if !args.lockstep {
+                        for s in sentences.drain(..) { fsw.on_nmea(&s); }
+                    }
                 }
                 _ => gnss = None,
             },
@@ -186,6 +194,15 @@ async fn main() -> ExitCode {
             && (gnss.is_none() || gnss_bytes >= gnss_target);
         if let (Some((t_us, step)), true) = (pending_tick, serial_done) {
             pending_tick = None;
+            for f in held_can.drain(..) {
+                fsw.on_can(&f);
+            }
+            for s in sentences.drain(..) {
+                fsw.on_nmea(&s);
+            }
+            for d in dgs.drain(..) {
+                fsw.on_imu(&d);
+            }
             let outs = match fsw.cycle(t_us * 1e-6) {
                 Ok(o) => o,
                 Err(e) => {

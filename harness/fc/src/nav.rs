@@ -85,10 +85,12 @@ impl Nav {
         Self::default()
     }
 
-    /// Starts (or restarts) from a state; the next IMU datagram defines the time base.
+    /// Starts (or restarts) from a state valid at `s.t_s`: IMU datagrams after that
+    /// time propagate it (the state time is the time base, so the result does not depend
+    /// on whether IMU data arrived before or after the handover).
     pub fn init(&mut self, s: NavState) {
+        self.last_time_us = Some((s.t_s * 1e6).round() as u32);
         self.state = Some(s);
-        self.last_time_us = None;
     }
 
     /// The current estimate.
@@ -122,7 +124,13 @@ impl Nav {
             return;
         };
         let dt_us = d.time_us.wrapping_sub(last);
-        if dt_us == 0 || dt_us > 100_000 {
+        if dt_us == 0 {
+            // The sample at the state time itself: nothing to integrate.
+            self.last_rate = rate;
+            self.last_force = force;
+            return;
+        }
+        if dt_us > 100_000 {
             // Repeated or stale sample, or a gap over 100 ms: do not integrate across it.
             self.rejected += 1;
             self.last_rate = rate;

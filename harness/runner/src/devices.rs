@@ -1,0 +1,437 @@
+//! Device emulators: every capsule device the flight computer talks to, at the wire
+//! level of the ICD, with its failure behaviour.
+//!
+//! Each physics step, [`Devices::step`] samples the sensor models from the twin's truth
+//! and produces what the devices put on the wire (IMU datagrams, NMEA sentences, CAN
+//! frames at their ICD rates). [`Devices::on_fc_frame`] takes what the flight computer
+//! commands and turns it into actuator actions on the twin, as the real devices would:
+//! a pyro channel without continuity does not fire; commands with a repeated counter are
+//! ignored; the pyro controller fires only when armed with the arm key.
+
+use capsule_icd::can::{CanDb, CanFrame, CodecError};
+use capsule_icd::imu::{ImuDatagram, status as imu_status};
+use capsule_icd::nmea::GnssEpoch;
+use serde::Serialize;
+use twin_core::sensors::fault::FaultLayer;
+use twin_core::sensors::{
+    BaroModel, Battery, FixQuality, GnssModel, ImuModel, PyroChannel, SensorSuiteSpec,
+    ThermocoupleModel,
+};
+use twin_core::twin::Twin;
+
+/// Pyro channel bits (`Pyro_FireMask`, `Pyro_Continuity`, `Pyro_Fired`).
+pub mod pyro_bits {
+    /// Drogue mortar, primary initiator.
+    pub const DROGUE_PRIMARY: u8 = 1 << 0;
+    /// Drogue mortar, backup initiator.
+    pub const DROGUE_BACKUP: u8 = 1 << 1;
+    /// Main parachute, primary.
+    pub const MAIN_PRIMARY: u8 = 1 << 2;
+    /// Main parachute, backup.
+    pub const MAIN_BACKUP: u8 = 1 << 3;
+    /// Drogue riser cutter.
+    pub const DROGUE_RELEASE: u8 = 1 << 4;
+    /// Main riser cutter.
+    pub const MAIN_RELEASE: u8 = 1 << 5;
+}
+
+/// The arm key the pyro controller requires (`Pyro_ArmKey`).
+pub const PYRO_ARM_KEY: u8 = 0xA5;
+
+/// Something a device did, recorded with the simulation time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum DeviceEvent {
+    /// A pyro initiator fired.
+    PyroFired {
+        /// Channel bit.
+        channel: u8,
+    },
+    /// A fire command reached a channel without continuity: nothing happened.
+    PyroNoFire {
+        /// Channel bit.
+        channel: u8,
+    },
+    /// A fire command arrived while the controller was not armed.
+    PyroNotArmed,
+    /// The beacon started transmitting.
+    BeaconOn,
+}
+
+/// What the devices put on the wire in one step.
+#[derive(Debug, Default)]
+pub struct Outputs {
+    /// Bytes for the IMU serial line.
+    pub imu_bytes: Vec<u8>,
+    /// Bytes for the GNSS serial line.
+    pub gnss_bytes: Vec<u8>,
+    /// CAN frames from the sensor and actuator nodes.
+    pub frames: Vec<CanFrame>,
+}
+
+/// A periodic transmitter.
+#[derive(Debug, Clone, Copy)]
+struct Every {
+    period_s: f64,
+    next_s: f64,
+}
+
+impl Every {
+    fn new(period_s: f64) -> Self {
+        Self {
+            period_s,
+            next_s: 0.0,
+        }
+    }
+    fn due(&mut self, t: f64) -> bool {
+        if t + 1e-9 < self.next_s {
+            return false;
+        }
+        self.next_s += self.period_s;
+        if self.next_s <= t {
+            self.next_s = t + self.period_s;
+        }
+        true
+    }
+}
+
+/// All device emulators of the capsule.
+pub struct Devices {
+    db: CanDb,
+    imu: ImuModel,
+    imu_counter: u16,
+    gnss: GnssModel,
+    baro: BaroModel,
+    baro_counter: u8,
+    thermo: ThermocoupleModel,
+    thermo_counter: u8,
+    battery: Battery,
+    power: Every,
+    power_counter: u8,
+    /// Pyro channels, in `pyro_bits` order.
+    pub pyro: [PyroChannel; 8],
+    pyro_armed: bool,
+    pyro_last_cmd: Option<u8>,
+    pyro_status: Every,
+    pyro_counter: u8,
+    beacon_on: bool,
+    beacon_tx: u16,
+    beacon_last_cmd: Option<u8>,
+    beacon_status: Every,
+    beacon_counter: u8,
+    /// Sensor faults between the models and the wire.
+    pub faults: FaultLayer,
+    /// Device events so far, with their times.
+    pub events: Vec<(f64, DeviceEvent)>,
+    epoch_utc_s: f64,
+}
+
+fn clampv(db: &CanDb, msg: &str, sig: &str, v: f64) -> f64 {
+    db.by_name(msg)
+        .and_then(|m| m.signal(sig))
+        .map_or(v, |s| v.clamp(s.min, s.max))
+}
+
+impl Devices {
+    /// Devices of a vehicle with its sensor specs, seeded.
+    pub fn new(db: CanDb, sensors: &SensorSuiteSpec, seed: u64) -> Self {
+        let names = [
+            "drogue_primary",
+            "drogue_backup",
+            "main_primary",
+            "main_backup",
+            "drogue_release",
+            "main_release",
+            "spare6",
+            "spare7",
+        ];
+        Self {
+            db,
+            imu: ImuModel::new(&sensors.imu, seed),
+            imu_counter: 0,
+            gnss: GnssModel::new(&sensors.gnss, seed),
+            baro: BaroModel::new(&sensors.baro, seed),
+            baro_counter: 0,
+            thermo: ThermocoupleModel::new(&sensors.thermocouples, seed),
+            thermo_counter: 0,
+            battery: Battery::new(&sensors.battery),
+            power: Every::new(0.1),
+            power_counter: 0,
+            pyro: names.map(PyroChannel::new),
+            pyro_armed: false,
+            pyro_last_cmd: None,
+            pyro_status: Every::new(0.1),
+            pyro_counter: 0,
+            beacon_on: false,
+            beacon_tx: 0,
+            beacon_last_cmd: None,
+            beacon_status: Every::new(1.0),
+            beacon_counter: 0,
+            faults: FaultLayer::new(twin_core::rng::SimRng::new(seed, "sensor-faults")),
+            events: Vec::new(),
+            epoch_utc_s: 12.0 * 3600.0,
+        }
+    }
+
+    /// True once the beacon transmits.
+    pub fn beacon_on(&self) -> bool {
+        self.beacon_on
+    }
+
+    fn f(&mut self, ch: &str, t: f64, v: f64) -> Option<f64> {
+        self.faults.apply(ch, t, v)
+    }
+
+    /// Produces this step's wire output from the twin's current truth.
+    pub fn step(&mut self, twin: &Twin, dt_s: f64, out: &mut Outputs) -> Result<(), CodecError> {
+        let truth = twin.sensor_truth();
+        let t = truth.t_s;
+        self.battery
+            .step(dt_s, if self.beacon_on { 0.5 } else { 0.0 });
+        // IMU.
+        if let Some(s) = self.imu.poll(&truth) {
+            let mut valid = true;
+            let mut rate = [0.0; 3];
+            let mut acc = [0.0; 3];
+            for k in 0..3 {
+                let axis = ["x", "y", "z"][k];
+                match (
+                    self.f(&format!("imu.gyro_{axis}"), t, s.rate_rad_s[k]),
+                    self.f(&format!("imu.accel_{axis}"), t, s.specific_force_m_s2[k]),
+                ) {
+                    (Some(r), Some(a)) => {
+                        rate[k] = r;
+                        acc[k] = a;
+                    }
+                    _ => valid = false,
+                }
+            }
+            if valid {
+                let status = if s.saturated {
+                    imu_status::GYRO_SATURATED | imu_status::ACCEL_SATURATED
+                } else {
+                    0
+                };
+                let d = ImuDatagram {
+                    counter: self.imu_counter,
+                    status,
+                    time_us: (t * 1e6).round() as u32,
+                    rate_rad_s: rate,
+                    specific_force_m_s2: acc,
+                    temperature_c: s.temperature_k - 273.15,
+                };
+                self.imu_counter = self.imu_counter.wrapping_add(1);
+                out.imu_bytes.extend_from_slice(&d.encode());
+            }
+        }
+        // GNSS.
+        if let Some(fx) = self.gnss.poll(&truth) {
+            let v = fx.velocity_ned_m_s;
+            let alt = self.f("gnss.altitude", t, fx.altitude_m);
+            let e = GnssEpoch {
+                utc_time_s: self.epoch_utc_s + fx.t_valid_s,
+                date: (21, 11, 2026),
+                fix: fx.quality == FixQuality::Fix3d && alt.is_some(),
+                latitude_deg: fx.latitude_rad.to_degrees(),
+                longitude_deg: fx.longitude_rad.to_degrees(),
+                altitude_msl_m: alt.unwrap_or(0.0),
+                geoid_separation_m: 0.0,
+                speed_m_s: (v[0] * v[0] + v[1] * v[1]).sqrt(),
+                course_deg: v[1].atan2(v[0]).to_degrees().rem_euclid(360.0),
+                satellites: fx.satellites,
+                dop: (1.6, fx.hdop, 1.3),
+                prns: vec![2, 5, 7, 9, 13, 15, 20, 24, 30],
+            };
+            out.gnss_bytes.extend_from_slice(e.burst().as_bytes());
+        }
+        // Barometer node.
+        if let Some(b) = self.baro.poll(&truth) {
+            let p = self.f("baro.pressure", t, b.pressure_pa);
+            let (pressure, status) = match p {
+                Some(p) => (p, 0.0),
+                None => (0.0, 3.0),
+            };
+            out.frames.push(self.db.encode(
+                "Baro_Data",
+                &[
+                    (
+                        "Baro_Pressure",
+                        clampv(&self.db, "Baro_Data", "Baro_Pressure", pressure),
+                    ),
+                    (
+                        "Baro_Temperature",
+                        clampv(
+                            &self.db,
+                            "Baro_Data",
+                            "Baro_Temperature",
+                            b.temperature_k - 273.15,
+                        ),
+                    ),
+                    ("Baro_Status", status),
+                    ("Baro_Counter", f64::from(self.baro_counter)),
+                ],
+            )?);
+            self.baro_counter = (self.baro_counter + 1) % 16;
+        }
+        // Thermocouple node.
+        if let Some(th) = self.thermo.poll(&truth) {
+            let c = |v: f64| clampv(&self.db, "Thermo_Data", "Thermo_HeatShield", v);
+            out.frames.push(self.db.encode(
+                "Thermo_Data",
+                &[
+                    ("Thermo_HeatShield", c(th.heat_shield_k)),
+                    ("Thermo_Bondline", c(th.bondline_k)),
+                    ("Thermo_Backshell", c(th.backshell_k)),
+                    ("Thermo_Status", 0.0),
+                    ("Thermo_Counter", f64::from(self.thermo_counter)),
+                ],
+            )?);
+            self.thermo_counter = (self.thermo_counter + 1) % 16;
+        }
+        // Power node.
+        if self.power.due(t) {
+            let s = self.battery.sample();
+            out.frames.push(self.db.encode(
+                "Power_Status",
+                &[
+                    (
+                        "Power_BusVoltage",
+                        clampv(&self.db, "Power_Status", "Power_BusVoltage", s.voltage_v),
+                    ),
+                    (
+                        "Power_Current",
+                        clampv(&self.db, "Power_Status", "Power_Current", s.current_a),
+                    ),
+                    ("Power_SOC", (s.soc * 200.0).round() / 2.0),
+                    ("Power_Status", 0.0),
+                    ("Power_Counter", f64::from(self.power_counter)),
+                ],
+            )?);
+            self.power_counter = (self.power_counter + 1) % 16;
+        }
+        // Pyro controller status.
+        if self.pyro_status.due(t) {
+            let mut cont = 0u8;
+            let mut fired = 0u8;
+            for (k, c) in self.pyro.iter().enumerate() {
+                if c.continuity() {
+                    cont |= 1 << k;
+                }
+                if c.fired {
+                    fired |= 1 << k;
+                }
+            }
+            let v = self.battery.sample().voltage_v;
+            out.frames.push(self.db.encode(
+                "Pyro_Status",
+                &[
+                    ("Pyro_Armed", if self.pyro_armed { 1.0 } else { 0.0 }),
+                    ("Pyro_Continuity", f64::from(cont)),
+                    ("Pyro_Fired", f64::from(fired)),
+                    (
+                        "Pyro_BusVoltage",
+                        clampv(&self.db, "Pyro_Status", "Pyro_BusVoltage", v),
+                    ),
+                    ("Pyro_Counter", f64::from(self.pyro_counter)),
+                ],
+            )?);
+            self.pyro_counter = self.pyro_counter.wrapping_add(1);
+        }
+        // Beacon status.
+        if self.beacon_status.due(t) {
+            if self.beacon_on {
+                self.beacon_tx = self.beacon_tx.wrapping_add(1);
+            }
+            out.frames.push(self.db.encode(
+                "Beacon_Status",
+                &[
+                    ("Beacon_Active", if self.beacon_on { 1.0 } else { 0.0 }),
+                    ("Beacon_TxCount", f64::from(self.beacon_tx)),
+                    ("Beacon_BatteryVoltage", 12.6),
+                    ("Beacon_Counter", f64::from(self.beacon_counter)),
+                ],
+            )?);
+            self.beacon_counter = self.beacon_counter.wrapping_add(1);
+        }
+        Ok(())
+    }
+
+    /// Takes a frame from the flight computer at time `t_s`, acting on the twin.
+    pub fn on_fc_frame(&mut self, f: &CanFrame, twin: &mut Twin, t_s: f64) {
+        let Some(m) = self.db.by_id(f.id) else { return };
+        let Ok(v) = m.decode(f) else { return };
+        let get = |n: &str| {
+            v.iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, x)| *x)
+                .unwrap_or(0.0)
+        };
+        match m.name.as_str() {
+            "Pyro_Command" => {
+                let counter = get("Pyro_CmdCounter") as u8;
+                if self.pyro_last_cmd == Some(counter) {
+                    return;
+                }
+                self.pyro_last_cmd = Some(counter);
+                self.pyro_armed =
+                    get("Pyro_ArmKey") as u8 == PYRO_ARM_KEY && get("Pyro_Arm") >= 0.5;
+                let mask = get("Pyro_FireMask") as u8;
+                if mask == 0 {
+                    return;
+                }
+                if !self.pyro_armed {
+                    self.events.push((t_s, DeviceEvent::PyroNotArmed));
+                    return;
+                }
+                for k in 0..8 {
+                    let bit = 1u8 << k;
+                    if mask & bit == 0 {
+                        continue;
+                    }
+                    if self.pyro[k].fire() {
+                        self.events
+                            .push((t_s, DeviceEvent::PyroFired { channel: bit }));
+                        let chute = |name: &str, tw: &Twin| tw.parachute_index(name);
+                        match bit {
+                            pyro_bits::DROGUE_PRIMARY | pyro_bits::DROGUE_BACKUP => {
+                                if let Some(i) = chute("drogue", twin) {
+                                    twin.deploy_parachute(i);
+                                }
+                            }
+                            pyro_bits::MAIN_PRIMARY | pyro_bits::MAIN_BACKUP => {
+                                if let Some(i) = chute("main", twin) {
+                                    twin.deploy_parachute(i);
+                                }
+                            }
+                            pyro_bits::DROGUE_RELEASE => {
+                                if let Some(i) = chute("drogue", twin) {
+                                    twin.release_parachute(i);
+                                }
+                            }
+                            pyro_bits::MAIN_RELEASE => {
+                                if let Some(i) = chute("main", twin) {
+                                    twin.release_parachute(i);
+                                }
+                            }
+                            _ => {}
+                        }
+                    } else {
+                        self.events
+                            .push((t_s, DeviceEvent::PyroNoFire { channel: bit }));
+                    }
+                }
+            }
+            "Beacon_Command" => {
+                let counter = get("Beacon_CmdCounter") as u8;
+                if self.beacon_last_cmd == Some(counter) {
+                    return;
+                }
+                self.beacon_last_cmd = Some(counter);
+                if get("Beacon_Activate") >= 0.5 && !self.beacon_on {
+                    self.beacon_on = true;
+                    self.events.push((t_s, DeviceEvent::BeaconOn));
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! The HIL runner.
+pub mod devices;
+pub mod lockstep;
