@@ -47,6 +47,12 @@ pub mod event {
 /// FC cycle period, s.
 pub const CYCLE_S: f64 = 0.01;
 
+const G0: f64 = 9.806_65;
+const PYRO_DROGUE_PRIMARY: u8 = 1 << 0;
+const PYRO_MAIN_PRIMARY: u8 = 1 << 2;
+const PYRO_DROGUE_RELEASE: u8 = 1 << 4;
+const PYRO_MAIN_RELEASE: u8 = 1 << 5;
+
 /// The flight software state.
 #[derive(Debug)]
 pub struct Fsw {
@@ -64,6 +70,15 @@ pub struct Fsw {
     build_hash: u32,
     nav: Nav,
     handover: BTreeMap<String, f64>,
+    baro: Option<(f64, f64)>,
+    baro_t_s: f64,
+    peak_load_g: f64,
+    load_g: f64,
+    pyro_counter: u8,
+    beacon_counter: u8,
+    outbox: Vec<(&'static str, Vec<(&'static str, f64)>)>,
+    mode_entered_s: f64,
+    t_s: f64,
 }
 
 impl Fsw {
@@ -84,6 +99,15 @@ impl Fsw {
             build_hash,
             nav: Nav::new(),
             handover: BTreeMap::new(),
+            baro: None,
+            baro_t_s: f64::NEG_INFINITY,
+            peak_load_g: 0.0,
+            load_g: 0.0,
+            pyro_counter: 0,
+            beacon_counter: 0,
+            outbox: Vec::new(),
+            mode_entered_s: 0.0,
+            t_s: 0.0,
         }
     }
 
@@ -107,18 +131,47 @@ impl Fsw {
         self.imu_count += 1;
         self.last_imu = Some(*d);
         self.nav.on_imu(d);
+        let f = d.specific_force_m_s2;
+        self.load_g = (f[0] * f[0] + f[1] * f[1] + f[2] * f[2]).sqrt() / G0;
+        self.peak_load_g = self.peak_load_g.max(self.load_g);
     }
 
     /// Takes an NMEA sentence.
     pub fn on_nmea(&mut self, s: &Sentence) {
-        if let Sentence::Gga { quality, .. } = s {
+        if let Sentence::Gga {
+            quality,
+            latitude_deg,
+            longitude_deg,
+            altitude_msl_m,
+            ..
+        } = s
+        {
             self.gnss_fix = *quality > 0;
+            if let (true, Some(lat), Some(lon), Some(h)) =
+                (self.gnss_fix, latitude_deg, longitude_deg, altitude_msl_m)
+            {
+                self.nav.gnss_update(self.t_s, *lat, *lon, *h);
+            }
         }
     }
 
     /// Takes a CAN frame from another node (ignored if not in the ICD).
     pub fn on_can(&mut self, f: &CanFrame) {
         let Some(m) = self.db.by_id(f.id) else { return };
+        if m.name == "Baro_Data" {
+            if let Ok(v) = m.decode(f) {
+                let get = |n: &str| v.iter().find(|(k, _)| *k == n).map(|(_, x)| *x);
+                if let (Some(p), Some(t), Some(0.0)) = (
+                    get("Baro_Pressure"),
+                    get("Baro_Temperature"),
+                    get("Baro_Status"),
+                ) {
+                    self.baro = Some((p, t));
+                    self.baro_t_s = self.t_s;
+                }
+            }
+            return;
+        }
         if !m.name.starts_with("HV_") {
             return;
         }
@@ -183,12 +236,107 @@ impl Fsw {
             self.pending_events
                 .push((event::MODE_CHANGE, self.mode, m, 0));
             self.mode = m;
+            self.mode_entered_s = self.t_s;
+        }
+    }
+
+    /// True while the barometer delivers valid data (within the last second).
+    pub fn baro_valid(&self) -> bool {
+        self.baro.is_some() && self.t_s - self.baro_t_s <= 1.0
+    }
+
+    /// Pressure altitude from the barometer (ISA troposphere and lower stratosphere), m.
+    pub fn baro_altitude_m(&self) -> Option<f64> {
+        if !self.baro_valid() {
+            return None;
+        }
+        let (p, _) = self.baro?;
+        if p <= 0.0 {
+            return None;
+        }
+        if p >= 22_632.1 {
+            Some(44_330.77 * (1.0 - (p / 101_325.0).powf(0.190_263)))
+        } else {
+            Some(11_000.0 + 6_341.62 * (22_632.1 / p).ln())
+        }
+    }
+
+    fn fire(&mut self, mask: u8) {
+        self.pyro_counter = self.pyro_counter.wrapping_add(1);
+        self.outbox.push((
+            "Pyro_Command",
+            vec![
+                ("Pyro_ArmKey", 165.0),
+                ("Pyro_Arm", 1.0),
+                ("Pyro_FireMask", f64::from(mask)),
+                ("Pyro_CmdCounter", f64::from(self.pyro_counter)),
+            ],
+        ));
+    }
+
+    /// The mode sequence (entry onwards).
+    fn sequence(&mut self) {
+        let baro_alt = self.baro_altitude_m();
+        let nav_alt = self.nav.altitude_m();
+        let speed = self.nav.airspeed_m_s().unwrap_or(f64::INFINITY);
+        let in_mode_s = self.t_s - self.mode_entered_s;
+        match self.mode {
+            Mode::Entry => {
+                // Drogue: subsonic below 15 km by the baro, once the deceleration pulse
+                // is over; backup on the navigated altitude.
+                let a = self.baro.map_or(295.0, |(_, t_c)| {
+                    (1.4 * 287.05 * (t_c + 273.15).max(150.0)).sqrt()
+                });
+                let pulse_over = self.peak_load_g > 2.0 && self.load_g < 1.5;
+                let primary =
+                    pulse_over && baro_alt.is_some_and(|h| h < 15_000.0) && speed / a < 0.8;
+                // Without a barometer, fall back to the navigated altitude.
+                let backup = !self.baro_valid() && nav_alt.is_some_and(|h| h < 9_000.0);
+                if primary || backup {
+                    self.fire(PYRO_DROGUE_PRIMARY);
+                    self.set_mode(Mode::Drogue);
+                }
+            }
+            Mode::Drogue => {
+                let primary = baro_alt.is_some_and(|h| h < 3_000.0);
+                let backup =
+                    !self.baro_valid() && nav_alt.is_some_and(|h| h < 2_500.0) && in_mode_s > 5.0;
+                if primary || backup {
+                    self.fire(PYRO_DROGUE_RELEASE | PYRO_MAIN_PRIMARY);
+                    self.set_mode(Mode::Main);
+                }
+            }
+            Mode::Main => {
+                // Splashdown: the impact shock near the surface.
+                let low = baro_alt.is_some_and(|h| h < 300.0) || nav_alt.is_some_and(|h| h < 300.0);
+                if low && self.load_g > 2.5 {
+                    self.set_mode(Mode::Splashdown);
+                }
+            }
+            Mode::Splashdown => {
+                self.fire(PYRO_MAIN_RELEASE);
+                self.beacon_counter = self.beacon_counter.wrapping_add(1);
+                self.outbox.push((
+                    "Beacon_Command",
+                    vec![
+                        ("Beacon_Activate", 1.0),
+                        ("Beacon_CmdCounter", f64::from(self.beacon_counter)),
+                    ],
+                ));
+                self.set_mode(Mode::Recovery);
+            }
+            _ => {}
         }
     }
 
     /// Runs one cycle at time `t_s`; returns the frames to send, in order.
     pub fn cycle(&mut self, t_s: f64) -> Result<Vec<CanFrame>, CodecError> {
+        self.t_s = t_s;
+        self.sequence();
         let mut out = Vec::new();
+        for (name, vals) in std::mem::take(&mut self.outbox) {
+            out.push(self.db.encode(name, &vals)?);
+        }
         if self.ident_left > 0 && t_s + 1e-9 >= self.next_ident_s {
             let (ma, mi, pa) = crate::VERSION;
             out.push(self.db.encode(

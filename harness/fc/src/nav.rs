@@ -77,6 +77,10 @@ pub struct Nav {
     pub samples: u64,
     /// Datagrams rejected (invalid flag, time going backwards or jumping).
     pub rejected: u64,
+    /// GNSS fixes used.
+    pub gnss_used: u64,
+    /// GNSS fixes rejected.
+    pub gnss_rejected: u64,
 }
 
 impl Nav {
@@ -108,6 +112,42 @@ impl Nav {
         self.state.map(|s| {
             (s.velocity_m_s - DVec3::new(0.0, 0.0, OMEGA_RAD_S).cross(s.position_m)).length()
         })
+    }
+
+    /// GNSS position update (geodetic, WGS-84; the receiver's nominal 50 ms latency is
+    /// compensated with the navigated velocity): a fixed-gain (alpha-beta) correction of
+    /// position and velocity, which bounds the inertial drift.
+    pub fn gnss_update(&mut self, _t_s: f64, lat_deg: f64, lon_deg: f64, alt_m: f64) {
+        const ALPHA: f64 = 0.5;
+        const BETA_PER_S: f64 = 1.0;
+        const LATENCY_S: f64 = 0.05;
+        let Some(s) = self.state.as_mut() else { return };
+        let e2 = F * (2.0 - F);
+        let (sl, cl) = lat_deg.to_radians().sin_cos();
+        let (so, co) = lon_deg.to_radians().sin_cos();
+        let n = RE_M / (1.0 - e2 * sl * sl).sqrt();
+        let r_ecef = DVec3::new(
+            (n + alt_m) * cl * co,
+            (n + alt_m) * cl * so,
+            (n * (1.0 - e2) + alt_m) * sl,
+        );
+        let th = OMEGA_RAD_S * s.t_s;
+        let (st, ct) = th.sin_cos();
+        let r_in = DVec3::new(
+            ct * r_ecef.x - st * r_ecef.y,
+            st * r_ecef.x + ct * r_ecef.y,
+            r_ecef.z,
+        );
+        let r_meas = r_in + s.velocity_m_s * LATENCY_S;
+        let err = r_meas - s.position_m;
+        if err.length() > 50_000.0 {
+            // A jump no navigation error explains: reject.
+            self.gnss_rejected += 1;
+            return;
+        }
+        s.position_m += err * ALPHA;
+        s.velocity_m_s += err * (BETA_PER_S * 0.1);
+        self.gnss_used += 1;
     }
 
     /// Propagates with one IMU datagram.

@@ -76,7 +76,7 @@ async fn nominal(tag: &str, max_time_s: f64) -> RunRecord {
         ],
         cycle_steps: 10,
         max_time_s,
-        after_landing_s: 0.0,
+        after_landing_s: 5.0,
         ack_timeout: Duration::from_secs(10),
         workdir: std::env::temp_dir().join(format!("runner-{}-{tag}", std::process::id())),
         handover_mode: 3,
@@ -122,4 +122,89 @@ async fn lockstep_runs_are_identical_and_the_fc_reports_at_its_rate() {
     // IMU at 1 kHz (40 bytes per datagram) and GNSS bursts at 10 Hz went out.
     assert_eq!(a.serial_bytes.0, (a.t_end_s * 1000.0).round() as u64 * 40);
     assert!(a.serial_bytes.1 > 600 * 4 * 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nominal_descent_drogue_main_splashdown_beacon() {
+    use capsule_runner::devices::{DeviceEvent, pyro_bits};
+    let r = nominal("descent", 2_000.0).await;
+    let c = r.contact.expect("splashdown");
+    assert_eq!(r.end, EndReason::Landed);
+    let at = |t: f64| {
+        r.snapshots
+            .iter()
+            .min_by(|a, b| (a.t_s - t).abs().total_cmp(&(b.t_s - t).abs()))
+            .expect("snapshot")
+    };
+    let fired: Vec<(f64, u8)> = r
+        .events
+        .iter()
+        .filter_map(|(t, e)| match e {
+            DeviceEvent::PyroFired { channel } => Some((*t, *channel)),
+            _ => None,
+        })
+        .collect();
+    let drogue = fired
+        .iter()
+        .find(|(_, ch)| *ch == pyro_bits::DROGUE_PRIMARY)
+        .expect("drogue fired");
+    let s = at(drogue.0);
+    assert!(
+        s.mach < 0.8 && (13_500.0..15_500.0).contains(&s.altitude_m),
+        "drogue at Mach {:.2}, {:.0} m",
+        s.mach,
+        s.altitude_m
+    );
+    let main = fired
+        .iter()
+        .find(|(_, ch)| *ch == pyro_bits::MAIN_PRIMARY)
+        .expect("main fired");
+    assert!(
+        fired
+            .iter()
+            .any(|(t, ch)| *ch == pyro_bits::DROGUE_RELEASE && (*t - main.0).abs() < 1e-9),
+        "drogue released with the main"
+    );
+    let s = at(main.0);
+    assert!(
+        (2_800.0..3_200.0).contains(&s.altitude_m),
+        "main at {:.0} m",
+        s.altitude_m
+    );
+    assert!(c.speed_m_s < 9.0, "splashdown at {:.2} m/s", c.speed_m_s);
+    let beacon = r
+        .events
+        .iter()
+        .find(|(_, e)| *e == DeviceEvent::BeaconOn)
+        .expect("beacon on");
+    assert!(
+        beacon.0 > c.t_s && beacon.0 < c.t_s + 5.0,
+        "beacon at {:.2} s, splashdown {:.2} s",
+        beacon.0,
+        c.t_s
+    );
+    // The FC's mode sequence, from its own event messages.
+    let db = db();
+    let ev = db.by_name("FC_Event").expect("FC_Event");
+    let modes: Vec<u8> = r
+        .frames
+        .iter()
+        .filter(|f| f.from_fc && f.frame.id == ev.id)
+        .filter_map(|f| ev.decode(&f.frame).ok())
+        .map(|v| {
+            v.iter()
+                .find(|(n, _)| *n == "FC_EventModeTo")
+                .map_or(99, |(_, x)| *x as u8)
+        })
+        .collect();
+    assert_eq!(
+        modes,
+        vec![3, 4, 5, 6, 7],
+        "ENTRY, DROGUE, MAIN, SPLASHDOWN, RECOVERY"
+    );
+    let (sd, sm) = (at(drogue.0), at(main.0));
+    eprintln!(
+        "drogue at {:.1} s, Mach {:.2}, {:.0} m; main at {:.1} s, {:.0} m; splashdown at {:.1} s, {:.2} m/s; beacon at {:.1} s",
+        drogue.0, sd.mach, sd.altitude_m, main.0, sm.altitude_m, c.t_s, c.speed_m_s, beacon.0
+    );
 }

@@ -15,6 +15,10 @@ use crate::vehicle::{AeroSpec, VehicleSpec};
 use glam::{DMat3, DQuat, DVec3};
 use serde::{Deserialize, Serialize};
 
+/// Time constant of the water-impact deceleration transient, s (assumption: a blunt
+/// capsule on water stops within a few tenths of a second; peak shock = v / tau).
+pub const IMPACT_TAU_S: f64 = 0.05;
+
 /// Degrees of freedom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Dof {
@@ -445,12 +449,24 @@ impl Twin {
 
     /// Non-gravitational acceleration at the CG (aero + parachutes + thrust), body, m/s^2.
     pub fn specific_force_body_m_s2(&self) -> DVec3 {
-        if self.contact.is_some() {
+        if let Some(c) = self.contact {
             let r = self.state.position_eci_m;
             let w = self.opts.planet.omega_eci();
             let a = w.cross(w.cross(r));
             let g = self.opts.gravity.accel_eci(&self.opts.planet, r);
-            return self.state.eci_from_body.inverse() * (a - g);
+            // Water impact: the vertical speed is taken out over a short exponential
+            // transient (time constant IMPACT_TAU_S), which the IMU feels as a shock
+            // along the local vertical (peak v / tau).
+            let since = self.t_s - c.t_s;
+            let shock = if (0.0..10.0 * IMPACT_TAU_S).contains(&since) {
+                let up = self.opts.planet.up_ecef(self.floating_ecef_m);
+                let up_eci = self.opts.planet.ecef_from_eci(self.t_s).transpose() * up;
+                up_eci
+                    * (c.vertical_speed_m_s.max(0.0) / IMPACT_TAU_S * (-since / IMPACT_TAU_S).exp())
+            } else {
+                DVec3::ZERO
+            };
+            return self.state.eci_from_body.inverse() * (a - g + shock);
         }
         let (ft, _) = self.thrust_body();
         (self.env.aero_force_body_n + self.env.chute_force_body_n + ft) / self.mass_kg()

@@ -336,3 +336,50 @@ fn twin_heat_flux_is_sutton_graves_at_the_current_state() {
         twin.heat_flux_w_m2()
     );
 }
+
+#[test]
+fn splashdown_shock_is_felt_then_the_floating_capsule_reads_one_g() {
+    // Vertical drop under a parachute onto the sea: after contact the specific force
+    // peaks at about v / tau along the vertical, then settles to +1 g (the water holds
+    // the capsule up).
+    let planet = sphere();
+    let opts = options(
+        planet,
+        GravityModel::InverseSquare,
+        Atmosphere::Us76,
+        Dof::Three,
+        1000.0,
+    );
+    let veh = VehicleSpec::simple(180.0, 0.84, 1.0, 0.4, 0.0);
+    let init = BodyState {
+        position_eci_m: DVec3::new(planet.equatorial_radius_m + 5.0, 0.0, 0.0),
+        velocity_eci_m_s: DVec3::new(-7.5, 0.0, 0.0),
+        eci_from_body: DQuat::IDENTITY,
+        rate_body_rad_s: DVec3::ZERO,
+    };
+    let mut twin = Twin::new(opts, veh, init, 0.0).expect("twin");
+    let mut peak: f64 = 0.0;
+    for _ in 0..3_000 {
+        twin.step();
+        if twin.contact().is_some() {
+            peak = peak.max(twin.load_factor_g());
+        }
+    }
+    let c = twin.contact().expect("landed");
+    let v = c.vertical_speed_m_s;
+    // 7.5 m/s at 5 m, accelerated by gravity: sqrt(7.5^2 + 2 g 5) = 12.4 m/s.
+    assert!(
+        (v - (7.5f64.powi(2) + 2.0 * 9.8 * 5.0).sqrt()).abs() < 0.3,
+        "impact at {v} m/s"
+    );
+    let expected_peak_g = v / twin_core::twin::IMPACT_TAU_S / G0_M_S2;
+    assert!(
+        peak > 0.8 * expected_peak_g && peak < 1.3 * expected_peak_g,
+        "shock {peak:.1} g vs about {expected_peak_g:.1} g"
+    );
+    assert!(
+        (twin.load_factor_g() - 1.0).abs() < 0.01,
+        "floating reads {} g",
+        twin.load_factor_g()
+    );
+}
