@@ -7,6 +7,7 @@
 //! the binary ties them to a clock: `realtime` (wall clock) or `lockstep` (the
 //! harness's `SIM_Tick` messages, see `fixtures/icd/README.md`).
 
+pub mod app;
 pub mod drivers;
 pub mod fsw;
 pub mod nav;

@@ -68,7 +68,8 @@ pub struct RunRecord {
     pub events: Vec<(f64, DeviceEvent)>,
     /// Splashdown, if it happened.
     pub contact: Option<Contact>,
-    /// Twin snapshots at the snapshot interval.
+    /// Twin snapshots at the snapshot interval and at every cycle with an event, in
+    /// time order.
     pub snapshots: Vec<Snapshot>,
     /// Why the run ended.
     pub end: EndReason,
@@ -76,6 +77,21 @@ pub struct RunRecord {
     pub t_end_s: f64,
     /// Serial bytes sent (IMU, GNSS).
     pub serial_bytes: (u64, u64),
+    /// In-flight peaks (before splashdown), tracked every physics step.
+    pub peaks: Peaks,
+}
+
+/// In-flight peaks, tracked every physics step until splashdown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Peaks {
+    /// Peak non-gravitational acceleration / g0.
+    pub load_factor_g: f64,
+    /// Peak stagnation heat flux, W/m^2.
+    pub heat_flux_w_m2: f64,
+    /// Peak dynamic pressure, Pa.
+    pub dynamic_pressure_pa: f64,
+    /// Peak bondline temperature, K.
+    pub bondline_k: f64,
 }
 
 /// Run errors: each names what failed.
@@ -204,11 +220,23 @@ pub async fn run(
     let mut snapshots = vec![twin.snapshot()];
     let mut next_snapshot = cfg.snapshot_every_s;
     let mut cycle = 0u64;
+    let fc_event_id = db.by_name("FC_Event").map(|m| m.id);
+    let mut events_seen = 0usize;
+    let mut peaks = Peaks::default();
+    let mut contact_seen = false;
     let end = loop {
         let mut out = Outputs::default();
         for _ in 0..cfg.cycle_steps {
             devices.step(&twin, dt, &mut out)?;
             twin.step();
+            if twin.contact().is_none() {
+                peaks.load_factor_g = peaks.load_factor_g.max(twin.load_factor_g());
+                peaks.heat_flux_w_m2 = peaks.heat_flux_w_m2.max(twin.heat_flux_w_m2());
+                peaks.dynamic_pressure_pa = peaks
+                    .dynamic_pressure_pa
+                    .max(twin.environment().dynamic_pressure_pa);
+                peaks.bondline_k = peaks.bondline_k.max(twin.thermal().bondline_k);
+            }
             if twin.time_s() + 1e-9 >= next_snapshot {
                 snapshots.push(twin.snapshot());
                 next_snapshot += cfg.snapshot_every_s;
@@ -274,6 +302,25 @@ pub async fn run(
             devices.on_fc_frame(&f, &mut twin, t);
         }
         cycle += 1;
+        // A snapshot at every cycle where something happened, so checks can read the
+        // truth at the moment of each event.
+        let fc_event = frames.last().is_some_and(|_| {
+            frames
+                .iter()
+                .rev()
+                .take_while(|r| r.t_s == t)
+                .any(|r| r.from_fc && Some(r.frame.id) == fc_event_id)
+        });
+        if devices.events.len() != events_seen
+            || fc_event
+            || (twin.contact().is_some() && !contact_seen)
+        {
+            events_seen = devices.events.len();
+            contact_seen = twin.contact().is_some();
+            if snapshots.last().is_none_or(|s| s.t_s < t) {
+                snapshots.push(twin.snapshot());
+            }
+        }
         if let Some(c) = twin.contact()
             && t >= c.t_s + cfg.after_landing_s
         {
@@ -291,6 +338,7 @@ pub async fn run(
         end,
         t_end_s: twin.time_s(),
         serial_bytes: (imu_total, gnss_total),
+        peaks,
     };
     drop(can);
     drop(imu);

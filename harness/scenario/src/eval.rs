@@ -1,0 +1,311 @@
+//! Judging a run against a scenario's expectations.
+
+use crate::spec::{Expectation, MODES, Scenario};
+use capsule_icd::can::CanDb;
+use capsule_runner::devices::{DeviceEvent, pyro_bits};
+use capsule_runner::lockstep::RunRecord;
+use serde::Serialize;
+use twin_core::twin::Snapshot;
+
+/// Verdict of one scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Verdict {
+    /// Every expectation held.
+    Pass,
+    /// At least one expectation failed.
+    Fail,
+    /// The run could not be completed (named cause elsewhere).
+    Error,
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Error => "ERROR",
+        })
+    }
+}
+
+/// Result of one expectation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExpectationResult {
+    /// Expectation id.
+    pub id: String,
+    /// Requirement.
+    pub requirement: String,
+    /// Held?
+    pub passed: bool,
+    /// What was required.
+    pub expected: String,
+    /// What was measured.
+    pub measured: String,
+}
+
+/// Result of a scenario.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScenarioResult {
+    /// Scenario id.
+    pub id: String,
+    /// Verdict.
+    pub verdict: Verdict,
+    /// Per expectation.
+    pub expectations: Vec<ExpectationResult>,
+}
+
+fn channel_name(bit: u8) -> &'static str {
+    match bit {
+        pyro_bits::DROGUE_PRIMARY => "drogue_primary",
+        pyro_bits::DROGUE_BACKUP => "drogue_backup",
+        pyro_bits::MAIN_PRIMARY => "main_primary",
+        pyro_bits::MAIN_BACKUP => "main_backup",
+        pyro_bits::DROGUE_RELEASE => "drogue_release",
+        pyro_bits::MAIN_RELEASE => "main_release",
+        _ => "spare",
+    }
+}
+
+/// Every event of a run as (time, name), in time order.
+pub fn events(run: &RunRecord, db: &CanDb) -> Vec<(f64, String)> {
+    let mut v: Vec<(f64, String)> = run
+        .events
+        .iter()
+        .map(|(t, e)| {
+            let n = match e {
+                DeviceEvent::PyroFired { channel } => {
+                    format!("pyro_fired:{}", channel_name(*channel))
+                }
+                DeviceEvent::PyroNoFire { channel } => {
+                    format!("pyro_no_fire:{}", channel_name(*channel))
+                }
+                DeviceEvent::PyroNotArmed => "pyro_not_armed".to_string(),
+                DeviceEvent::BeaconOn => "beacon_on".to_string(),
+            };
+            (*t, n)
+        })
+        .collect();
+    if let Some(c) = run.contact {
+        v.push((c.t_s, "splashdown".into()));
+    }
+    if let Some(ev) = db.by_name("FC_Event") {
+        for r in run
+            .frames
+            .iter()
+            .filter(|r| r.from_fc && r.frame.id == ev.id)
+        {
+            if let Ok(vals) = ev.decode(&r.frame) {
+                let code = vals
+                    .iter()
+                    .find(|(n, _)| *n == "FC_EventCode")
+                    .map_or(0.0, |(_, x)| *x);
+                let to = vals
+                    .iter()
+                    .find(|(n, _)| *n == "FC_EventModeTo")
+                    .map_or(99.0, |(_, x)| *x) as usize;
+                if code == 1.0 && to < MODES.len() {
+                    v.push((r.t_s, format!("fc_mode:{}", MODES[to])));
+                }
+            }
+        }
+    }
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    v
+}
+
+fn matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(p) => name.starts_with(p),
+        None => pattern == name,
+    }
+}
+
+fn truth_at(run: &RunRecord, t: f64) -> Option<&Snapshot> {
+    run.snapshots.iter().rev().find(|s| s.t_s <= t + 1e-9)
+}
+
+fn signal(s: &Snapshot, name: &str) -> Option<f64> {
+    Some(match name {
+        "truth.altitude_m" => s.altitude_m,
+        "truth.mach" => s.mach,
+        "truth.airspeed_m_s" => s.airspeed_m_s,
+        "truth.dynamic_pressure_pa" => s.dynamic_pressure_pa,
+        "truth.load_factor_g" => s.load_factor_g,
+        "truth.heat_flux_w_m2" => s.heat_flux_w_m2,
+        "truth.heat_shield_surface_k" => s.heat_shield_surface_k,
+        "truth.bondline_k" => s.bondline_k,
+        _ => return None,
+    })
+}
+
+fn in_bounds(v: f64, min: Option<f64>, max: Option<f64>) -> bool {
+    min.is_none_or(|m| v >= m) && max.is_none_or(|m| v <= m)
+}
+
+fn bounds_text(min: Option<f64>, max: Option<f64>) -> String {
+    match (min, max) {
+        (Some(a), Some(b)) => format!("in [{a}, {b}]"),
+        (Some(a), None) => format!(">= {a}"),
+        (None, Some(b)) => format!("<= {b}"),
+        (None, None) => "any".into(),
+    }
+}
+
+fn judge(
+    x: &Expectation,
+    run: &RunRecord,
+    db: &CanDb,
+    evs: &[(f64, String)],
+) -> (bool, String, String) {
+    if let Some(at) = &x.at {
+        let expected = format!(
+            "at {at}: {}",
+            x.check
+                .iter()
+                .map(|c| format!("{} {}", c.signal, bounds_text(c.min, c.max)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let Some((t, _)) = evs.iter().find(|(_, n)| matches(at, n)) else {
+            return (false, expected, format!("{at} never happened"));
+        };
+        let Some(s) = truth_at(run, *t) else {
+            return (false, expected, "no truth recorded".into());
+        };
+        let mut ok = true;
+        let mut parts = vec![format!("t = {t:.2} s")];
+        for c in &x.check {
+            let v = signal(s, &c.signal).unwrap_or(f64::NAN);
+            ok &= in_bounds(v, c.min, c.max);
+            parts.push(format!("{} = {v:.3}", c.signal));
+        }
+        return (ok, expected, parts.join(", "));
+    }
+    if let (Some(a), Some(e), Some([lo, hi])) = (&x.after, &x.event, x.window_s) {
+        let expected = format!("{e} within [{lo}, {hi}] s after {a}");
+        let Some((ta, _)) = evs.iter().find(|(_, n)| matches(a, n)) else {
+            return (false, expected, format!("{a} never happened"));
+        };
+        return match evs.iter().find(|(t, n)| matches(e, n) && *t >= ta - 1e-9) {
+            Some((te, _)) => {
+                let d = te - ta;
+                (
+                    d >= lo - 1e-9 && d <= hi + 1e-9,
+                    expected,
+                    format!("{e} {d:.3} s after {a}"),
+                )
+            }
+            None => (
+                false,
+                expected,
+                format!("{e} never happened after {a} (t = {ta:.2} s)"),
+            ),
+        };
+    }
+    if let Some(o) = &x.outcome {
+        let expected = format!("{o} {}", bounds_text(x.min, x.max));
+        let v = match o.as_str() {
+            "landing_speed_m_s" => run.contact.map(|c| c.speed_m_s),
+            "landing_time_s" => run.contact.map(|c| c.t_s),
+            "peak_load_factor_g" => Some(run.peaks.load_factor_g),
+            "peak_heat_flux_w_m2" => Some(run.peaks.heat_flux_w_m2),
+            "peak_bondline_k" => Some(run.peaks.bondline_k),
+            _ => None,
+        };
+        return match v {
+            Some(v) => (
+                in_bounds(v, x.min, x.max),
+                expected,
+                format!("{o} = {v:.3}"),
+            ),
+            None => (
+                false,
+                expected,
+                format!("{o}: not available (no splashdown?)"),
+            ),
+        };
+    }
+    if let (Some(m), Some(rate)) = (&x.message, x.min_rate_hz) {
+        let expected = format!("{m} at >= {rate} Hz throughout");
+        let Some(def) = db.by_name(m) else {
+            return (false, expected, format!("{m} is not in the DBC"));
+        };
+        let times: Vec<f64> = run
+            .frames
+            .iter()
+            .filter(|r| r.from_fc && r.frame.id == def.id)
+            .map(|r| r.t_s)
+            .collect();
+        if times.is_empty() {
+            return (false, expected, format!("no {m} at all"));
+        }
+        // The longest silence, including the run's end.
+        let mut gap = times[0];
+        for w in times.windows(2) {
+            gap = gap.max(w[1] - w[0]);
+        }
+        gap = gap.max(run.t_end_s - times[times.len() - 1]);
+        // One FC cycle (10 ms) of slack for time quantisation.
+        let ok = gap <= 1.0 / rate + 0.0101;
+        return (
+            ok,
+            expected,
+            format!(
+                "longest gap {gap:.3} s (rate {:.2} Hz)",
+                1.0 / gap.max(1e-9)
+            ),
+        );
+    }
+    if let Some(want) = &x.modes {
+        let got: Vec<String> = evs
+            .iter()
+            .filter_map(|(_, n)| n.strip_prefix("fc_mode:").map(str::to_string))
+            .collect();
+        return (
+            got == *want,
+            format!("modes {}", want.join(" > ")),
+            format!("modes {}", got.join(" > ")),
+        );
+    }
+    if let Some(n) = &x.never {
+        let hit = evs.iter().find(|(_, e)| matches(n, e));
+        return match hit {
+            Some((t, e)) => (false, format!("never {n}"), format!("{e} at {t:.2} s")),
+            None => (true, format!("never {n}"), "did not happen".into()),
+        };
+    }
+    (
+        false,
+        "a valid expectation".into(),
+        "none of the forms is set".into(),
+    )
+}
+
+/// Judges a run.
+pub fn evaluate(s: &Scenario, run: &RunRecord, db: &CanDb) -> ScenarioResult {
+    let evs = events(run, db);
+    let expectations: Vec<ExpectationResult> = s
+        .expect
+        .iter()
+        .map(|x| {
+            let (passed, expected, measured) = judge(x, run, db, &evs);
+            ExpectationResult {
+                id: x.id.clone(),
+                requirement: x.requirement.clone(),
+                passed,
+                expected,
+                measured,
+            }
+        })
+        .collect();
+    let verdict = if expectations.iter().all(|e| e.passed) {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
+    ScenarioResult {
+        id: s.scenario.id.clone(),
+        verdict,
+        expectations,
+    }
+}

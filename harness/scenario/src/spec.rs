@@ -1,0 +1,487 @@
+//! The scenario file format.
+//!
+//! ```toml
+//! [scenario]
+//! id = "SCN-001"
+//! title = "Nominal entry, descent and recovery"
+//! requirements = ["REQ-SEQ-010", "REQ-REC-001"]
+//!
+//! [initial]
+//! vehicle = "../fixtures/vehicles/capsule-srcv.toml"   # relative to this file
+//! phase = "entry"                                      # FC mode at handover
+//! seed = 1
+//! entry = { altitude_m = 120000.0, speed_m_s = 7400.0, flight_path_angle_deg = -1.6,
+//!           heading_deg = 45.0, latitude_deg = 20.0, longitude_deg = -160.0, bank_deg = 60.0 }
+//!
+//! [run]
+//! max_time_s = 2000.0
+//! after_landing_s = 30.0
+//!
+//! [[expect]]
+//! id = "drogue-subsonic"
+//! requirement = "REQ-SEQ-010"
+//! at = "pyro_fired:drogue_primary"          # the first time this event happens...
+//! check = [{ signal = "truth.mach", max = 0.9 }, { signal = "truth.altitude_m", min = 13000.0, max = 16000.0 }]
+//!
+//! [[expect]]
+//! id = "beacon-after-splashdown"
+//! requirement = "REQ-REC-001"
+//! after = "splashdown"                       # ...or `event` within `window_s` after `after`
+//! event = "beacon_on"
+//! window_s = [0.0, 10.0]
+//!
+//! [[expect]]
+//! id = "landing-speed"
+//! requirement = "REQ-LND-001"
+//! outcome = "landing_speed_m_s"               # ...or a run outcome within bounds
+//! max = 9.0
+//!
+//! [[expect]]
+//! id = "heartbeat"
+//! requirement = "REQ-TLM-001"
+//! message = "FC_Status"                       # ...or an FC message rate
+//! min_rate_hz = 9.0
+//!
+//! [[expect]]
+//! id = "modes"
+//! requirement = "REQ-SEQ-001"
+//! modes = ["ENTRY", "DROGUE", "MAIN", "SPLASHDOWN", "RECOVERY"]   # ...or the FC's mode sequence
+//!
+//! [[expect]]
+//! id = "no-misfire"
+//! requirement = "REQ-PYR-002"
+//! never = "pyro_no_fire:*"                    # ...or an event that must never happen
+//! ```
+//!
+//! Events: `splashdown`, `beacon_on`, `pyro_fired:<channel>`, `pyro_no_fire:<channel>`,
+//! `pyro_not_armed`, `fc_mode:<MODE>`; channels `drogue_primary`, `drogue_backup`,
+//! `main_primary`, `main_backup`, `drogue_release`, `main_release`; a `*` matches any.
+//! Truth signals: `truth.altitude_m`, `truth.mach`, `truth.airspeed_m_s`,
+//! `truth.dynamic_pressure_pa`, `truth.load_factor_g`, `truth.heat_flux_w_m2`,
+//! `truth.heat_shield_surface_k`, `truth.bondline_k`. Outcomes: `landing_speed_m_s`,
+//! `peak_load_factor_g`, `peak_heat_flux_w_m2`, `peak_bondline_k`, `landing_time_s`.
+
+use serde::{Deserialize, Serialize};
+use twin_core::config::{Checks, ConfigError, Source};
+
+/// A scenario file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Identity and traceability.
+    pub scenario: Identity,
+    /// Initial conditions.
+    pub initial: Initial,
+    /// Run limits.
+    #[serde(default)]
+    pub run: RunLimits,
+    /// Expectations.
+    #[serde(default)]
+    pub expect: Vec<Expectation>,
+}
+
+/// Identity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    /// Unique id.
+    pub id: String,
+    /// One-line title.
+    pub title: String,
+    /// What it exercises and what the avionics must do.
+    #[serde(default)]
+    pub description: String,
+    /// Requirement ids verified.
+    pub requirements: Vec<String>,
+}
+
+/// Initial conditions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Initial {
+    /// Vehicle file, relative to the scenario file.
+    pub vehicle: String,
+    /// FC mode at handover: `entry` (more phases come with separation and deorbit).
+    pub phase: Phase,
+    /// Seed of every random stream.
+    #[serde(default)]
+    pub seed: u64,
+    /// Entry-interface state.
+    pub entry: EntryInit,
+}
+
+/// Phases a scenario can start in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// At the entry interface.
+    Entry,
+}
+
+impl Phase {
+    /// The `FC_Mode` value handed over.
+    pub fn fc_mode(self) -> u8 {
+        match self {
+            Phase::Entry => 3,
+        }
+    }
+}
+
+/// Entry state, as in the check cases.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryInit {
+    /// Altitude, m.
+    pub altitude_m: f64,
+    /// Air-relative speed, m/s.
+    pub speed_m_s: f64,
+    /// Flight-path angle, deg.
+    pub flight_path_angle_deg: f64,
+    /// Heading, deg.
+    #[serde(default)]
+    pub heading_deg: f64,
+    /// Latitude, deg.
+    #[serde(default)]
+    pub latitude_deg: f64,
+    /// Longitude, deg.
+    #[serde(default)]
+    pub longitude_deg: f64,
+    /// Bank angle of the initial (trimmed) attitude, deg.
+    #[serde(default)]
+    pub bank_deg: f64,
+}
+
+/// Run limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunLimits {
+    /// Stop after this simulated time, s.
+    #[serde(default = "default_max")]
+    pub max_time_s: f64,
+    /// Keep running after splashdown, s.
+    #[serde(default = "default_after")]
+    pub after_landing_s: f64,
+}
+
+fn default_max() -> f64 {
+    2_000.0
+}
+fn default_after() -> f64 {
+    30.0
+}
+
+impl Default for RunLimits {
+    fn default() -> Self {
+        Self {
+            max_time_s: default_max(),
+            after_landing_s: default_after(),
+        }
+    }
+}
+
+/// One bound on a signal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalCheck {
+    /// Signal name.
+    pub signal: String,
+    /// Lower bound.
+    #[serde(default)]
+    pub min: Option<f64>,
+    /// Upper bound.
+    #[serde(default)]
+    pub max: Option<f64>,
+}
+
+/// An expectation: exactly one of the forms in the module docs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    /// Id, unique in the file.
+    pub id: String,
+    /// Requirement verified.
+    pub requirement: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// Form `at`: the event.
+    #[serde(default)]
+    pub at: Option<String>,
+    /// Form `at`: checks on the truth at that moment.
+    #[serde(default)]
+    pub check: Vec<SignalCheck>,
+    /// Form `within`: trigger event.
+    #[serde(default)]
+    pub after: Option<String>,
+    /// Form `within`: response event.
+    #[serde(default)]
+    pub event: Option<String>,
+    /// Form `within`: [earliest, latest] seconds after the trigger.
+    #[serde(default)]
+    pub window_s: Option<[f64; 2]>,
+    /// Form `outcome`: the outcome.
+    #[serde(default)]
+    pub outcome: Option<String>,
+    /// Form `outcome`: lower bound.
+    #[serde(default)]
+    pub min: Option<f64>,
+    /// Form `outcome`: upper bound.
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// Form `rate`: FC message name.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Form `rate`: minimum rate over the run, Hz.
+    #[serde(default)]
+    pub min_rate_hz: Option<f64>,
+    /// Form `modes`: the FC's mode sequence.
+    #[serde(default)]
+    pub modes: Option<Vec<String>>,
+    /// Form `never`: an event that must not happen.
+    #[serde(default)]
+    pub never: Option<String>,
+}
+
+/// Event names (a channel or mode follows after `:`).
+pub const EVENTS: &[&str] = &[
+    "splashdown",
+    "beacon_on",
+    "pyro_fired",
+    "pyro_no_fire",
+    "pyro_not_armed",
+    "fc_mode",
+];
+/// Pyro channels.
+pub const CHANNELS: &[&str] = &[
+    "drogue_primary",
+    "drogue_backup",
+    "main_primary",
+    "main_backup",
+    "drogue_release",
+    "main_release",
+];
+/// FC modes.
+pub const MODES: &[&str] = &[
+    "PRE_SEPARATION",
+    "COAST",
+    "DEORBIT_BURN",
+    "ENTRY",
+    "DROGUE",
+    "MAIN",
+    "SPLASHDOWN",
+    "RECOVERY",
+    "SAFE",
+];
+/// Truth signals.
+pub const SIGNALS: &[&str] = &[
+    "truth.altitude_m",
+    "truth.mach",
+    "truth.airspeed_m_s",
+    "truth.dynamic_pressure_pa",
+    "truth.load_factor_g",
+    "truth.heat_flux_w_m2",
+    "truth.heat_shield_surface_k",
+    "truth.bondline_k",
+];
+/// Outcomes.
+pub const OUTCOMES: &[&str] = &[
+    "landing_speed_m_s",
+    "peak_load_factor_g",
+    "peak_heat_flux_w_m2",
+    "peak_bondline_k",
+    "landing_time_s",
+];
+
+/// Checks an event name; `Err` says what is expected.
+pub fn check_event(e: &str) -> Result<(), String> {
+    let (kind, arg) = match e.split_once(':') {
+        Some((k, a)) => (k, Some(a)),
+        None => (e, None),
+    };
+    if !EVENTS.contains(&kind) {
+        return Err(format!(
+            "unknown event `{e}`; events: {}",
+            EVENTS.join(", ")
+        ));
+    }
+    match (kind, arg) {
+        ("pyro_fired" | "pyro_no_fire", Some(a)) if a == "*" || CHANNELS.contains(&a) => Ok(()),
+        ("pyro_fired" | "pyro_no_fire", _) => Err(format!(
+            "`{kind}` needs a channel (`{kind}:CHANNEL`, or `*`): {}",
+            CHANNELS.join(", ")
+        )),
+        ("fc_mode", Some(a)) if MODES.contains(&a) => Ok(()),
+        ("fc_mode", _) => Err(format!(
+            "`fc_mode` needs a mode (`fc_mode:MODE`): {}",
+            MODES.join(", ")
+        )),
+        (_, None) => Ok(()),
+        (_, Some(_)) => Err(format!("`{kind}` takes no argument")),
+    }
+}
+
+impl Scenario {
+    /// Parses and validates a scenario file.
+    pub fn from_toml(src: &Source<'_>) -> Result<Self, ConfigError> {
+        let s: Scenario = src.parse()?;
+        let mut c = Checks::default();
+        s.validate(&mut c);
+        c.finish(src)?;
+        Ok(s)
+    }
+
+    fn validate(&self, c: &mut Checks) {
+        c.require(
+            !self.scenario.id.trim().is_empty(),
+            "scenario.id",
+            "expected a non-empty id",
+        );
+        c.require(
+            !self.scenario.requirements.is_empty(),
+            "scenario.requirements",
+            "expected at least one requirement id",
+        );
+        let e = &self.initial.entry;
+        c.in_range(
+            "initial.entry.altitude_m",
+            e.altitude_m,
+            0.0,
+            2_000_000.0,
+            "m",
+        );
+        c.in_range("initial.entry.speed_m_s", e.speed_m_s, 1.0, 20_000.0, "m/s");
+        c.in_range(
+            "initial.entry.flight_path_angle_deg",
+            e.flight_path_angle_deg,
+            -90.0,
+            90.0,
+            "deg",
+        );
+        c.in_range(
+            "initial.entry.latitude_deg",
+            e.latitude_deg,
+            -90.0,
+            90.0,
+            "deg",
+        );
+        c.in_range("initial.entry.bank_deg", e.bank_deg, -180.0, 180.0, "deg");
+        c.positive("run.max_time_s", self.run.max_time_s, "s");
+        c.non_negative("run.after_landing_s", self.run.after_landing_s, "s");
+        let mut ids = std::collections::BTreeSet::new();
+        for (k, x) in self.expect.iter().enumerate() {
+            let f = format!("expect[{k}]");
+            c.require(
+                ids.insert(x.id.clone()),
+                format!("{f}.id"),
+                format!("duplicate expectation id `{}`", x.id),
+            );
+            c.require(
+                self.scenario.requirements.contains(&x.requirement),
+                format!("{f}.requirement"),
+                format!(
+                    "`{}` is not among scenario.requirements ({})",
+                    x.requirement,
+                    self.scenario.requirements.join(", ")
+                ),
+            );
+            let forms = [
+                x.at.is_some(),
+                x.event.is_some() || x.after.is_some(),
+                x.outcome.is_some(),
+                x.message.is_some(),
+                x.modes.is_some(),
+                x.never.is_some(),
+            ];
+            let n = forms.iter().filter(|b| **b).count();
+            if n != 1 {
+                c.fail(f.clone(), format!("expected exactly one form (`at`, `after`+`event`, `outcome`, `message`, `modes` or `never`), found {n}"));
+                continue;
+            }
+            if let Some(ev) = &x.at {
+                if let Err(m) = check_event(ev) {
+                    c.fail(format!("{f}.at"), m);
+                }
+                c.require(
+                    !x.check.is_empty(),
+                    format!("{f}.check"),
+                    "expected at least one signal check",
+                );
+                for (j, s) in x.check.iter().enumerate() {
+                    c.require(
+                        SIGNALS.contains(&s.signal.as_str()),
+                        format!("{f}.check[{j}].signal"),
+                        format!(
+                            "unknown signal `{}`; signals: {}",
+                            s.signal,
+                            SIGNALS.join(", ")
+                        ),
+                    );
+                    bounds(c, &format!("{f}.check[{j}]"), s.min, s.max);
+                }
+            }
+            if x.after.is_some() || x.event.is_some() {
+                match (&x.after, &x.event, x.window_s) {
+                    (Some(a), Some(e), Some([lo, hi])) => {
+                        if let Err(m) = check_event(a) {
+                            c.fail(format!("{f}.after"), m);
+                        }
+                        if let Err(m) = check_event(e) {
+                            c.fail(format!("{f}.event"), m);
+                        }
+                        c.require(lo.is_finite() && hi.is_finite() && lo >= 0.0 && lo <= hi, format!("{f}.window_s"), format!("impossible window [{lo}, {hi}] s: expected 0 <= earliest <= latest"));
+                    }
+                    _ => c.fail(f.clone(), "the `within` form needs `after`, `event` and `window_s = [earliest, latest]`"),
+                }
+            }
+            if let Some(o) = &x.outcome {
+                c.require(
+                    OUTCOMES.contains(&o.as_str()),
+                    format!("{f}.outcome"),
+                    format!("unknown outcome `{o}`; outcomes: {}", OUTCOMES.join(", ")),
+                );
+                bounds(c, &f, x.min, x.max);
+            }
+            if let Some(m) = &x.message {
+                c.require(
+                    x.min_rate_hz.is_some_and(|r| r.is_finite() && r > 0.0),
+                    format!("{f}.min_rate_hz"),
+                    "expected a positive rate (Hz) with `message`",
+                );
+                c.require(
+                    m.starts_with("FC_"),
+                    format!("{f}.message"),
+                    format!("`{m}` is not a flight-computer message (FC_*)"),
+                );
+            }
+            if let Some(ms) = &x.modes {
+                for (j, m) in ms.iter().enumerate() {
+                    c.require(
+                        MODES.contains(&m.as_str()),
+                        format!("{f}.modes[{j}]"),
+                        format!("unknown mode `{m}`; modes: {}", MODES.join(", ")),
+                    );
+                }
+            }
+            if let Some(ev) = &x.never
+                && let Err(m) = check_event(ev)
+            {
+                c.fail(format!("{f}.never"), m);
+            }
+        }
+    }
+}
+
+fn bounds(c: &mut Checks, f: &str, min: Option<f64>, max: Option<f64>) {
+    c.require(
+        min.is_some() || max.is_some(),
+        f.to_string(),
+        "expected `min` and/or `max`",
+    );
+    if let (Some(a), Some(b)) = (min, max) {
+        c.require(
+            a <= b,
+            format!("{f}.min"),
+            format!("impossible bounds: min {a} > max {b}"),
+        );
+    }
+}
