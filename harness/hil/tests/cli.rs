@@ -1,0 +1,156 @@
+//! The `hil` command end to end on the simulated bench.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn hil(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hil"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("hil runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn temp_scenario(name: &str, text: &str) -> PathBuf {
+    // Inside scenarios/ so that the relative vehicle path resolves.
+    let dir = root()
+        .join("target")
+        .join(format!("hil-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+fn nominal_text() -> String {
+    std::fs::read_to_string(root().join("scenarios/nominal-entry.toml"))
+        .expect("nominal scenario")
+        .replace(
+            "../fixtures/vehicles/capsule-srcv.toml",
+            "../../fixtures/vehicles/capsule-srcv.toml",
+        )
+}
+
+#[test]
+fn nominal_scenario_passes_and_writes_junit() {
+    let junit = root()
+        .join("target")
+        .join(format!("hil-junit-{}.xml", std::process::id()));
+    let (code, out, err) = hil(&[
+        "run",
+        "scenarios/nominal-entry.toml",
+        "--junit",
+        junit.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    assert!(out.starts_with("PASS   SCN-001"), "{out}");
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    assert!(
+        xml.contains("<testsuite name=\"hil\" tests=\"8\" failures=\"0\" errors=\"0\">"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("name=\"landing-speed [REQ-LND-001]\""),
+        "{xml}"
+    );
+    let _ = std::fs::remove_file(junit);
+}
+
+#[test]
+fn a_failed_expectation_is_named_with_its_measurement_and_exit_1() {
+    let text = nominal_text().replace(
+        "outcome = \"landing_speed_m_s\"\nmax = 9.0",
+        "outcome = \"landing_speed_m_s\"\nmax = 5.0",
+    );
+    let p = temp_scenario("tight.toml", &text);
+    let (code, out, _) = hil(&["run", p.to_str().expect("utf8")]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.starts_with("FAIL   SCN-001"), "{out}");
+    assert!(out.contains("x landing-speed [REQ-LND-001]: expected landing_speed_m_s <= 5; measured landing_speed_m_s = 7.4"), "{out}");
+}
+
+#[test]
+fn malformed_scenarios_are_rejected_before_anything_runs() {
+    // (scenario text, text on the offending line, field, message)
+    for (bad, marker, field, msg) in [
+        (
+            nominal_text().replace("signal = \"truth.mach\"", "signal = \"truth.machh\""),
+            "truth.machh",
+            "expect[1].check[0].signal",
+            "unknown signal `truth.machh`",
+        ),
+        (
+            nominal_text().replace("window_s = [0.0, 10.0]", "window_s = [10.0, 0.0]"),
+            "window_s = [10.0, 0.0]",
+            "expect[5].window_s",
+            "impossible window [10, 0] s",
+        ),
+        (
+            nominal_text().replace(
+                "requirement = \"REQ-LND-001\"",
+                "requirement = \"REQ-LND-009\"",
+            ),
+            "REQ-LND-009",
+            "expect[4].requirement",
+            "`REQ-LND-009` is not among scenario.requirements",
+        ),
+        (
+            nominal_text().replace(
+                "at = \"pyro_fired:drogue_primary\"",
+                "at = \"pyro_fired:drogue\"",
+            ),
+            "pyro_fired:drogue\"",
+            "expect[1].at",
+            "`pyro_fired` needs a channel",
+        ),
+        (
+            nominal_text().replace("max_time_s = 2000.0", "max_time_s = \"long\""),
+            "max_time_s = \"long\"",
+            "run.max_time_s",
+            "expected f64",
+        ),
+        (
+            nominal_text().replace("[run]", "[run]\nclock = \"fast\""),
+            "clock = \"fast\"",
+            "run.clock",
+            "unknown field `clock`",
+        ),
+    ] {
+        let line = bad
+            .lines()
+            .position(|l| l.contains(marker))
+            .expect("marker line")
+            + 1;
+        let p = temp_scenario("bad.toml", &bad);
+        let start = std::time::Instant::now();
+        let (code, out, err) = hil(&["run", p.to_str().expect("utf8")]);
+        assert_eq!(code, 2, "{field}: stdout {out} stderr {err}");
+        assert!(out.is_empty(), "nothing ran: {out}");
+        assert!(err.contains(&format!("bad.toml:{line}:")), "{field}: {err}");
+        assert!(err.contains(&format!("field `{field}`")), "{field}: {err}");
+        assert!(err.contains(msg), "{field}: {err}");
+        assert!(start.elapsed().as_secs() < 10, "validation is immediate");
+    }
+}
+
+#[test]
+fn check_and_list_read_the_library() {
+    let (code, out, err) = hil(&["check", "scenarios"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ok     SCN-001"), "{out}");
+    let (code, out, _) = hil(&["list"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("SCN-001") && out.contains("REQ-SEQ-010"),
+        "{out}"
+    );
+}
