@@ -23,6 +23,8 @@ struct Args {
     gnss: Option<String>,
     lockstep: bool,
     dbc: Option<String>,
+    defect: Option<crate::defects::Defect>,
+    list_defects: bool,
 }
 
 fn parse_args(argv: Vec<String>) -> Result<Args, String> {
@@ -32,6 +34,8 @@ fn parse_args(argv: Vec<String>) -> Result<Args, String> {
         gnss: None,
         lockstep: true,
         dbc: None,
+        defect: None,
+        list_defects: false,
     };
     let mut it = argv.into_iter();
     while let Some(k) = it.next() {
@@ -41,6 +45,14 @@ fn parse_args(argv: Vec<String>) -> Result<Args, String> {
             "--imu" => a.imu = Some(val()?),
             "--gnss" => a.gnss = Some(val()?),
             "--dbc" => a.dbc = Some(val()?),
+            "--defect" => {
+                let name = val()?;
+                a.defect = Some(
+                    crate::defects::Defect::parse(&name)
+                        .ok_or_else(|| format!("unknown defect `{name}` (see --list-defects)"))?,
+                );
+            }
+            "--list-defects" => a.list_defects = true,
             "--clock" => {
                 a.lockstep = match val()?.as_str() {
                     "lockstep" => true,
@@ -52,7 +64,7 @@ fn parse_args(argv: Vec<String>) -> Result<Args, String> {
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
-    if a.can.is_empty() {
+    if a.can.is_empty() && !a.list_defects {
         return Err("--can is required".into());
     }
     Ok(a)
@@ -91,11 +103,17 @@ async fn run(argv: Vec<String>) -> ExitCode {
                 eprintln!("error: {e}");
             }
             eprintln!(
-                "usage: capsule-fc --can vbus:PATH [--imu serial:PATH@BAUD] [--gnss serial:PATH@BAUD] [--clock lockstep|realtime] [--dbc FILE]"
+                "usage: capsule-fc --can vbus:PATH [--imu serial:PATH@BAUD] [--gnss serial:PATH@BAUD] [--clock lockstep|realtime] [--dbc FILE] [--defect NAME] | --list-defects"
             );
             return ExitCode::from(2);
         }
     };
+    if args.list_defects {
+        for d in crate::defects::Defect::ALL {
+            println!("{}", d.name());
+        }
+        return ExitCode::SUCCESS;
+    }
     let (dbc_name, dbc_text) = match &args.dbc {
         Some(p) => match std::fs::read_to_string(p) {
             Ok(t) => (p.clone(), t),
@@ -139,7 +157,7 @@ async fn run(argv: Vec<String>) -> ExitCode {
         }
     };
     let sync_def = db.by_name("SIM_Sync").cloned();
-    let mut fsw = Fsw::new(db, 0x0C0F_FEE0);
+    let mut fsw = Fsw::new(db, 0x0C0F_FEE0).with_defect(args.defect);
     let mut imu_dec = ImuStreamDecoder::default();
     let mut nmea_dec = NmeaStreamDecoder::new();
     let (mut ibuf, mut gbuf) = (vec![0u8; 4096], vec![0u8; 4096]);

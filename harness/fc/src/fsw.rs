@@ -5,6 +5,7 @@
 //! status at 10 Hz with a sequence counter, events on mode changes) and input
 //! bookkeeping; navigation, guidance, sequencing and FDIR build on it.
 
+use crate::defects::Defect;
 use crate::nav::{Nav, NavState};
 use capsule_icd::can::{CanDb, CanFrame, CodecError};
 use capsule_icd::imu::ImuDatagram;
@@ -79,6 +80,8 @@ pub struct Fsw {
     outbox: Vec<(&'static str, Vec<(&'static str, f64)>)>,
     mode_entered_s: f64,
     t_s: f64,
+    defect: Option<Defect>,
+    mode_changes: u32,
 }
 
 impl Fsw {
@@ -108,7 +111,15 @@ impl Fsw {
             outbox: Vec::new(),
             mode_entered_s: 0.0,
             t_s: 0.0,
+            defect: None,
+            mode_changes: 0,
         }
+    }
+
+    /// Switches on a seeded defect.
+    pub fn with_defect(mut self, d: Option<Defect>) -> Self {
+        self.defect = d;
+        self
     }
 
     /// The navigator.
@@ -237,6 +248,7 @@ impl Fsw {
                 .push((event::MODE_CHANGE, self.mode, m, 0));
             self.mode = m;
             self.mode_entered_s = self.t_s;
+            self.mode_changes += 1;
         }
     }
 
@@ -261,7 +273,18 @@ impl Fsw {
         }
     }
 
-    fn fire(&mut self, mask: u8) {
+    fn fire(&mut self, mut mask: u8) {
+        if self.defect == Some(Defect::MainBeforeDrogue) {
+            // Defect: drogue and main channel bits swapped.
+            let d = mask & (PYRO_DROGUE_PRIMARY | PYRO_MAIN_PRIMARY);
+            mask &= !(PYRO_DROGUE_PRIMARY | PYRO_MAIN_PRIMARY);
+            if d & PYRO_DROGUE_PRIMARY != 0 {
+                mask |= PYRO_MAIN_PRIMARY;
+            }
+            if d & PYRO_MAIN_PRIMARY != 0 {
+                mask |= PYRO_DROGUE_PRIMARY;
+            }
+        }
         self.pyro_counter = self.pyro_counter.wrapping_add(1);
         self.outbox.push((
             "Pyro_Command",
@@ -288,8 +311,14 @@ impl Fsw {
                     (1.4 * 287.05 * (t_c + 273.15).max(150.0)).sqrt()
                 });
                 let pulse_over = self.peak_load_g > 2.0 && self.load_g < 1.5;
+                // Defect: the threshold in feet read as metres (15000 ft = 4572 m).
+                let drogue_alt = if self.defect == Some(Defect::LateDrogue) {
+                    4_572.0
+                } else {
+                    15_000.0
+                };
                 let primary =
-                    pulse_over && baro_alt.is_some_and(|h| h < 15_000.0) && speed / a < 0.8;
+                    pulse_over && baro_alt.is_some_and(|h| h < drogue_alt) && speed / a < 0.8;
                 // Without a barometer, fall back to the navigated altitude.
                 let backup = !self.baro_valid() && nav_alt.is_some_and(|h| h < 9_000.0);
                 if primary || backup {
@@ -315,14 +344,16 @@ impl Fsw {
             }
             Mode::Splashdown => {
                 self.fire(PYRO_MAIN_RELEASE);
-                self.beacon_counter = self.beacon_counter.wrapping_add(1);
-                self.outbox.push((
-                    "Beacon_Command",
-                    vec![
-                        ("Beacon_Activate", 1.0),
-                        ("Beacon_CmdCounter", f64::from(self.beacon_counter)),
-                    ],
-                ));
+                if self.defect != Some(Defect::BeaconNeverActivated) {
+                    self.beacon_counter = self.beacon_counter.wrapping_add(1);
+                    self.outbox.push((
+                        "Beacon_Command",
+                        vec![
+                            ("Beacon_Activate", 1.0),
+                            ("Beacon_CmdCounter", f64::from(self.beacon_counter)),
+                        ],
+                    ));
+                }
                 self.set_mode(Mode::Recovery);
             }
             _ => {}
@@ -363,7 +394,9 @@ impl Fsw {
                 ],
             )?);
         }
-        if t_s + 1e-9 >= self.next_status_s {
+        let heartbeat_dead =
+            self.defect == Some(Defect::HeartbeatStopsAfterModeChange) && self.mode_changes > 1;
+        if t_s + 1e-9 >= self.next_status_s && !heartbeat_dead {
             let alt = self
                 .nav
                 .altitude_m()

@@ -8,6 +8,7 @@
 //! harness's `SIM_Tick` messages, see `fixtures/icd/README.md`).
 
 pub mod app;
+pub mod defects;
 pub mod drivers;
 pub mod fsw;
 pub mod nav;

@@ -28,7 +28,7 @@ use twin_core::vehicle::VehicleSpec;
 const DBC: &str = include_str!("../../../fixtures/icd/capsule.dbc");
 
 fn usage() -> &'static str {
-    "usage: hil run <scenario.toml|dir>... [--seed N] [--junit FILE]\n       hil check <scenario.toml|dir>...\n       hil list [dir]"
+    "usage: hil run <scenario.toml|dir>... [--seed N] [--defect NAME] [--junit FILE]\n       hil check <scenario.toml|dir>...\n       hil list [dir]"
 }
 
 fn main() -> ExitCode {
@@ -144,7 +144,12 @@ fn cmd_list(args: &[String]) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_one(l: &Loaded, seed_override: Option<u64>, db: &CanDb) -> Result<ScenarioResult> {
+fn run_one(
+    l: &Loaded,
+    seed_override: Option<u64>,
+    defect: Option<&str>,
+    db: &CanDb,
+) -> Result<ScenarioResult> {
     let s = &l.scenario;
     let seed = seed_override.unwrap_or(s.initial.seed);
     let opts = ModelOptions::default();
@@ -164,20 +169,24 @@ fn run_one(l: &Loaded, seed_override: Option<u64>, db: &CanDb) -> Result<Scenari
     let twin = Twin::new(opts, l.vehicle.clone(), init, 0.0)?;
     let me = std::env::current_exe()
         .context("cannot find the hil executable to start the flight computer")?;
+    let mut fc_command: Vec<String> = [
+        me.display().to_string(),
+        "__fc".into(),
+        "--can".into(),
+        "{can}".into(),
+        "--imu".into(),
+        "{imu}".into(),
+        "--gnss".into(),
+        "{gnss}".into(),
+        "--clock".into(),
+        "lockstep".into(),
+    ]
+    .to_vec();
+    if let Some(d) = defect {
+        fc_command.extend(["--defect".to_string(), d.to_string()]);
+    }
     let cfg = LockstepConfig {
-        fc_command: [
-            me.display().to_string(),
-            "__fc".into(),
-            "--can".into(),
-            "{can}".into(),
-            "--imu".into(),
-            "{imu}".into(),
-            "--gnss".into(),
-            "{gnss}".into(),
-            "--clock".into(),
-            "lockstep".into(),
-        ]
-        .to_vec(),
+        fc_command,
         cycle_steps: 10,
         max_time_s: s.run.max_time_s,
         after_landing_s: s.run.after_landing_s,
@@ -200,9 +209,24 @@ fn cmd_run(args: &[String]) -> Result<ExitCode> {
     let mut files = Vec::new();
     let mut seed = None;
     let mut junit: Option<PathBuf> = None;
+    let mut defect: Option<String> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
+            "--defect" => {
+                let d = it.next().ok_or_else(|| anyhow!("--defect needs a name"))?;
+                if capsule_fc::defects::Defect::parse(d).is_none() {
+                    let names: Vec<&str> = capsule_fc::defects::Defect::ALL
+                        .iter()
+                        .map(|d| d.name())
+                        .collect();
+                    return Err(anyhow!(
+                        "unknown defect `{d}` (defects: {})",
+                        names.join(", ")
+                    ));
+                }
+                defect = Some(d.clone());
+            }
             "--seed" => {
                 seed = Some(
                     it.next()
@@ -244,7 +268,7 @@ fn cmd_run(args: &[String]) -> Result<ExitCode> {
     let mut worst = 0u8;
     for l in &loaded {
         let start = std::time::Instant::now();
-        match run_one(l, seed, &db) {
+        match run_one(l, seed, defect.as_deref(), &db) {
             Ok(r) => {
                 println!(
                     "{:<6} {:<10} {}  ({:.1} s)",

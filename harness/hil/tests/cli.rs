@@ -154,3 +154,33 @@ fn check_and_list_read_the_library() {
         "{out}"
     );
 }
+
+/// Every seeded defect of the reference flight computer is caught by the library, and
+/// by the expectation that guards the requirement the defect violates.
+#[test]
+fn every_seeded_defect_is_caught_by_the_named_expectation() {
+    let cases = [
+        ("late-drogue", "drogue-subsonic"),
+        ("main-before-drogue", "drogue-subsonic"),
+        ("beacon-never-activated", "beacon"),
+        ("heartbeat-stops-after-mode-change", "heartbeat"),
+    ];
+    let listed = Command::new(env!("CARGO_BIN_EXE_hil"))
+        .args(["__fc", "--list-defects"])
+        .output()
+        .expect("runs");
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert_eq!(
+        listed.lines().collect::<Vec<_>>(),
+        cases.iter().map(|c| c.0).collect::<Vec<_>>(),
+        "every defect has a case here"
+    );
+    for (defect, expectation) in cases {
+        let (code, out, err) = hil(&["run", "scenarios", "--defect", defect]);
+        assert_eq!(code, 1, "{defect} not caught: {out} {err}");
+        assert!(
+            out.contains(&format!("x {expectation} [")),
+            "{defect}: expected `{expectation}` to fail:\n{out}"
+        );
+    }
+}

@@ -1,0 +1,54 @@
+//! Seeded defects: realistic flight-software bugs, switched on from the command line
+//! (`--defect NAME`), that the harness's checks must catch. Each names the requirement
+//! it violates.
+
+/// A seeded defect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Defect {
+    /// The drogue altitude threshold uses feet where metres are meant: the drogue comes
+    /// out at about 4.6 km instead of 15 km. Violates REQ-SEQ-010.
+    LateDrogue,
+    /// The drogue and main channel bits are swapped: the main is fired first, at the
+    /// drogue condition, high and fast. Violates REQ-SEQ-010 and REQ-SEQ-020.
+    MainBeforeDrogue,
+    /// The beacon command is never sent after splashdown. Violates REQ-REC-001.
+    BeaconNeverActivated,
+    /// The heartbeat task is not restarted after the first mode change: FC_Status stops.
+    /// Violates REQ-TLM-001.
+    HeartbeatStopsAfterModeChange,
+}
+
+impl Defect {
+    /// Every defect, in `--list-defects` order.
+    pub const ALL: [Defect; 4] = [
+        Defect::LateDrogue,
+        Defect::MainBeforeDrogue,
+        Defect::BeaconNeverActivated,
+        Defect::HeartbeatStopsAfterModeChange,
+    ];
+
+    /// Command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Defect::LateDrogue => "late-drogue",
+            Defect::MainBeforeDrogue => "main-before-drogue",
+            Defect::BeaconNeverActivated => "beacon-never-activated",
+            Defect::HeartbeatStopsAfterModeChange => "heartbeat-stops-after-mode-change",
+        }
+    }
+
+    /// The requirement it violates.
+    pub fn violates(self) -> &'static str {
+        match self {
+            Defect::LateDrogue => "REQ-SEQ-010",
+            Defect::MainBeforeDrogue => "REQ-SEQ-010, REQ-SEQ-020",
+            Defect::BeaconNeverActivated => "REQ-REC-001",
+            Defect::HeartbeatStopsAfterModeChange => "REQ-TLM-001",
+        }
+    }
+
+    /// Parses a command-line name.
+    pub fn parse(s: &str) -> Option<Defect> {
+        Self::ALL.into_iter().find(|d| d.name() == s)
+    }
+}
