@@ -16,15 +16,19 @@ pub enum Defect {
     /// The heartbeat task is not restarted after the first mode change: FC_Status stops.
     /// Violates REQ-TLM-001.
     HeartbeatStopsAfterModeChange,
+    /// The pyro FDIR never uses a backup initiator (no continuity check, no fire
+    /// confirmation). Violates REQ-PYR-001.
+    NoBackupPyro,
 }
 
 impl Defect {
     /// Every defect, in `--list-defects` order.
-    pub const ALL: [Defect; 4] = [
+    pub const ALL: [Defect; 5] = [
         Defect::LateDrogue,
         Defect::MainBeforeDrogue,
         Defect::BeaconNeverActivated,
         Defect::HeartbeatStopsAfterModeChange,
+        Defect::NoBackupPyro,
     ];
 
     /// Command-line name.
@@ -34,6 +38,7 @@ impl Defect {
             Defect::MainBeforeDrogue => "main-before-drogue",
             Defect::BeaconNeverActivated => "beacon-never-activated",
             Defect::HeartbeatStopsAfterModeChange => "heartbeat-stops-after-mode-change",
+            Defect::NoBackupPyro => "no-backup-pyro",
         }
     }
 
@@ -44,6 +49,7 @@ impl Defect {
             Defect::MainBeforeDrogue => "REQ-SEQ-010, REQ-SEQ-020",
             Defect::BeaconNeverActivated => "REQ-REC-001",
             Defect::HeartbeatStopsAfterModeChange => "REQ-TLM-001",
+            Defect::NoBackupPyro => "REQ-PYR-001",
         }
     }
 

@@ -41,15 +41,21 @@ pub enum Mode {
 pub mod event {
     /// Mode transition.
     pub const MODE_CHANGE: u8 = 1;
-    /// Fault detected.
+    /// Fault detected (detail: what, e.g. the pyro channel bit).
     pub const FAULT_DETECTED: u8 = 2;
+    /// Backup pyro channel used (detail: the channel bit).
+    pub const BACKUP_PYRO: u8 = 5;
 }
 
 /// FC cycle period, s.
 pub const CYCLE_S: f64 = 0.01;
 
 const G0: f64 = 9.806_65;
+/// Time allowed for the pyro controller to report a primary initiator fired, s.
+pub const PYRO_CONFIRM_S: f64 = 0.5;
 const PYRO_DROGUE_PRIMARY: u8 = 1 << 0;
+const PYRO_DROGUE_BACKUP: u8 = 1 << 1;
+const PYRO_MAIN_BACKUP: u8 = 1 << 3;
 const PYRO_MAIN_PRIMARY: u8 = 1 << 2;
 const PYRO_DROGUE_RELEASE: u8 = 1 << 4;
 const PYRO_MAIN_RELEASE: u8 = 1 << 5;
@@ -82,6 +88,10 @@ pub struct Fsw {
     t_s: f64,
     defect: Option<Defect>,
     mode_changes: u32,
+    pyro_continuity: Option<u8>,
+    pyro_fired: u8,
+    /// Fired primary awaiting confirmation: (primary bit, backup bit, time fired).
+    pyro_pending: Vec<(u8, u8, f64)>,
 }
 
 impl Fsw {
@@ -113,6 +123,9 @@ impl Fsw {
             t_s: 0.0,
             defect: None,
             mode_changes: 0,
+            pyro_continuity: None,
+            pyro_fired: 0,
+            pyro_pending: Vec::new(),
         }
     }
 
@@ -180,6 +193,14 @@ impl Fsw {
                     self.baro = Some((p, t));
                     self.baro_t_s = self.t_s;
                 }
+            }
+            return;
+        }
+        if m.name == "Pyro_Status" {
+            if let Ok(v) = m.decode(f) {
+                let get = |n: &str| v.iter().find(|(k, _)| *k == n).map(|(_, x)| *x as u8);
+                self.pyro_continuity = get("Pyro_Continuity");
+                self.pyro_fired = get("Pyro_Fired").unwrap_or(0);
             }
             return;
         }
@@ -297,8 +318,53 @@ impl Fsw {
         ));
     }
 
+    /// Fires a pyro function through its primary initiator, or straight through the
+    /// backup when the primary shows no continuity; a primary that is not confirmed fired
+    /// within [`PYRO_CONFIRM_S`] is backed up by [`Self::pyro_fdir`].
+    fn fire_function(&mut self, primary: u8, backup: u8, extra: u8) {
+        let primary_ok = self.pyro_continuity.is_none_or(|c| c & primary != 0);
+        if primary_ok || self.defect == Some(Defect::NoBackupPyro) {
+            self.fire(primary | extra);
+            self.pyro_pending.push((primary, backup, self.t_s));
+        } else {
+            self.event(event::FAULT_DETECTED, u16::from(primary));
+            self.event(event::BACKUP_PYRO, u16::from(backup));
+            self.fire(backup | extra);
+        }
+    }
+
+    /// Backs up primaries that were not confirmed fired in time.
+    fn pyro_fdir(&mut self) {
+        let now = self.t_s;
+        let mut due = Vec::new();
+        self.pyro_pending.retain(|&(p, b, t)| {
+            if self.pyro_fired & p != 0 {
+                false
+            } else if now - t > PYRO_CONFIRM_S {
+                due.push((p, b));
+                false
+            } else {
+                true
+            }
+        });
+        for (p, b) in due {
+            if self.defect == Some(Defect::NoBackupPyro) {
+                continue;
+            }
+            self.event(event::FAULT_DETECTED, u16::from(p));
+            self.event(event::BACKUP_PYRO, u16::from(b));
+            self.fire(b);
+        }
+    }
+
+    fn event(&mut self, code: u8, detail: u16) {
+        self.pending_events
+            .push((code, self.mode, self.mode, detail));
+    }
+
     /// The mode sequence (entry onwards).
     fn sequence(&mut self) {
+        self.pyro_fdir();
         let baro_alt = self.baro_altitude_m();
         let nav_alt = self.nav.altitude_m();
         let speed = self.nav.airspeed_m_s().unwrap_or(f64::INFINITY);
@@ -322,7 +388,7 @@ impl Fsw {
                 // Without a barometer, fall back to the navigated altitude.
                 let backup = !self.baro_valid() && nav_alt.is_some_and(|h| h < 9_000.0);
                 if primary || backup {
-                    self.fire(PYRO_DROGUE_PRIMARY);
+                    self.fire_function(PYRO_DROGUE_PRIMARY, PYRO_DROGUE_BACKUP, 0);
                     self.set_mode(Mode::Drogue);
                 }
             }
@@ -331,7 +397,7 @@ impl Fsw {
                 let backup =
                     !self.baro_valid() && nav_alt.is_some_and(|h| h < 2_500.0) && in_mode_s > 5.0;
                 if primary || backup {
-                    self.fire(PYRO_DROGUE_RELEASE | PYRO_MAIN_PRIMARY);
+                    self.fire_function(PYRO_MAIN_PRIMARY, PYRO_MAIN_BACKUP, PYRO_DROGUE_RELEASE);
                     self.set_mode(Mode::Main);
                 }
             }

@@ -194,6 +194,7 @@ fn run_one(
         workdir: std::env::temp_dir().join(format!("hil-{}-{}", std::process::id(), s.scenario.id)),
         handover_mode: s.initial.phase.fc_mode(),
         snapshot_every_s: 1.0,
+        injections: s.injections(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -143,6 +143,55 @@ fn malformed_scenarios_are_rejected_before_anything_runs() {
 }
 
 #[test]
+fn malformed_injections_are_rejected_before_anything_runs() {
+    let base = std::fs::read_to_string(root().join("scenarios/drogue-primary-open.toml"))
+        .expect("scenario")
+        .replace(
+            "../fixtures/vehicles/capsule-srcv.toml",
+            "../../fixtures/vehicles/capsule-srcv.toml",
+        );
+    for (bad, marker, field, msg) in [
+        (
+            base.replace(
+                "channel = \"drogue_primary\"",
+                "channel = \"drogue_primery\"",
+            ),
+            "drogue_primery",
+            "inject[0].fault.channel",
+            "unknown pyro channel `drogue_primery`",
+        ),
+        (
+            base.replace("at_s = 0.0", "at_s = 0.0\nwhen = \"splashdown\""),
+            "[[inject]]",
+            "inject[0]",
+            "expected exactly one start",
+        ),
+        (
+            base.replace("kind = \"pyro_open_circuit\"", "kind = \"pyro_melts\""),
+            "pyro_melts",
+            "inject[0].fault",
+            "unknown variant `pyro_melts`",
+        ),
+    ] {
+        let line = bad
+            .lines()
+            .position(|l| l.contains(marker))
+            .expect("marker line")
+            + 1;
+        let p = temp_scenario("badinject.toml", &bad);
+        let (code, out, err) = hil(&["run", p.to_str().expect("utf8")]);
+        assert_eq!(code, 2, "{field}: {out} {err}");
+        assert!(out.is_empty());
+        assert!(
+            err.contains(&format!("badinject.toml:{line}:")),
+            "{field}: {err}"
+        );
+        assert!(err.contains(&format!("field `{field}`")), "{field}: {err}");
+        assert!(err.contains(msg), "{field}: {err}");
+    }
+}
+
+#[test]
 fn check_and_list_read_the_library() {
     let (code, out, err) = hil(&["check", "scenarios"]);
     assert_eq!(code, 0, "{err}");
@@ -164,6 +213,7 @@ fn every_seeded_defect_is_caught_by_the_named_expectation() {
         ("main-before-drogue", "drogue-subsonic"),
         ("beacon-never-activated", "beacon"),
         ("heartbeat-stops-after-mode-change", "heartbeat"),
+        ("no-backup-pyro", "drogue-via-backup"),
     ];
     let listed = Command::new(env!("CARGO_BIN_EXE_hil"))
         .args(["__fc", "--list-defects"])

@@ -35,6 +35,33 @@ pub mod pyro_bits {
     pub const MAIN_RELEASE: u8 = 1 << 5;
 }
 
+/// Scenario name of a pyro channel bit.
+pub fn channel_name(bit: u8) -> &'static str {
+    match bit {
+        pyro_bits::DROGUE_PRIMARY => "drogue_primary",
+        pyro_bits::DROGUE_BACKUP => "drogue_backup",
+        pyro_bits::MAIN_PRIMARY => "main_primary",
+        pyro_bits::MAIN_BACKUP => "main_backup",
+        pyro_bits::DROGUE_RELEASE => "drogue_release",
+        pyro_bits::MAIN_RELEASE => "main_release",
+        _ => "spare",
+    }
+}
+
+impl DeviceEvent {
+    /// The event's name in scenario files (`pyro_fired:drogue_primary`, `beacon_on`...).
+    pub fn name(&self) -> String {
+        match self {
+            DeviceEvent::PyroFired { channel } => format!("pyro_fired:{}", channel_name(*channel)),
+            DeviceEvent::PyroNoFire { channel } => {
+                format!("pyro_no_fire:{}", channel_name(*channel))
+            }
+            DeviceEvent::PyroNotArmed => "pyro_not_armed".to_string(),
+            DeviceEvent::BeaconOn => "beacon_on".to_string(),
+        }
+    }
+}
+
 /// The arm key the pyro controller requires (`Pyro_ArmKey`).
 pub const PYRO_ARM_KEY: u8 = 0xA5;
 
@@ -123,6 +150,7 @@ pub struct Devices {
     /// Device events so far, with their times.
     pub events: Vec<(f64, DeviceEvent)>,
     epoch_utc_s: f64,
+    silent: std::collections::BTreeSet<String>,
 }
 
 fn clampv(db: &CanDb, msg: &str, sig: &str, v: f64) -> f64 {
@@ -169,7 +197,27 @@ impl Devices {
             faults: FaultLayer::new(twin_core::rng::SimRng::new(seed, "sensor-faults")),
             events: Vec::new(),
             epoch_utc_s: 12.0 * 3600.0,
+            silent: std::collections::BTreeSet::new(),
         }
+    }
+
+    /// Forces the GNSS receiver to lose (or regain) its fix.
+    pub fn set_gnss_outage(&mut self, on: bool) {
+        self.gnss.forced_outage_until_s = if on { f64::INFINITY } else { f64::NEG_INFINITY };
+    }
+
+    /// Makes a CAN node (`baro`, `thermo`, `power`, `pyro`, `beacon`) stop (or resume)
+    /// sending.
+    pub fn set_node_silent(&mut self, node: &str, on: bool) {
+        if on {
+            self.silent.insert(node.to_string());
+        } else {
+            self.silent.remove(node);
+        }
+    }
+
+    fn speaks(&self, node: &str) -> bool {
+        !self.silent.contains(node)
     }
 
     /// True once the beacon transmits.
@@ -185,6 +233,7 @@ impl Devices {
     pub fn step(&mut self, twin: &Twin, dt_s: f64, out: &mut Outputs) -> Result<(), CodecError> {
         let truth = twin.sensor_truth();
         let t = truth.t_s;
+        let first_frame = out.frames.len();
         self.battery
             .step(dt_s, if self.beacon_on { 0.5 } else { 0.0 });
         // IMU.
@@ -352,6 +401,23 @@ impl Devices {
             )?);
             self.beacon_counter = self.beacon_counter.wrapping_add(1);
         }
+        // Silent nodes put nothing on the bus.
+        if !self.silent.is_empty() {
+            let db = &self.db;
+            let silent = &self.silent;
+            let mut k = first_frame;
+            while k < out.frames.len() {
+                let node = db
+                    .by_id(out.frames[k].id)
+                    .map(|m| m.transmitter.to_lowercase())
+                    .unwrap_or_default();
+                if silent.contains(&node) {
+                    out.frames.remove(k);
+                } else {
+                    k += 1;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -366,7 +432,7 @@ impl Devices {
                 .unwrap_or(0.0)
         };
         match m.name.as_str() {
-            "Pyro_Command" => {
+            "Pyro_Command" if self.speaks("pyro") => {
                 let counter = get("Pyro_CmdCounter") as u8;
                 if self.pyro_last_cmd == Some(counter) {
                     return;
@@ -420,7 +486,7 @@ impl Devices {
                     }
                 }
             }
-            "Beacon_Command" => {
+            "Beacon_Command" if self.speaks("beacon") => {
                 let counter = get("Beacon_CmdCounter") as u8;
                 if self.beacon_last_cmd == Some(counter) {
                     return;

@@ -1,3 +1,4 @@
 //! The HIL runner.
 pub mod devices;
+pub mod inject;
 pub mod lockstep;

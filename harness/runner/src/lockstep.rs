@@ -37,6 +37,8 @@ pub struct LockstepConfig {
     pub handover_mode: u8,
     /// Snapshot interval for the record, s.
     pub snapshot_every_s: f64,
+    /// Faults to inject.
+    pub injections: Vec<crate::inject::Injection>,
 }
 
 /// One frame on the bus, with the simulation time of the cycle it belongs to.
@@ -79,7 +81,25 @@ pub struct RunRecord {
     pub serial_bytes: (u64, u64),
     /// In-flight peaks (before splashdown), tracked every physics step.
     pub peaks: Peaks,
+    /// Every event by its scenario name, with its time, in time order: device events,
+    /// `splashdown`, `fc_mode:<MODE>`.
+    pub named_events: Vec<(f64, String)>,
+    /// Injections started and ended: (time, id, started).
+    pub injections: Vec<(f64, String, bool)>,
 }
+
+/// FC mode names by `FC_Mode` value.
+pub const MODE_NAMES: [&str; 9] = [
+    "PRE_SEPARATION",
+    "COAST",
+    "DEORBIT_BURN",
+    "ENTRY",
+    "DROGUE",
+    "MAIN",
+    "SPLASHDOWN",
+    "RECOVERY",
+    "SAFE",
+];
 
 /// In-flight peaks, tracked every physics step until splashdown.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -223,6 +243,10 @@ pub async fn run(
     let fc_event_id = db.by_name("FC_Event").map(|m| m.id);
     let mut events_seen = 0usize;
     let mut peaks = Peaks::default();
+    let mut named: Vec<(f64, String)> = Vec::new();
+    let mut named_seen = 0usize;
+    let mut injector = crate::inject::Injector::new(cfg.injections.clone());
+    let fc_event_def = db.by_name("FC_Event").cloned();
     let mut contact_seen = false;
     let end = loop {
         let mut out = Outputs::default();
@@ -302,6 +326,41 @@ pub async fn run(
             devices.on_fc_frame(&f, &mut twin, t);
         }
         cycle += 1;
+        // Name this cycle's events, then let the injections react to them.
+        for (te, e) in &devices.events[named_seen..] {
+            named.push((*te, e.name()));
+        }
+        named_seen = devices.events.len();
+        if let Some(ev) = &fc_event_def {
+            let mut this_cycle: Vec<&FrameRecord> = frames
+                .iter()
+                .rev()
+                .take_while(|r| r.t_s == t)
+                .filter(|r| r.from_fc && r.frame.id == ev.id)
+                .collect();
+            this_cycle.reverse();
+            for r in this_cycle {
+                if let Ok(vals) = ev.decode(&r.frame) {
+                    let code = vals
+                        .iter()
+                        .find(|(n, _)| *n == "FC_EventCode")
+                        .map_or(0.0, |(_, x)| *x);
+                    let to = vals
+                        .iter()
+                        .find(|(n, _)| *n == "FC_EventModeTo")
+                        .map_or(99.0, |(_, x)| *x) as usize;
+                    if code == 1.0 && to < MODE_NAMES.len() {
+                        named.push((t, format!("fc_mode:{}", MODE_NAMES[to])));
+                    }
+                }
+            }
+        }
+        if let Some(c) = twin.contact()
+            && !named.iter().any(|(_, n)| n == "splashdown")
+        {
+            named.push((c.t_s, "splashdown".into()));
+        }
+        injector.update(t, &named, &mut twin, &mut devices);
         // A snapshot at every cycle where something happened, so checks can read the
         // truth at the moment of each event.
         let fc_event = frames.last().is_some_and(|_| {
@@ -339,6 +398,12 @@ pub async fn run(
         t_end_s: twin.time_s(),
         serial_bytes: (imu_total, gnss_total),
         peaks,
+        named_events: {
+            let mut v = named;
+            v.sort_by(|a, b| a.0.total_cmp(&b.0));
+            v
+        },
+        injections: injector.log,
     };
     drop(can);
     drop(imu);

@@ -81,6 +81,7 @@ async fn nominal(tag: &str, max_time_s: f64) -> RunRecord {
         workdir: std::env::temp_dir().join(format!("runner-{}-{tag}", std::process::id())),
         handover_mode: 3,
         snapshot_every_s: 1.0,
+        injections: vec![],
     };
     let r = run(&cfg, db(), twin, devices).await.expect("run completes");
     let _ = std::fs::remove_dir_all(&cfg.workdir);

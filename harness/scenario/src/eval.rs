@@ -1,8 +1,7 @@
 //! Judging a run against a scenario's expectations.
 
-use crate::spec::{Expectation, MODES, Scenario};
+use crate::spec::{Expectation, Scenario};
 use capsule_icd::can::CanDb;
-use capsule_runner::devices::{DeviceEvent, pyro_bits};
 use capsule_runner::lockstep::RunRecord;
 use serde::Serialize;
 use twin_core::twin::Snapshot;
@@ -54,63 +53,9 @@ pub struct ScenarioResult {
     pub expectations: Vec<ExpectationResult>,
 }
 
-fn channel_name(bit: u8) -> &'static str {
-    match bit {
-        pyro_bits::DROGUE_PRIMARY => "drogue_primary",
-        pyro_bits::DROGUE_BACKUP => "drogue_backup",
-        pyro_bits::MAIN_PRIMARY => "main_primary",
-        pyro_bits::MAIN_BACKUP => "main_backup",
-        pyro_bits::DROGUE_RELEASE => "drogue_release",
-        pyro_bits::MAIN_RELEASE => "main_release",
-        _ => "spare",
-    }
-}
-
 /// Every event of a run as (time, name), in time order.
-pub fn events(run: &RunRecord, db: &CanDb) -> Vec<(f64, String)> {
-    let mut v: Vec<(f64, String)> = run
-        .events
-        .iter()
-        .map(|(t, e)| {
-            let n = match e {
-                DeviceEvent::PyroFired { channel } => {
-                    format!("pyro_fired:{}", channel_name(*channel))
-                }
-                DeviceEvent::PyroNoFire { channel } => {
-                    format!("pyro_no_fire:{}", channel_name(*channel))
-                }
-                DeviceEvent::PyroNotArmed => "pyro_not_armed".to_string(),
-                DeviceEvent::BeaconOn => "beacon_on".to_string(),
-            };
-            (*t, n)
-        })
-        .collect();
-    if let Some(c) = run.contact {
-        v.push((c.t_s, "splashdown".into()));
-    }
-    if let Some(ev) = db.by_name("FC_Event") {
-        for r in run
-            .frames
-            .iter()
-            .filter(|r| r.from_fc && r.frame.id == ev.id)
-        {
-            if let Ok(vals) = ev.decode(&r.frame) {
-                let code = vals
-                    .iter()
-                    .find(|(n, _)| *n == "FC_EventCode")
-                    .map_or(0.0, |(_, x)| *x);
-                let to = vals
-                    .iter()
-                    .find(|(n, _)| *n == "FC_EventModeTo")
-                    .map_or(99.0, |(_, x)| *x) as usize;
-                if code == 1.0 && to < MODES.len() {
-                    v.push((r.t_s, format!("fc_mode:{}", MODES[to])));
-                }
-            }
-        }
-    }
-    v.sort_by(|a, b| a.0.total_cmp(&b.0));
-    v
+pub fn events(run: &RunRecord) -> Vec<(f64, String)> {
+    run.named_events.clone()
 }
 
 fn matches(pattern: &str, name: &str) -> bool {
@@ -283,7 +228,7 @@ fn judge(
 
 /// Judges a run.
 pub fn evaluate(s: &Scenario, run: &RunRecord, db: &CanDb) -> ScenarioResult {
-    let evs = events(run, db);
+    let evs = events(run);
     let expectations: Vec<ExpectationResult> = s
         .expect
         .iter()

@@ -78,7 +78,95 @@ pub struct Scenario {
     /// Expectations.
     #[serde(default)]
     pub expect: Vec<Expectation>,
+    /// The injection timeline.
+    #[serde(default)]
+    pub inject: Vec<InjectSpec>,
 }
+
+/// One injection of the timeline: a fault, when it starts, how long it lasts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InjectSpec {
+    /// Id, unique in the file.
+    pub id: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// Start at this simulation time, s...
+    #[serde(default)]
+    pub at_s: Option<f64>,
+    /// ...or when this event first happens...
+    #[serde(default)]
+    pub when: Option<String>,
+    /// ...(plus this delay, s)...
+    #[serde(default)]
+    pub delay_s: f64,
+    /// ...or when the truth altitude falls below this, m.
+    #[serde(default)]
+    pub altitude_below_m: Option<f64>,
+    /// Duration, s (for the rest of the run if absent).
+    #[serde(default)]
+    pub duration_s: Option<f64>,
+    /// The fault.
+    pub fault: FaultSpecToml,
+}
+
+/// Fault kinds of the injection timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FaultSpecToml {
+    /// A pyro initiator loses continuity.
+    PyroOpenCircuit {
+        /// Channel name.
+        channel: String,
+    },
+    /// A parachute fails.
+    Parachute {
+        /// `drogue` or `main`.
+        name: String,
+        /// `fails_to_deploy`, `partial_inflation` (with `fraction`) or `line_cut` (with `after_s`).
+        failure: String,
+        /// Fraction of the drag area reached (partial inflation).
+        #[serde(default)]
+        fraction: Option<f64>,
+        /// Seconds after line stretch (line cut).
+        #[serde(default)]
+        after_s: Option<f64>,
+    },
+    /// A sensor channel fault (see `twin_core::sensors::fault`).
+    Sensor {
+        /// Channel, e.g. `imu.gyro_x`, `imu.*`, `baro.pressure`, `gnss.altitude`.
+        channel: String,
+        /// The fault.
+        fault: twin_core::sensors::fault::SensorFault,
+    },
+    /// Atmospheric density multiplier.
+    DensityScale {
+        /// Multiplier.
+        scale: f64,
+    },
+    /// The GNSS receiver loses its fix.
+    GnssLoss,
+    /// A CAN node stops sending.
+    NodeSilent {
+        /// `baro`, `thermo`, `power`, `pyro` or `beacon`.
+        node: String,
+    },
+}
+
+/// Sensor channels the devices pass through the fault layer.
+pub const SENSOR_CHANNELS: &[&str] = &[
+    "imu.gyro_x",
+    "imu.gyro_y",
+    "imu.gyro_z",
+    "imu.accel_x",
+    "imu.accel_y",
+    "imu.accel_z",
+    "baro.pressure",
+    "gnss.altitude",
+];
+/// CAN sensor and actuator nodes.
+pub const NODES: &[&str] = &["baro", "thermo", "power", "pyro", "beacon"];
 
 /// Identity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -321,6 +409,58 @@ pub fn check_event(e: &str) -> Result<(), String> {
 }
 
 impl Scenario {
+    /// The runner's injections for this scenario (call after validation).
+    pub fn injections(&self) -> Vec<capsule_runner::inject::Injection> {
+        use capsule_runner::inject::{Action, Injection, Trigger};
+        use twin_core::parachute::ChuteFault;
+        self.inject
+            .iter()
+            .map(|i| {
+                let trigger = match (i.at_s, &i.when, i.altitude_below_m) {
+                    (Some(t), _, _) => Trigger::At(t),
+                    (None, Some(e), _) => Trigger::Event(e.clone(), i.delay_s),
+                    (None, None, Some(h)) => Trigger::AltitudeBelow(h),
+                    _ => Trigger::At(f64::INFINITY),
+                };
+                let action = match &i.fault {
+                    FaultSpecToml::PyroOpenCircuit { channel } => {
+                        let k = CHANNELS.iter().position(|c| c == channel).unwrap_or(7);
+                        Action::PyroOpenCircuit(1 << k)
+                    }
+                    FaultSpecToml::Parachute {
+                        name,
+                        failure,
+                        fraction,
+                        after_s,
+                    } => Action::Parachute(
+                        name.clone(),
+                        match failure.as_str() {
+                            "partial_inflation" => ChuteFault::PartialInflation {
+                                fraction: fraction.unwrap_or(1.0),
+                            },
+                            "line_cut" => ChuteFault::LineCut {
+                                after_s: after_s.unwrap_or(0.0),
+                            },
+                            _ => ChuteFault::FailsToDeploy,
+                        },
+                    ),
+                    FaultSpecToml::Sensor { channel, fault } => {
+                        Action::Sensor(channel.clone(), *fault)
+                    }
+                    FaultSpecToml::DensityScale { scale } => Action::DensityScale(*scale),
+                    FaultSpecToml::GnssLoss => Action::GnssLoss,
+                    FaultSpecToml::NodeSilent { node } => Action::NodeSilent(node.clone()),
+                };
+                Injection {
+                    id: i.id.clone(),
+                    trigger,
+                    duration_s: i.duration_s,
+                    action,
+                }
+            })
+            .collect()
+    }
+
     /// Parses and validates a scenario file.
     pub fn from_toml(src: &Source<'_>) -> Result<Self, ConfigError> {
         let s: Scenario = src.parse()?;
@@ -331,6 +471,102 @@ impl Scenario {
     }
 
     fn validate(&self, c: &mut Checks) {
+        let mut inj_ids = std::collections::BTreeSet::new();
+        for (k, i) in self.inject.iter().enumerate() {
+            let f = format!("inject[{k}]");
+            c.require(
+                inj_ids.insert(i.id.clone()),
+                format!("{f}.id"),
+                format!("duplicate injection id `{}`", i.id),
+            );
+            let n = [
+                i.at_s.is_some(),
+                i.when.is_some(),
+                i.altitude_below_m.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
+            c.require(
+                n == 1,
+                f.clone(),
+                format!(
+                    "expected exactly one start: `at_s`, `when` or `altitude_below_m` (found {n})"
+                ),
+            );
+            if let Some(t) = i.at_s {
+                c.non_negative(&format!("{f}.at_s"), t, "s");
+            }
+            if let Some(e) = &i.when
+                && let Err(m) = check_event(e)
+            {
+                c.fail(format!("{f}.when"), m);
+            }
+            c.non_negative(&format!("{f}.delay_s"), i.delay_s, "s");
+            if let Some(h) = i.altitude_below_m {
+                c.positive(&format!("{f}.altitude_below_m"), h, "m");
+            }
+            if let Some(d) = i.duration_s {
+                c.positive(&format!("{f}.duration_s"), d, "s");
+            }
+            match &i.fault {
+                FaultSpecToml::PyroOpenCircuit { channel } => c.require(
+                    CHANNELS.contains(&channel.as_str()),
+                    format!("{f}.fault.channel"),
+                    format!(
+                        "unknown pyro channel `{channel}`; channels: {}",
+                        CHANNELS.join(", ")
+                    ),
+                ),
+                FaultSpecToml::Parachute {
+                    name,
+                    failure,
+                    fraction,
+                    after_s,
+                } => {
+                    c.require(
+                        name == "drogue" || name == "main",
+                        format!("{f}.fault.name"),
+                        format!("unknown parachute `{name}` (drogue, main)"),
+                    );
+                    match failure.as_str() {
+                        "fails_to_deploy" => {}
+                        "partial_inflation" => match fraction {
+                            Some(x) => c.in_range(&format!("{f}.fault.fraction"), *x, 0.0, 1.0, "fraction of the drag area"),
+                            None => c.fail(format!("{f}.fault"), "`partial_inflation` needs `fraction`"),
+                        },
+                        "line_cut" => match after_s {
+                            Some(x) => c.non_negative(&format!("{f}.fault.after_s"), *x, "s"),
+                            None => c.fail(format!("{f}.fault"), "`line_cut` needs `after_s`"),
+                        },
+                        other => c.fail(format!("{f}.fault.failure"), format!("unknown failure `{other}` (fails_to_deploy, partial_inflation, line_cut)")),
+                    }
+                }
+                FaultSpecToml::Sensor { channel, .. } => {
+                    let ok = match channel.strip_suffix('*') {
+                        Some(p) => SENSOR_CHANNELS.iter().any(|s| s.starts_with(p)),
+                        None => SENSOR_CHANNELS.contains(&channel.as_str()),
+                    };
+                    c.require(
+                        ok,
+                        format!("{f}.fault.channel"),
+                        format!(
+                            "unknown sensor channel `{channel}`; channels: {}",
+                            SENSOR_CHANNELS.join(", ")
+                        ),
+                    );
+                }
+                FaultSpecToml::DensityScale { scale } => {
+                    c.in_range(&format!("{f}.fault.scale"), *scale, 0.1, 10.0, "multiplier")
+                }
+                FaultSpecToml::GnssLoss => {}
+                FaultSpecToml::NodeSilent { node } => c.require(
+                    NODES.contains(&node.as_str()),
+                    format!("{f}.fault.node"),
+                    format!("unknown node `{node}`; nodes: {}", NODES.join(", ")),
+                ),
+            }
+        }
         c.require(
             !self.scenario.id.trim().is_empty(),
             "scenario.id",
