@@ -169,7 +169,7 @@ fn malformed_injections_are_rejected_before_anything_runs() {
         (
             base.replace("kind = \"pyro_open_circuit\"", "kind = \"pyro_melts\""),
             "pyro_melts",
-            "inject[0].fault",
+            "inject[0].fault.kind",
             "unknown variant `pyro_melts`",
         ),
     ] {
