@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 use twin_core::config::Source;
-use twin_core::initial::EntryState;
 use twin_core::twin::{ModelOptions, Twin};
 use twin_core::vehicle::VehicleSpec;
 
@@ -153,17 +152,7 @@ fn run_one(
     let s = &l.scenario;
     let seed = seed_override.unwrap_or(s.initial.seed);
     let opts = ModelOptions::default();
-    let e = &s.initial.entry;
-    let entry = EntryState {
-        altitude_m: e.altitude_m,
-        speed_m_s: e.speed_m_s,
-        flight_path_angle_rad: e.flight_path_angle_deg.to_radians(),
-        heading_rad: e.heading_deg.to_radians(),
-        latitude_rad: e.latitude_deg.to_radians(),
-        longitude_rad: e.longitude_deg.to_radians(),
-        relative_to_atmosphere: true,
-        bank_rad: e.bank_deg.to_radians(),
-    };
+    let entry = s.initial.entry.to_state(s.initial.bank_deg);
     let init = entry.to_body_state(&opts.planet, &l.vehicle);
     let devices = Devices::new(db.clone(), &l.vehicle.sensors, seed);
     let twin = Twin::new(opts, l.vehicle.clone(), init, 0.0)?;

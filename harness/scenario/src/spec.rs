@@ -10,8 +10,9 @@
 //! vehicle = "../fixtures/vehicles/capsule-srcv.toml"   # relative to this file
 //! phase = "entry"                                      # FC mode at handover
 //! seed = 1
+//! bank_deg = 60.0                                      # initial attitude's lift vector
 //! entry = { altitude_m = 120000.0, speed_m_s = 7400.0, flight_path_angle_deg = -1.6,
-//!           heading_deg = 45.0, latitude_deg = 20.0, longitude_deg = -160.0, bank_deg = 60.0 }
+//!           heading_deg = 45.0, latitude_deg = 20.0, longitude_deg = -160.0 }
 //!
 //! [run]
 //! max_time_s = 2000.0
@@ -194,8 +195,11 @@ pub struct Initial {
     /// Seed of every random stream.
     #[serde(default)]
     pub seed: u64,
-    /// Entry-interface state.
-    pub entry: EntryInit,
+    /// Entry-interface state (as in the check cases, `twin_core::case::EntrySpec`).
+    pub entry: twin_core::case::EntrySpec,
+    /// Bank angle of the initial (trimmed) attitude, deg.
+    #[serde(default)]
+    pub bank_deg: f64,
 }
 
 /// Phases a scenario can start in.
@@ -213,30 +217,6 @@ impl Phase {
             Phase::Entry => 3,
         }
     }
-}
-
-/// Entry state, as in the check cases.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EntryInit {
-    /// Altitude, m.
-    pub altitude_m: f64,
-    /// Air-relative speed, m/s.
-    pub speed_m_s: f64,
-    /// Flight-path angle, deg.
-    pub flight_path_angle_deg: f64,
-    /// Heading, deg.
-    #[serde(default)]
-    pub heading_deg: f64,
-    /// Latitude, deg.
-    #[serde(default)]
-    pub latitude_deg: f64,
-    /// Longitude, deg.
-    #[serde(default)]
-    pub longitude_deg: f64,
-    /// Bank angle of the initial (trimmed) attitude, deg.
-    #[serde(default)]
-    pub bank_deg: f64,
 }
 
 /// Run limits.
@@ -577,30 +557,14 @@ impl Scenario {
             "scenario.requirements",
             "expected at least one requirement id",
         );
-        let e = &self.initial.entry;
+        self.initial.entry.validate("initial.entry", c);
         c.in_range(
-            "initial.entry.altitude_m",
-            e.altitude_m,
-            0.0,
-            2_000_000.0,
-            "m",
-        );
-        c.in_range("initial.entry.speed_m_s", e.speed_m_s, 1.0, 20_000.0, "m/s");
-        c.in_range(
-            "initial.entry.flight_path_angle_deg",
-            e.flight_path_angle_deg,
-            -90.0,
-            90.0,
+            "initial.bank_deg",
+            self.initial.bank_deg,
+            -180.0,
+            180.0,
             "deg",
         );
-        c.in_range(
-            "initial.entry.latitude_deg",
-            e.latitude_deg,
-            -90.0,
-            90.0,
-            "deg",
-        );
-        c.in_range("initial.entry.bank_deg", e.bank_deg, -180.0, 180.0, "deg");
         c.positive("run.max_time_s", self.run.max_time_s, "s");
         c.non_negative("run.after_landing_s", self.run.after_landing_s, "s");
         let mut ids = std::collections::BTreeSet::new();

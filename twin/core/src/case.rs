@@ -296,6 +296,66 @@ pub struct EntrySpec {
     pub relative_to: RelativeTo,
 }
 
+impl EntrySpec {
+    /// The entry state, with the initial attitude's bank angle.
+    pub fn to_state(&self, bank_deg: f64) -> EntryState {
+        EntryState {
+            altitude_m: self.altitude_m,
+            speed_m_s: self.speed_m_s,
+            flight_path_angle_rad: self.flight_path_angle_deg.to_radians(),
+            heading_rad: self.heading_deg.to_radians(),
+            latitude_rad: self.latitude_deg.to_radians(),
+            longitude_rad: self.longitude_deg.to_radians(),
+            relative_to_atmosphere: self.relative_to == RelativeTo::Atmosphere,
+            bank_rad: bank_deg.to_radians(),
+        }
+    }
+
+    /// Validation; `f` is the table's field path.
+    pub fn validate(&self, f: &str, c: &mut Checks) {
+        c.in_range(
+            &format!("{f}.altitude_m"),
+            self.altitude_m,
+            0.0,
+            2_000_000.0,
+            "m",
+        );
+        c.in_range(
+            &format!("{f}.speed_m_s"),
+            self.speed_m_s,
+            1e-3,
+            20_000.0,
+            "m/s",
+        );
+        c.in_range(
+            &format!("{f}.flight_path_angle_deg"),
+            self.flight_path_angle_deg,
+            -90.0,
+            90.0,
+            "deg",
+        );
+        c.in_range(
+            &format!("{f}.latitude_deg"),
+            self.latitude_deg,
+            -90.0,
+            90.0,
+            "deg",
+        );
+        c.in_range(
+            &format!("{f}.longitude_deg"),
+            self.longitude_deg,
+            -360.0,
+            360.0,
+            "deg",
+        );
+        c.require(
+            self.heading_deg.is_finite(),
+            format!("{f}.heading_deg"),
+            "expected a finite number (deg)",
+        );
+    }
+}
+
 /// Reference of the entry speed and angles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -515,23 +575,7 @@ impl CaseSpec {
             }
         }
         c.in_range("vehicle.bank_deg", v.bank_deg, -180.0, 180.0, "deg");
-        let e = &self.entry;
-        c.in_range("entry.altitude_m", e.altitude_m, 0.0, 2_000_000.0, "m");
-        c.in_range("entry.speed_m_s", e.speed_m_s, 1e-3, 20_000.0, "m/s");
-        c.in_range(
-            "entry.flight_path_angle_deg",
-            e.flight_path_angle_deg,
-            -90.0,
-            90.0,
-            "deg",
-        );
-        c.in_range("entry.latitude_deg", e.latitude_deg, -90.0, 90.0, "deg");
-        c.in_range("entry.longitude_deg", e.longitude_deg, -360.0, 360.0, "deg");
-        c.require(
-            e.heading_deg.is_finite(),
-            "entry.heading_deg",
-            "expected a finite number (deg)",
-        );
+        self.entry.validate("entry", c);
         for (k, p) in self.parachutes.iter().enumerate() {
             let f = format!("parachutes[{k}]");
             c.require(
@@ -635,17 +679,7 @@ struct Peak {
 /// Runs a case to landing (or `max_time_s`).
 pub fn run_case(spec: &CaseSpec, vehicle: VehicleSpec) -> Result<CaseResult, CaseError> {
     let opts = spec.models.to_options();
-    let e = &spec.entry;
-    let entry = EntryState {
-        altitude_m: e.altitude_m,
-        speed_m_s: e.speed_m_s,
-        flight_path_angle_rad: e.flight_path_angle_deg.to_radians(),
-        heading_rad: e.heading_deg.to_radians(),
-        latitude_rad: e.latitude_deg.to_radians(),
-        longitude_rad: e.longitude_deg.to_radians(),
-        relative_to_atmosphere: e.relative_to == RelativeTo::Atmosphere,
-        bank_rad: spec.vehicle.bank_deg.to_radians(),
-    };
+    let entry = spec.entry.to_state(spec.vehicle.bank_deg);
     let initial = entry.to_body_state(&opts.planet, &vehicle);
     let mut twin = Twin::new(opts, vehicle, initial, 0.0)?;
     twin.set_bank_command(spec.vehicle.bank_deg.to_radians());
