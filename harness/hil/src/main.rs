@@ -27,7 +27,7 @@ use twin_core::vehicle::VehicleSpec;
 const DBC: &str = include_str!("../../../fixtures/icd/capsule.dbc");
 
 fn usage() -> &'static str {
-    "usage: hil run <scenario.toml|dir>... [--seed N] [--defect NAME] [--junit FILE]\n       hil check <scenario.toml|dir>...\n       hil list [dir]"
+    "usage: hil run <scenario.toml|dir>... [--seed N] [--defect NAME] [--junit FILE] [--json FILE]\n       hil check <scenario.toml|dir>...\n       hil list [dir]"
 }
 
 fn main() -> ExitCode {
@@ -200,9 +200,17 @@ fn cmd_run(args: &[String]) -> Result<ExitCode> {
     let mut seed = None;
     let mut junit: Option<PathBuf> = None;
     let mut defect: Option<String> = None;
+    let mut json: Option<PathBuf> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
+            "--json" => {
+                json = Some(
+                    it.next()
+                        .ok_or_else(|| anyhow!("--json needs a file"))?
+                        .into(),
+                )
+            }
             "--defect" => {
                 let d = it.next().ok_or_else(|| anyhow!("--defect needs a name"))?;
                 if capsule_fc::defects::Defect::parse(d).is_none() {
@@ -287,6 +295,17 @@ fn cmd_run(args: &[String]) -> Result<ExitCode> {
                 results.push((l.path.clone(), Err(format!("{e:#}"))));
             }
         }
+    }
+    if let Some(j) = json {
+        let v: Vec<serde_json::Value> = results
+            .iter()
+            .map(|(p, r)| match r {
+                Ok(r) => serde_json::json!({ "file": p.display().to_string(), "result": r }),
+                Err(e) => serde_json::json!({ "file": p.display().to_string(), "error": e }),
+            })
+            .collect();
+        std::fs::write(&j, serde_json::to_string_pretty(&v)?)
+            .with_context(|| format!("cannot write {}", j.display()))?;
     }
     if let Some(j) = junit {
         std::fs::write(&j, junit_xml(&results))

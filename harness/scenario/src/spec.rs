@@ -373,7 +373,13 @@ pub fn check_event(e: &str) -> Result<(), String> {
         ));
     }
     match (kind, arg) {
-        ("pyro_fired" | "pyro_no_fire", Some(a)) if a == "*" || CHANNELS.contains(&a) => Ok(()),
+        ("pyro_fired" | "pyro_no_fire", Some(a))
+            if CHANNELS.contains(&a)
+                || a.strip_suffix('*')
+                    .is_some_and(|p| CHANNELS.iter().any(|c| c.starts_with(p))) =>
+        {
+            Ok(())
+        }
         ("pyro_fired" | "pyro_no_fire", _) => Err(format!(
             "`{kind}` needs a channel (`{kind}:CHANNEL`, or `*`): {}",
             CHANNELS.join(", ")

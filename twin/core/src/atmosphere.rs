@@ -56,8 +56,8 @@ pub enum Atmosphere {
 }
 
 impl Atmosphere {
-    /// Air at geometric altitude `h_m`, with density and pressure multiplied by
-    /// `density_scale` (1.0 nominal; used for dispersions and environment faults).
+    /// Air at geometric altitude `h_m`, with the density multiplied by `density_scale`
+    /// (1.0 nominal; dispersions and environment faults). The pressure is not scaled.
     #[inline]
     pub fn at(&self, h_m: f64, density_scale: f64) -> AirState {
         let mut a = match self {
@@ -79,8 +79,9 @@ impl Atmosphere {
             }
         };
         if density_scale != 1.0 {
+            // A density dispersion at the local pressure (as for a colder or warmer air
+            // mass): the static pressure, and so a barometric altimeter, is unaffected.
             a.density_kg_m3 *= density_scale;
-            a.pressure_pa *= density_scale;
         }
         a
     }
