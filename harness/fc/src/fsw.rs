@@ -53,6 +53,14 @@ pub const CYCLE_S: f64 = 0.01;
 const G0: f64 = 9.806_65;
 /// Time allowed for the pyro controller to report a primary initiator fired, s.
 pub const PYRO_CONFIRM_S: f64 = 0.5;
+/// Interval between retries of an unconfirmed pyro function, s.
+pub const PYRO_RETRY_S: f64 = 1.0;
+/// Fire attempts of one pyro function before giving up.
+const PYRO_MAX_ATTEMPTS: u8 = 12;
+/// The pyro controller is lost after this long without its status, s.
+pub const PYRO_NODE_TIMEOUT_S: f64 = 0.5;
+/// `FC_EventDetail` of a lost pyro controller.
+const FAULT_PYRO_NODE: u16 = 0x0100;
 const PYRO_DROGUE_PRIMARY: u8 = 1 << 0;
 const PYRO_DROGUE_BACKUP: u8 = 1 << 1;
 const PYRO_MAIN_BACKUP: u8 = 1 << 3;
@@ -91,7 +99,9 @@ pub struct Fsw {
     pyro_continuity: Option<u8>,
     pyro_fired: u8,
     /// Fired primary awaiting confirmation: (primary bit, backup bit, time fired).
-    pyro_pending: Vec<(u8, u8, f64)>,
+    pyro_pending: Vec<(u8, u8, f64, u8)>,
+    pyro_status_t_s: f64,
+    pyro_node_lost: bool,
 }
 
 impl Fsw {
@@ -126,6 +136,8 @@ impl Fsw {
             pyro_continuity: None,
             pyro_fired: 0,
             pyro_pending: Vec::new(),
+            pyro_status_t_s: f64::NEG_INFINITY,
+            pyro_node_lost: false,
         }
     }
 
@@ -201,6 +213,7 @@ impl Fsw {
                 let get = |n: &str| v.iter().find(|(k, _)| *k == n).map(|(_, x)| *x as u8);
                 self.pyro_continuity = get("Pyro_Continuity");
                 self.pyro_fired = get("Pyro_Fired").unwrap_or(0);
+                self.pyro_status_t_s = self.t_s;
             }
             return;
         }
@@ -325,7 +338,7 @@ impl Fsw {
         let primary_ok = self.pyro_continuity.is_none_or(|c| c & primary != 0);
         if primary_ok || self.defect == Some(Defect::NoBackupPyro) {
             self.fire(primary | extra);
-            self.pyro_pending.push((primary, backup, self.t_s));
+            self.pyro_pending.push((primary, backup, self.t_s, 0));
         } else {
             self.event(event::FAULT_DETECTED, u16::from(primary));
             self.event(event::BACKUP_PYRO, u16::from(backup));
@@ -336,24 +349,47 @@ impl Fsw {
     /// Backs up primaries that were not confirmed fired in time.
     fn pyro_fdir(&mut self) {
         let now = self.t_s;
-        let mut due = Vec::new();
-        self.pyro_pending.retain(|&(p, b, t)| {
-            if self.pyro_fired & p != 0 {
-                false
-            } else if now - t > PYRO_CONFIRM_S {
-                due.push((p, b));
-                false
-            } else {
-                true
-            }
-        });
-        for (p, b) in due {
-            if self.defect == Some(Defect::NoBackupPyro) {
+        // Pyro controller heartbeat: its status is due every 100 ms.
+        let lost =
+            now - self.pyro_status_t_s > PYRO_NODE_TIMEOUT_S && self.pyro_status_t_s.is_finite();
+        if lost && !self.pyro_node_lost {
+            self.event(event::FAULT_DETECTED, FAULT_PYRO_NODE);
+        }
+        self.pyro_node_lost = lost;
+        if self.defect == Some(Defect::NoBackupPyro) {
+            self.pyro_pending.clear();
+            return;
+        }
+        // A function is done once either initiator reports fired. Unconfirmed: the
+        // backup after PYRO_CONFIRM_S, then both again every PYRO_RETRY_S (the command
+        // may have been lost on the bus or the node may have been off it).
+        let fired = self.pyro_fired;
+        let mut actions = Vec::new();
+        for (p, b, t, attempts) in &mut self.pyro_pending {
+            if fired & (*p | *b) != 0 {
+                *attempts = u8::MAX;
                 continue;
             }
-            self.event(event::FAULT_DETECTED, u16::from(p));
-            self.event(event::BACKUP_PYRO, u16::from(b));
-            self.fire(b);
+            let wait = if *attempts == 0 {
+                PYRO_CONFIRM_S
+            } else {
+                PYRO_RETRY_S
+            };
+            if now - *t > wait && *attempts < PYRO_MAX_ATTEMPTS {
+                actions.push((*p, *b, *attempts));
+                *attempts += 1;
+                *t = now;
+            }
+        }
+        self.pyro_pending.retain(|e| e.3 < PYRO_MAX_ATTEMPTS);
+        for (p, b, attempts) in actions {
+            if attempts == 0 {
+                self.event(event::FAULT_DETECTED, u16::from(p));
+                self.event(event::BACKUP_PYRO, u16::from(b));
+                self.fire(b);
+            } else {
+                self.fire(p | b);
+            }
         }
     }
 

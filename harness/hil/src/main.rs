@@ -184,6 +184,7 @@ fn run_one(
         handover_mode: s.initial.phase.fc_mode(),
         snapshot_every_s: 1.0,
         injections: s.injections(),
+        fault_seed: seed,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

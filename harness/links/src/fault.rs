@@ -181,7 +181,8 @@ pub struct FaultStats {
 }
 
 impl FaultStats {
-    fn bump(&self, k: &'static str) {
+    /// Counts one injection of a kind (for layers that inject outside `apply`).
+    pub fn record(&self, k: &'static str) {
         if let Ok(mut m) = self.counts.lock() {
             *m.entry(k).or_default() += 1;
         }
@@ -271,7 +272,7 @@ impl Injector {
                     next.push((d, p));
                     continue;
                 }
-                self.stats.bump(kind_name(&r.fault));
+                self.stats.record(kind_name(&r.fault));
                 match r.fault {
                     FaultKind::Drop | FaultKind::Stall | FaultKind::BusOff => {}
                     FaultKind::Duplicate => {
@@ -378,6 +379,49 @@ impl Injector {
     }
 }
 
+/// The fault layer without a task, for callers that own the timing (the lockstep
+/// runner): packets go through [`FaultInjector::apply`] synchronously, so the result is
+/// reproducible and byte counts after the faults are known at once.
+pub struct FaultInjector {
+    inner: Injector,
+    /// Control (rules, counters, clock).
+    pub control: FaultControl,
+}
+
+impl FaultInjector {
+    /// A layer with its own seeded random stream.
+    pub fn new(seed: u64, clock: FaultClock) -> Self {
+        let rules = Arc::new(Mutex::new(Vec::new()));
+        let stats = Arc::new(FaultStats::default());
+        let control = FaultControl {
+            rules: rules.clone(),
+            stats: stats.clone(),
+            clock: clock.clone(),
+        };
+        Self {
+            inner: Injector {
+                rules,
+                stats,
+                clock,
+                rng: ChaCha8Rng::seed_from_u64(seed),
+                held_reorder: [None, None],
+            },
+            control,
+        }
+    }
+
+    /// Applies the active rules to one packet: the packets to emit, each with a delay
+    /// in ns (0 = now).
+    pub fn apply(&mut self, dir: Direction, p: Packet) -> Vec<(u64, Packet)> {
+        self.inner.apply(dir, p)
+    }
+
+    /// The active babble rule, if any: (identifier, frames per second).
+    pub fn babble(&self) -> Option<(u32, f64)> {
+        self.inner.babble()
+    }
+}
+
 /// Wraps `inner` in a fault layer. `seed` makes every random choice reproducible.
 pub fn wrap(mut inner: Link, seed: u64, clock: FaultClock) -> (Link, FaultControl) {
     let name = inner.name().to_string();
@@ -458,7 +502,7 @@ pub fn wrap(mut inner: Link, seed: u64, clock: FaultClock) -> (Link, FaultContro
                             babble_count += 1;
                             let f = CanFrame::new(id, &babble_count.to_le_bytes());
                             if inner.try_send(Packet::Frame(f)).is_ok() {
-                                inj.stats.bump("babble");
+                                inj.stats.record("babble");
                             }
                             next_babble_ns += period;
                             burst += 1;

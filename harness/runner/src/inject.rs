@@ -2,6 +2,7 @@
 //! signal crosses a value, optionally for a duration.
 
 use crate::devices::Devices;
+use capsule_links::fault::{FaultClock, FaultInjector, FaultRule};
 use serde::{Deserialize, Serialize};
 use twin_core::parachute::ChuteFault;
 use twin_core::sensors::fault::{FaultSpec, SensorFault};
@@ -34,6 +35,34 @@ pub enum Action {
     GnssLoss,
     /// A CAN node stops sending (`baro`, `thermo`, `power`, `pyro`, `beacon`).
     NodeSilent(String),
+    /// A bus fault on a link (`can`, `imu`, `gnss`); its window is set by the trigger
+    /// and the duration.
+    Bus(String, FaultRule),
+}
+
+/// The fault layers of the runner's links, applied synchronously (lockstep).
+pub struct BusFaults {
+    /// Simulation time the fault windows use.
+    pub clock: FaultClock,
+    /// CAN (both directions; simulation-only SIM_* frames are never faulted).
+    pub can: FaultInjector,
+    /// IMU serial line.
+    pub imu: FaultInjector,
+    /// GNSS serial line.
+    pub gnss: FaultInjector,
+}
+
+impl BusFaults {
+    /// Seeded fault layers.
+    pub fn new(seed: u64) -> Self {
+        let clock = FaultClock::new();
+        Self {
+            can: FaultInjector::new(seed ^ 0xCA11, clock.clone()),
+            imu: FaultInjector::new(seed ^ 0x1AA1, clock.clone()),
+            gnss: FaultInjector::new(seed ^ 0x6A55, clock.clone()),
+            clock,
+        }
+    }
 }
 
 /// One injection.
@@ -73,6 +102,7 @@ impl Injector {
         events: &[(f64, String)],
         twin: &mut Twin,
         devices: &mut Devices,
+        bus: &mut BusFaults,
     ) {
         for (inj, started, ended) in &mut self.items {
             if started.is_none() {
@@ -90,21 +120,28 @@ impl Injector {
                 };
                 if let Some(ts) = start {
                     *started = Some(ts);
-                    apply(inj, ts, twin, devices, true);
+                    apply(inj, ts, twin, devices, bus, true);
                     self.log.push((t, inj.id.clone(), true));
                 }
             } else if let (Some(ts), Some(d), false) = (*started, inj.duration_s, *ended)
                 && t + 1e-9 >= ts + d
             {
                 *ended = true;
-                apply(inj, ts, twin, devices, false);
+                apply(inj, ts, twin, devices, bus, false);
                 self.log.push((t, inj.id.clone(), false));
             }
         }
     }
 }
 
-fn apply(inj: &Injection, t_start: f64, twin: &mut Twin, devices: &mut Devices, on: bool) {
+fn apply(
+    inj: &Injection,
+    t_start: f64,
+    twin: &mut Twin,
+    devices: &mut Devices,
+    bus: &mut BusFaults,
+    on: bool,
+) {
     match &inj.action {
         Action::PyroOpenCircuit(bit) => {
             if let Some(k) = (0..8).find(|k| 1u8 << k == *bit) {
@@ -129,5 +166,17 @@ fn apply(inj: &Injection, t_start: f64, twin: &mut Twin, devices: &mut Devices, 
         Action::DensityScale(s) => twin.set_density_scale(if on { *s } else { 1.0 }),
         Action::GnssLoss => devices.set_gnss_outage(on),
         Action::NodeSilent(node) => devices.set_node_silent(node, on),
+        Action::Bus(link, rule) => {
+            if on {
+                let mut r = rule.clone();
+                r.start_s = t_start;
+                r.end_s = inj.duration_s.map(|d| t_start + d);
+                match link.as_str() {
+                    "can" => bus.can.control.add(r),
+                    "imu" => bus.imu.control.add(r),
+                    _ => bus.gnss.control.add(r),
+                }
+            }
+        }
     }
 }

@@ -10,6 +10,7 @@
 
 use crate::devices::{DeviceEvent, Devices, Outputs};
 use capsule_icd::can::{CanDb, CanFrame, CodecError};
+use capsule_links::fault::Direction;
 use capsule_links::vbus::{BusTiming, VirtualBus};
 use capsule_links::{LinkError, Packet, serial, vbus};
 use serde::Serialize;
@@ -39,7 +40,13 @@ pub struct LockstepConfig {
     pub snapshot_every_s: f64,
     /// Faults to inject.
     pub injections: Vec<crate::inject::Injection>,
+    /// Seed of the bus fault layers.
+    pub fault_seed: u64,
 }
+
+const LINK_CAN: u8 = 0;
+const LINK_IMU: u8 = 1;
+const LINK_GNSS: u8 = 2;
 
 /// One frame on the bus, with the simulation time of the cycle it belongs to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -82,10 +89,13 @@ pub struct RunRecord {
     /// In-flight peaks (before splashdown), tracked every physics step.
     pub peaks: Peaks,
     /// Every event by its scenario name, with its time, in time order: device events,
-    /// `splashdown`, `fc_mode:<MODE>`.
+    /// `splashdown`, `fc_mode:<MODE>`, `fc_fault` (the FC reported a fault),
+    /// `inject:<id>`.
     pub named_events: Vec<(f64, String)>,
     /// Injections started and ended: (time, id, started).
     pub injections: Vec<(f64, String, bool)>,
+    /// Bus faults injected, by `link.kind` (e.g. `imu.noise_burst`).
+    pub faults_injected: std::collections::BTreeMap<String, u64>,
 }
 
 /// FC mode names by `FC_Mode` value.
@@ -246,6 +256,9 @@ pub async fn run(
     let mut named: Vec<(f64, String)> = Vec::new();
     let mut named_seen = 0usize;
     let mut injector = crate::inject::Injector::new(cfg.injections.clone());
+    let mut bus = crate::inject::BusFaults::new(cfg.fault_seed);
+    let mut delayed: Vec<(f64, u8, Packet)> = Vec::new();
+    let (mut babble_acc, mut babble_count) = (0.0f64, 0u64);
     let fc_event_def = db.by_name("FC_Event").cloned();
     let mut contact_seen = false;
     let end = loop {
@@ -267,21 +280,74 @@ pub async fn run(
             }
         }
         let t = twin.time_s();
-        imu_total += out.imu_bytes.len() as u64;
-        gnss_total += out.gnss_bytes.len() as u64;
+        bus.clock.set_s(t);
+        // Device output through the bus fault layers; delayed packets go out in the
+        // first cycle at or after their time. Serial byte counts are taken after the
+        // faults (what really went down the line).
+        let mut ready: Vec<(u8, Packet)> = Vec::new();
+        delayed.retain(|(due, link, p)| {
+            if *due <= t + 1e-9 {
+                ready.push((*link, p.clone()));
+                false
+            } else {
+                true
+            }
+        });
+        let mut push = |link: u8, list: Vec<(u64, Packet)>, ready: &mut Vec<(u8, Packet)>| {
+            for (d, p) in list {
+                if d == 0 {
+                    ready.push((link, p));
+                } else {
+                    delayed.push((t + d as f64 * 1e-9, link, p));
+                }
+            }
+        };
         if !out.imu_bytes.is_empty() {
-            imu.send(Packet::Bytes(out.imu_bytes)).await?;
+            let l = bus.imu.apply(Direction::Tx, Packet::Bytes(out.imu_bytes));
+            push(LINK_IMU, l, &mut ready);
         }
         if !out.gnss_bytes.is_empty() {
-            gnss.send(Packet::Bytes(out.gnss_bytes)).await?;
+            let l = bus.gnss.apply(Direction::Tx, Packet::Bytes(out.gnss_bytes));
+            push(LINK_GNSS, l, &mut ready);
         }
         for f in out.frames {
-            can.send(Packet::Frame(f)).await?;
-            frames.push(FrameRecord {
-                t_s: t,
-                from_fc: false,
-                frame: f,
-            });
+            let l = bus.can.apply(Direction::Tx, Packet::Frame(f));
+            push(LINK_CAN, l, &mut ready);
+        }
+        if let Some((id, rate)) = bus.can.babble() {
+            babble_acc += rate * dt * f64::from(cfg.cycle_steps);
+            while babble_acc >= 1.0 {
+                babble_acc -= 1.0;
+                babble_count += 1;
+                bus.can.control.stats.record("babble");
+                ready.push((
+                    LINK_CAN,
+                    Packet::Frame(CanFrame::new(id, &babble_count.to_le_bytes())),
+                ));
+            }
+        } else {
+            babble_acc = 0.0;
+        }
+        for (link, p) in ready {
+            match (link, p) {
+                (LINK_IMU, Packet::Bytes(b)) => {
+                    imu_total += b.len() as u64;
+                    imu.send(Packet::Bytes(b)).await?;
+                }
+                (LINK_GNSS, Packet::Bytes(b)) => {
+                    gnss_total += b.len() as u64;
+                    gnss.send(Packet::Bytes(b)).await?;
+                }
+                (_, Packet::Frame(f)) => {
+                    can.send(Packet::Frame(f)).await?;
+                    frames.push(FrameRecord {
+                        t_s: t,
+                        from_fc: false,
+                        frame: f,
+                    });
+                }
+                (_, p) => can.send(p).await?,
+            }
         }
         let sync_f = sync.encode(&[
             ("SIM_ImuBytes", (imu_total % (1u64 << 32)) as f64),
@@ -323,7 +389,12 @@ pub async fn run(
             if f.id == ack.id {
                 break;
             }
-            devices.on_fc_frame(&f, &mut twin, t);
+            // The FC's commands cross the faulted bus too.
+            for (_, p) in bus.can.apply(Direction::Rx, Packet::Frame(f)) {
+                if let Packet::Frame(g) = p {
+                    devices.on_fc_frame(&g, &mut twin, t);
+                }
+            }
         }
         cycle += 1;
         // Name this cycle's events, then let the injections react to them.
@@ -352,6 +423,9 @@ pub async fn run(
                     if code == 1.0 && to < MODE_NAMES.len() {
                         named.push((t, format!("fc_mode:{}", MODE_NAMES[to])));
                     }
+                    if code == 2.0 {
+                        named.push((t, "fc_fault".into()));
+                    }
                 }
             }
         }
@@ -360,7 +434,13 @@ pub async fn run(
         {
             named.push((c.t_s, "splashdown".into()));
         }
-        injector.update(t, &named, &mut twin, &mut devices);
+        let before = injector.log.len();
+        injector.update(t, &named, &mut twin, &mut devices, &mut bus);
+        for (ti, id, started) in &injector.log[before..] {
+            if *started {
+                named.push((*ti, format!("inject:{id}")));
+            }
+        }
         // A snapshot at every cycle where something happened, so checks can read the
         // truth at the moment of each event.
         let fc_event = frames.last().is_some_and(|_| {
@@ -404,6 +484,16 @@ pub async fn run(
             v
         },
         injections: injector.log,
+        faults_injected: [("can", &bus.can), ("imu", &bus.imu), ("gnss", &bus.gnss)]
+            .iter()
+            .flat_map(|(l, f)| {
+                f.control
+                    .stats
+                    .all()
+                    .into_iter()
+                    .map(move |(k, n)| (format!("{l}.{k}"), n))
+            })
+            .collect(),
     };
     drop(can);
     drop(imu);

@@ -82,6 +82,7 @@ async fn nominal(tag: &str, max_time_s: f64) -> RunRecord {
         handover_mode: 3,
         snapshot_every_s: 1.0,
         injections: vec![],
+        fault_seed: 7,
     };
     let r = run(&cfg, db(), twin, devices).await.expect("run completes");
     let _ = std::fs::remove_dir_all(&cfg.workdir);

@@ -155,7 +155,9 @@ fn judge(
             "peak_load_factor_g" => Some(run.peaks.load_factor_g),
             "peak_heat_flux_w_m2" => Some(run.peaks.heat_flux_w_m2),
             "peak_bondline_k" => Some(run.peaks.bondline_k),
-            _ => None,
+            other => other
+                .strip_prefix("injected:")
+                .map(|k| run.faults_injected.get(k).copied().unwrap_or(0) as f64),
         };
         return match v {
             Some(v) => (

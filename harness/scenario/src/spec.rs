@@ -55,12 +55,14 @@
 //! ```
 //!
 //! Events: `splashdown`, `beacon_on`, `pyro_fired:<channel>`, `pyro_no_fire:<channel>`,
+//! `inject:<id>` (an injection started), `fc_fault` (the FC reported a fault),
 //! `pyro_not_armed`, `fc_mode:<MODE>`; channels `drogue_primary`, `drogue_backup`,
 //! `main_primary`, `main_backup`, `drogue_release`, `main_release`; a `*` matches any.
 //! Truth signals: `truth.altitude_m`, `truth.mach`, `truth.airspeed_m_s`,
 //! `truth.dynamic_pressure_pa`, `truth.load_factor_g`, `truth.heat_flux_w_m2`,
 //! `truth.heat_shield_surface_k`, `truth.bondline_k`. Outcomes: `landing_speed_m_s`,
-//! `peak_load_factor_g`, `peak_heat_flux_w_m2`, `peak_bondline_k`, `landing_time_s`.
+//! `peak_load_factor_g`, `peak_heat_flux_w_m2`, `peak_bondline_k`, `landing_time_s`,
+//! `injected:<link>.<kind>` (bus faults injected, e.g. `injected:imu.noise_burst`).
 
 use serde::{Deserialize, Serialize};
 use twin_core::config::{Checks, ConfigError, Source};
@@ -153,6 +155,28 @@ pub enum FaultSpecToml {
         /// `baro`, `thermo`, `power`, `pyro` or `beacon`.
         node: String,
     },
+    /// A bus fault from the link fault layer.
+    Bus {
+        /// `can`, `imu` or `gnss`.
+        link: String,
+        /// The fault (`capsule_links::fault::FaultKind`: drop, duplicate, delay,
+        /// corrupt, reorder, insert_bytes, delete_bytes, noise_burst, stall,
+        /// error_frame, babble).
+        fault: capsule_links::fault::FaultKind,
+        /// `tx` (harness to avionics), `rx` or `both`.
+        #[serde(default)]
+        direction: capsule_links::fault::Direction,
+        /// Only CAN frames with this identifier.
+        #[serde(default)]
+        can_id: Option<u32>,
+        /// Probability per packet.
+        #[serde(default = "one")]
+        probability: f64,
+    },
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// Sensor channels the devices pass through the fault layer.
@@ -318,6 +342,8 @@ pub const EVENTS: &[&str] = &[
     "pyro_no_fire",
     "pyro_not_armed",
     "fc_mode",
+    "inject",
+    "fc_fault",
 ];
 /// Pyro channels.
 pub const CHANNELS: &[&str] = &[
@@ -389,6 +415,8 @@ pub fn check_event(e: &str) -> Result<(), String> {
             "`fc_mode` needs a mode (`fc_mode:MODE`): {}",
             MODES.join(", ")
         )),
+        ("inject", Some(a)) if !a.is_empty() => Ok(()),
+        ("inject", _) => Err("`inject` needs an injection id (`inject:ID`)".to_string()),
         (_, None) => Ok(()),
         (_, Some(_)) => Err(format!("`{kind}` takes no argument")),
     }
@@ -436,6 +464,23 @@ impl Scenario {
                     FaultSpecToml::DensityScale { scale } => Action::DensityScale(*scale),
                     FaultSpecToml::GnssLoss => Action::GnssLoss,
                     FaultSpecToml::NodeSilent { node } => Action::NodeSilent(node.clone()),
+                    FaultSpecToml::Bus {
+                        link,
+                        fault,
+                        direction,
+                        can_id,
+                        probability,
+                    } => Action::Bus(
+                        link.clone(),
+                        capsule_links::fault::FaultRule {
+                            fault: *fault,
+                            direction: *direction,
+                            can_id: *can_id,
+                            start_s: 0.0,
+                            end_s: None,
+                            probability: *probability,
+                        },
+                    ),
                 };
                 Injection {
                     id: i.id.clone(),
@@ -546,6 +591,71 @@ impl Scenario {
                     c.in_range(&format!("{f}.fault.scale"), *scale, 0.1, 10.0, "multiplier")
                 }
                 FaultSpecToml::GnssLoss => {}
+                FaultSpecToml::Bus {
+                    link,
+                    fault,
+                    can_id,
+                    probability,
+                    ..
+                } => {
+                    use capsule_links::fault::FaultKind as K;
+                    c.require(
+                        ["can", "imu", "gnss"].contains(&link.as_str()),
+                        format!("{f}.fault.link"),
+                        format!("unknown link `{link}` (can, imu, gnss)"),
+                    );
+                    c.in_range(
+                        &format!("{f}.fault.probability"),
+                        *probability,
+                        0.0,
+                        1.0,
+                        "probability",
+                    );
+                    let serial_only = matches!(
+                        fault,
+                        K::InsertBytes { .. }
+                            | K::DeleteBytes { .. }
+                            | K::NoiseBurst { .. }
+                            | K::Stall
+                    );
+                    let can_only = matches!(fault, K::ErrorFrame | K::Babble { .. } | K::BusOff);
+                    c.require(
+                        !(serial_only && link == "can"),
+                        format!("{f}.fault.fault"),
+                        "a serial-line fault on the CAN link",
+                    );
+                    c.require(
+                        !(can_only && link != "can"),
+                        format!("{f}.fault.fault"),
+                        "a CAN fault on a serial link",
+                    );
+                    c.require(
+                        can_id.is_none() || link == "can",
+                        format!("{f}.fault.can_id"),
+                        "`can_id` only applies to the CAN link",
+                    );
+                    if let Some(id) = can_id {
+                        c.require(
+                            *id <= 0x7FF,
+                            format!("{f}.fault.can_id"),
+                            format!("0x{id:X} is not an 11-bit identifier"),
+                        );
+                    }
+                    if let K::Babble { id, rate_hz } = fault {
+                        c.require(
+                            *id <= 0x7FF,
+                            format!("{f}.fault.fault.id"),
+                            format!("0x{id:X} is not an 11-bit identifier"),
+                        );
+                        c.in_range(
+                            &format!("{f}.fault.fault.rate_hz"),
+                            *rate_hz,
+                            1.0,
+                            20_000.0,
+                            "frames/s",
+                        );
+                    }
+                }
                 FaultSpecToml::NodeSilent { node } => c.require(
                     NODES.contains(&node.as_str()),
                     format!("{f}.fault.node"),
@@ -640,10 +750,17 @@ impl Scenario {
                 }
             }
             if let Some(o) = &x.outcome {
+                let injected = o.strip_prefix("injected:").is_some_and(|x| {
+                    x.split_once('.')
+                        .is_some_and(|(l, k)| ["can", "imu", "gnss"].contains(&l) && !k.is_empty())
+                });
                 c.require(
-                    OUTCOMES.contains(&o.as_str()),
+                    OUTCOMES.contains(&o.as_str()) || injected,
                     format!("{f}.outcome"),
-                    format!("unknown outcome `{o}`; outcomes: {}", OUTCOMES.join(", ")),
+                    format!(
+                        "unknown outcome `{o}`; outcomes: {}, injected:LINK.KIND",
+                        OUTCOMES.join(", ")
+                    ),
                 );
                 bounds(c, &f, x.min, x.max);
             }
