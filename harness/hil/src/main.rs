@@ -186,8 +186,7 @@ fn run_one(
         injections: s.injections(),
         fault_seed: seed,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let record = rt.block_on(run(&cfg, db.clone(), twin, devices));
