@@ -59,8 +59,28 @@ pub const PYRO_RETRY_S: f64 = 1.0;
 const PYRO_MAX_ATTEMPTS: u8 = 12;
 /// The pyro controller is lost after this long without its status, s.
 pub const PYRO_NODE_TIMEOUT_S: f64 = 0.5;
-/// `FC_EventDetail` of a lost pyro controller.
-const FAULT_PYRO_NODE: u16 = 0x0100;
+/// `FC_FaultFlags` bit of the pyro controller.
+const FLAG_PYRO_NODE: u16 = 1 << 3;
+/// `FC_FaultFlags` bit of the drogue.
+const FLAG_DROGUE: u16 = 1 << 8;
+/// `FC_EventDetail` of a lost pyro controller (0x100 + its fault flag bit).
+pub const FAULT_PYRO_NODE: u16 = 0x0103;
+/// `FC_EventDetail` of a drogue that does not slow the capsule (0x100 + its flag bit).
+pub const FAULT_DROGUE: u16 = 0x0108;
+/// The FC's own model of the capsule under the drogue (mass, kg; drag area of the
+/// drogue plus the capsule body, m²), for the drogue's descent-rate check.
+const DROGUE_MASS_KG: f64 = 172.0;
+const DROGUE_CDS_M2: f64 = 1.6;
+/// The drogue check starts this long after the drogue is fired, s (line stretch,
+/// inflation and the deceleration from Mach 0.8 to the terminal rate).
+pub const DROGUE_CHECK_AFTER_S: f64 = 8.0;
+/// The drogue has failed when the sink rate stays above this multiple of the expected
+/// terminal rate for [`DROGUE_FAIL_PERSIST_S`].
+const DROGUE_FAIL_RATIO: f64 = 1.4;
+/// Persistence of the drogue failure condition, s.
+pub const DROGUE_FAIL_PERSIST_S: f64 = 2.0;
+/// Highest dynamic pressure at which the (reefed) main may be deployed, Pa.
+pub const MAIN_MAX_Q_PA: f64 = 6_000.0;
 const PYRO_DROGUE_PRIMARY: u8 = 1 << 0;
 const PYRO_DROGUE_BACKUP: u8 = 1 << 1;
 const PYRO_MAIN_BACKUP: u8 = 1 << 3;
@@ -102,6 +122,10 @@ pub struct Fsw {
     pyro_pending: Vec<(u8, u8, f64, u8)>,
     pyro_status_t_s: f64,
     pyro_node_lost: bool,
+    /// Barometric altitude history for the sink rate: (time, altitude), last 1.5 s.
+    baro_alt_hist: std::collections::VecDeque<(f64, f64)>,
+    drogue_slow_since_s: Option<f64>,
+    drogue_failed: bool,
 }
 
 impl Fsw {
@@ -138,6 +162,9 @@ impl Fsw {
             pyro_pending: Vec::new(),
             pyro_status_t_s: f64::NEG_INFINITY,
             pyro_node_lost: false,
+            baro_alt_hist: std::collections::VecDeque::new(),
+            drogue_slow_since_s: None,
+            drogue_failed: false,
         }
     }
 
@@ -204,6 +231,16 @@ impl Fsw {
                 ) {
                     self.baro = Some((p, t));
                     self.baro_t_s = self.t_s;
+                    if let Some(h) = self.baro_altitude_m() {
+                        self.baro_alt_hist.push_back((self.t_s, h));
+                        while self
+                            .baro_alt_hist
+                            .front()
+                            .is_some_and(|(t0, _)| self.t_s - t0 > 1.5)
+                        {
+                            self.baro_alt_hist.pop_front();
+                        }
+                    }
                 }
             }
             return;
@@ -307,6 +344,55 @@ impl Fsw {
         }
     }
 
+    /// Sink rate (positive down), m/s: from the barometer over the last second, else
+    /// from navigation.
+    pub fn sink_rate_m_s(&self) -> Option<f64> {
+        if self.baro_valid()
+            && let (Some(&(t0, h0)), Some(&(t1, h1))) =
+                (self.baro_alt_hist.front(), self.baro_alt_hist.back())
+            && t1 - t0 >= 0.9
+            && self.t_s - t1 <= 0.5
+        {
+            return Some((h0 - h1) / (t1 - t0));
+        }
+        let s = self.nav.state()?;
+        Some(-s.velocity_m_s.dot(s.position_m.normalize()))
+    }
+
+    /// Air density, kg/m³: from the barometer, else an exponential model on the
+    /// navigated altitude.
+    fn air_density_kg_m3(&self) -> Option<f64> {
+        if self.baro_valid()
+            && let Some((p, t_c)) = self.baro
+        {
+            return Some(p / (287.05 * (t_c + 273.15).max(150.0)));
+        }
+        let h = self.nav.altitude_m()?;
+        Some(1.225 * (-h.max(0.0) / 7_200.0).exp())
+    }
+
+    /// Drogue FDIR: a drogue that leaves the capsule sinking well above its expected
+    /// terminal rate has failed (detail [`FAULT_DROGUE`]).
+    fn drogue_check(&mut self) {
+        if self.drogue_failed || self.t_s - self.mode_entered_s < DROGUE_CHECK_AFTER_S {
+            return;
+        }
+        let (Some(sink), Some(rho)) = (self.sink_rate_m_s(), self.air_density_kg_m3()) else {
+            return;
+        };
+        let expected = (2.0 * DROGUE_MASS_KG * G0 / (rho * DROGUE_CDS_M2)).sqrt();
+        if sink > DROGUE_FAIL_RATIO * expected {
+            let since = *self.drogue_slow_since_s.get_or_insert(self.t_s);
+            if self.t_s - since >= DROGUE_FAIL_PERSIST_S - 1e-9 {
+                self.drogue_failed = true;
+                self.fault_flags |= FLAG_DROGUE;
+                self.event(event::FAULT_DETECTED, FAULT_DROGUE);
+            }
+        } else {
+            self.drogue_slow_since_s = None;
+        }
+    }
+
     fn fire(&mut self, mut mask: u8) {
         if self.defect == Some(Defect::MainBeforeDrogue) {
             // Defect: drogue and main channel bits swapped.
@@ -356,6 +442,11 @@ impl Fsw {
             self.event(event::FAULT_DETECTED, FAULT_PYRO_NODE);
         }
         self.pyro_node_lost = lost;
+        if lost {
+            self.fault_flags |= FLAG_PYRO_NODE;
+        } else {
+            self.fault_flags &= !FLAG_PYRO_NODE;
+        }
         if self.defect == Some(Defect::NoBackupPyro) {
             self.pyro_pending.clear();
             return;
@@ -429,10 +520,20 @@ impl Fsw {
                 }
             }
             Mode::Drogue => {
+                self.drogue_check();
                 let primary = baro_alt.is_some_and(|h| h < 3_000.0);
                 let backup =
                     !self.baro_valid() && nav_alt.is_some_and(|h| h < 2_500.0) && in_mode_s > 5.0;
-                if primary || backup {
+                // A failed drogue: the main at once, if the dynamic pressure allows.
+                let reserve = self.drogue_failed
+                    && self.air_density_kg_m3().is_some_and(|rho| {
+                        let v = self
+                            .sink_rate_m_s()
+                            .unwrap_or(0.0)
+                            .max(if speed.is_finite() { speed } else { 0.0 });
+                        0.5 * rho * v * v < MAIN_MAX_Q_PA
+                    });
+                if primary || backup || reserve {
                     self.fire_function(PYRO_MAIN_PRIMARY, PYRO_MAIN_BACKUP, PYRO_DROGUE_RELEASE);
                     self.set_mode(Mode::Main);
                 }

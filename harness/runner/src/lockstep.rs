@@ -89,7 +89,8 @@ pub struct RunRecord {
     /// In-flight peaks (before splashdown), tracked every physics step.
     pub peaks: Peaks,
     /// Every event by its scenario name, with its time, in time order: device events,
-    /// `splashdown`, `fc_mode:<MODE>`, `fc_fault` (the FC reported a fault),
+    /// `splashdown`, `fc_mode:<MODE>`, `fc_fault` and
+    /// `fc_fault:<detail>` (the FC reported a fault; detail as `0x0108`),
     /// `inject:<id>`.
     pub named_events: Vec<(f64, String)>,
     /// Injections started and ended: (time, id, started).
@@ -424,7 +425,12 @@ pub async fn run(
                         named.push((t, format!("fc_mode:{}", MODE_NAMES[to])));
                     }
                     if code == 2.0 {
+                        let detail = vals
+                            .iter()
+                            .find(|(n, _)| *n == "FC_EventDetail")
+                            .map_or(0, |(_, x)| *x as u16);
                         named.push((t, "fc_fault".into()));
+                        named.push((t, format!("fc_fault:{detail:#06x}")));
                     }
                 }
             }

@@ -55,7 +55,8 @@
 //! ```
 //!
 //! Events: `splashdown`, `beacon_on`, `pyro_fired:<channel>`, `pyro_no_fire:<channel>`,
-//! `inject:<id>` (an injection started), `fc_fault` (the FC reported a fault),
+//! `inject:<id>` (an injection started), `fc_fault` (the FC reported a fault) or
+//! `fc_fault:0xHHHH` (with that `FC_EventDetail`, see the ICD),
 //! `pyro_not_armed`, `fc_mode:<MODE>`; channels `drogue_primary`, `drogue_backup`,
 //! `main_primary`, `main_backup`, `drogue_release`, `main_release`; a `*` matches any.
 //! Truth signals: `truth.altitude_m`, `truth.mach`, `truth.airspeed_m_s`,
@@ -415,6 +416,19 @@ pub fn check_event(e: &str) -> Result<(), String> {
             "`fc_mode` needs a mode (`fc_mode:MODE`): {}",
             MODES.join(", ")
         )),
+        ("fc_fault", Some(a))
+            if a.len() == 6
+                && a.starts_with("0x")
+                && a[2..]
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) =>
+        {
+            Ok(())
+        }
+        ("fc_fault", Some(_)) => Err(
+            "`fc_fault:DETAIL` takes the FC_EventDetail as 0x and four lower-case hex digits (e.g. `fc_fault:0x0108`)"
+                .to_string(),
+        ),
         ("inject", Some(a)) if !a.is_empty() => Ok(()),
         ("inject", _) => Err("`inject` needs an injection id (`inject:ID`)".to_string()),
         (_, None) => Ok(()),
