@@ -43,6 +43,8 @@ pub mod event {
     pub const MODE_CHANGE: u8 = 1;
     /// Fault detected (detail: what, e.g. the pyro channel bit).
     pub const FAULT_DETECTED: u8 = 2;
+    /// A fault reported earlier has gone (detail as for the detection).
+    pub const FAULT_CLEARED: u8 = 3;
     /// Backup pyro channel used (detail: the channel bit).
     pub const BACKUP_PYRO: u8 = 5;
 }
@@ -61,6 +63,14 @@ const PYRO_MAX_ATTEMPTS: u8 = 12;
 pub const PYRO_NODE_TIMEOUT_S: f64 = 0.5;
 /// `FC_FaultFlags` bit of the pyro controller.
 const FLAG_PYRO_NODE: u16 = 1 << 3;
+/// `FC_FaultFlags` bit of the barometer.
+const FLAG_BARO: u16 = 1 << 2;
+/// `FC_EventDetail` of a failed barometer: silent, or frozen (0x100 + its flag bit).
+pub const FAULT_BARO: u16 = 0x0102;
+/// Window over which a barometer reading that does not move is judged frozen, s.
+pub const BARO_FROZEN_WINDOW_S: f64 = 2.0;
+/// Lowest pressure at which the frozen check judges (the sensor saturates at 100 Pa).
+const BARO_MIN_JUDGED_PA: f64 = 200.0;
 /// `FC_FaultFlags` bit of the drogue.
 const FLAG_DROGUE: u16 = 1 << 8;
 /// `FC_EventDetail` of a lost pyro controller (0x100 + its fault flag bit).
@@ -126,6 +136,12 @@ pub struct Fsw {
     baro_alt_hist: std::collections::VecDeque<(f64, f64)>,
     drogue_slow_since_s: Option<f64>,
     drogue_failed: bool,
+    /// Raw barometric pressure readings (time, Pa), last [`BARO_FROZEN_WINDOW_S`].
+    baro_p_hist: std::collections::VecDeque<(f64, f64)>,
+    baro_frozen: bool,
+    baro_fault_reported: bool,
+    /// Time of the first cycle, s (a node never heard from is lost after its timeout).
+    start_s: Option<f64>,
 }
 
 impl Fsw {
@@ -165,6 +181,10 @@ impl Fsw {
             baro_alt_hist: std::collections::VecDeque::new(),
             drogue_slow_since_s: None,
             drogue_failed: false,
+            baro_p_hist: std::collections::VecDeque::new(),
+            baro_frozen: false,
+            baro_fault_reported: false,
+            start_s: None,
         }
     }
 
@@ -231,6 +251,14 @@ impl Fsw {
                 ) {
                     self.baro = Some((p, t));
                     self.baro_t_s = self.t_s;
+                    self.baro_p_hist.push_back((self.t_s, p));
+                    while self
+                        .baro_p_hist
+                        .front()
+                        .is_some_and(|(t0, _)| self.t_s - t0 > BARO_FROZEN_WINDOW_S + 1e-9)
+                    {
+                        self.baro_p_hist.pop_front();
+                    }
                     if let Some(h) = self.baro_altitude_m() {
                         self.baro_alt_hist.push_back((self.t_s, h));
                         while self
@@ -323,9 +351,55 @@ impl Fsw {
         }
     }
 
-    /// True while the barometer delivers valid data (within the last second).
+    /// True while the barometer delivers valid data (within the last second) and has
+    /// not been found frozen.
     pub fn baro_valid(&self) -> bool {
-        self.baro.is_some() && self.t_s - self.baro_t_s <= 1.0
+        self.baro.is_some() && self.t_s - self.baro_t_s <= 1.0 && !self.baro_frozen
+    }
+
+    /// Sink rate from navigation alone (positive down), m/s.
+    fn nav_sink_rate_m_s(&self) -> Option<f64> {
+        let s = self.nav.state()?;
+        Some(-s.velocity_m_s.dot(s.position_m.normalize()))
+    }
+
+    /// Baro FDIR. A reading that has not moved by more than one count (0.1 Pa) over
+    /// [`BARO_FROZEN_WINDOW_S`] while navigation says the pressure should have changed by
+    /// 5 Pa or more is frozen (latched); a barometer silent for 1 s is lost (until it
+    /// comes back). Either is reported once as [`FAULT_BARO`].
+    fn baro_check(&mut self) {
+        if !self.baro_frozen
+            && let (Some(&(t0, _)), Some(&(t1, p1))) =
+                (self.baro_p_hist.front(), self.baro_p_hist.back())
+            && t1 - t0 >= BARO_FROZEN_WINDOW_S - 0.15
+            && let Some(sink) = self.nav_sink_rate_m_s()
+        {
+            let (lo, hi) = self
+                .baro_p_hist
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(_, p)| {
+                    (lo.min(p), hi.max(p))
+                });
+            // Scale height 7 km: dp = p dh / H.
+            let expected_change_pa = p1 * sink.abs() * (t1 - t0) / 7_000.0;
+            // Readings near the bottom of the sensor's range (100 Pa) are saturated.
+            if hi - lo <= 0.15 && expected_change_pa >= 5.0 && lo >= BARO_MIN_JUDGED_PA {
+                self.baro_frozen = true;
+            }
+        }
+        let started = self.start_s.is_some_and(|t0| self.t_s - t0 > 2.0);
+        let silent = started && self.t_s - self.baro_t_s > 1.0;
+        if self.baro_frozen || silent {
+            self.fault_flags |= FLAG_BARO;
+            if !self.baro_fault_reported {
+                self.baro_fault_reported = true;
+                self.event(event::FAULT_DETECTED, FAULT_BARO);
+            }
+        } else if self.baro_fault_reported {
+            self.fault_flags &= !FLAG_BARO;
+            self.baro_fault_reported = false;
+            self.event(event::FAULT_CLEARED, FAULT_BARO);
+        }
     }
 
     /// Pressure altitude from the barometer (ISA troposphere and lower stratosphere), m.
@@ -355,8 +429,7 @@ impl Fsw {
         {
             return Some((h0 - h1) / (t1 - t0));
         }
-        let s = self.nav.state()?;
-        Some(-s.velocity_m_s.dot(s.position_m.normalize()))
+        self.nav_sink_rate_m_s()
     }
 
     /// Air density, kg/m³: from the barometer, else an exponential model on the
@@ -492,6 +565,9 @@ impl Fsw {
     /// The mode sequence (entry onwards).
     fn sequence(&mut self) {
         self.pyro_fdir();
+        if matches!(self.mode, Mode::Entry | Mode::Drogue | Mode::Main) {
+            self.baro_check();
+        }
         let baro_alt = self.baro_altitude_m();
         let nav_alt = self.nav.altitude_m();
         let speed = self.nav.airspeed_m_s().unwrap_or(f64::INFINITY);
@@ -566,6 +642,7 @@ impl Fsw {
     /// Runs one cycle at time `t_s`; returns the frames to send, in order.
     pub fn cycle(&mut self, t_s: f64) -> Result<Vec<CanFrame>, CodecError> {
         self.t_s = t_s;
+        self.start_s.get_or_insert(t_s);
         self.sequence();
         let mut out = Vec::new();
         for (name, vals) in std::mem::take(&mut self.outbox) {
