@@ -19,16 +19,20 @@ pub enum Defect {
     /// The pyro FDIR never uses a backup initiator (no continuity check, no fire
     /// confirmation). Violates REQ-PYR-001.
     NoBackupPyro,
+    /// The IMU health checks are not wired in: a stuck or silent IMU keeps driving
+    /// navigation and splashdown detection. Violates REQ-FDIR-040.
+    IgnoresImuFault,
 }
 
 impl Defect {
     /// Every defect, in `--list-defects` order.
-    pub const ALL: [Defect; 5] = [
+    pub const ALL: [Defect; 6] = [
         Defect::LateDrogue,
         Defect::MainBeforeDrogue,
         Defect::BeaconNeverActivated,
         Defect::HeartbeatStopsAfterModeChange,
         Defect::NoBackupPyro,
+        Defect::IgnoresImuFault,
     ];
 
     /// Command-line name.
@@ -39,6 +43,7 @@ impl Defect {
             Defect::BeaconNeverActivated => "beacon-never-activated",
             Defect::HeartbeatStopsAfterModeChange => "heartbeat-stops-after-mode-change",
             Defect::NoBackupPyro => "no-backup-pyro",
+            Defect::IgnoresImuFault => "ignores-imu-fault",
         }
     }
 
@@ -50,6 +55,7 @@ impl Defect {
             Defect::BeaconNeverActivated => "REQ-REC-001",
             Defect::HeartbeatStopsAfterModeChange => "REQ-TLM-001",
             Defect::NoBackupPyro => "REQ-PYR-001",
+            Defect::IgnoresImuFault => "REQ-FDIR-040",
         }
     }
 

@@ -63,6 +63,16 @@ const PYRO_MAX_ATTEMPTS: u8 = 12;
 pub const PYRO_NODE_TIMEOUT_S: f64 = 0.5;
 /// `FC_FaultFlags` bit of the pyro controller.
 const FLAG_PYRO_NODE: u16 = 1 << 3;
+/// `FC_FaultFlags` bit of the IMU.
+const FLAG_IMU: u16 = 1 << 0;
+/// `FC_EventDetail` of a failed IMU: a channel stuck, or datagrams missing (0x100 + its
+/// flag bit).
+pub const FAULT_IMU: u16 = 0x0100;
+/// An IMU channel that repeats the same value this many datagrams running is stuck.
+pub const IMU_STUCK_DATAGRAMS: u32 = 100;
+/// The IMU has failed when fewer than half of its datagrams (1 kHz) arrived over this
+/// window, s.
+pub const IMU_RATE_WINDOW_S: f64 = 0.5;
 /// `FC_FaultFlags` bit of the barometer.
 const FLAG_BARO: u16 = 1 << 2;
 /// `FC_EventDetail` of a failed barometer: silent, or frozen (0x100 + its flag bit).
@@ -140,6 +150,15 @@ pub struct Fsw {
     baro_p_hist: std::collections::VecDeque<(f64, f64)>,
     baro_frozen: bool,
     baro_fault_reported: bool,
+    /// IMU FDIR: the last datagram's six channels, how many datagrams each has
+    /// repeated, datagram counts per cycle over [`IMU_RATE_WINDOW_S`], and the verdict.
+    imu_last_channels: [f64; 6],
+    imu_repeats: [u32; 6],
+    imu_count_hist: std::collections::VecDeque<(f64, u64)>,
+    imu_failed: bool,
+    /// Splashdown by the barometer (without an IMU): since when it has been still near
+    /// the surface, s.
+    baro_still_since_s: Option<f64>,
     /// Time of the first cycle, s (a node never heard from is lost after its timeout).
     start_s: Option<f64>,
 }
@@ -185,6 +204,11 @@ impl Fsw {
             baro_frozen: false,
             baro_fault_reported: false,
             start_s: None,
+            imu_last_channels: [f64::NAN; 6],
+            imu_repeats: [0; 6],
+            imu_count_hist: std::collections::VecDeque::new(),
+            imu_failed: false,
+            baro_still_since_s: None,
         }
     }
 
@@ -211,8 +235,31 @@ impl Fsw {
 
     /// Takes an IMU datagram.
     pub fn on_imu(&mut self, d: &ImuDatagram) {
+        if d.status & capsule_icd::imu::status::DATA_INVALID != 0 {
+            return;
+        }
         self.imu_count += 1;
         self.last_imu = Some(*d);
+        let ch = [
+            d.rate_rad_s[0],
+            d.rate_rad_s[1],
+            d.rate_rad_s[2],
+            d.specific_force_m_s2[0],
+            d.specific_force_m_s2[1],
+            d.specific_force_m_s2[2],
+        ];
+        for k in 0..6 {
+            if ch[k] == self.imu_last_channels[k] {
+                self.imu_repeats[k] += 1;
+            } else {
+                self.imu_repeats[k] = 0;
+            }
+        }
+        self.imu_last_channels = ch;
+        if self.imu_failed {
+            // Isolated: nothing from a failed IMU is used.
+            return;
+        }
         self.nav.on_imu(d);
         let f = d.specific_force_m_s2;
         self.load_g = (f[0] * f[0] + f[1] * f[1] + f[2] * f[2]).sqrt() / G0;
@@ -357,8 +404,50 @@ impl Fsw {
         self.baro.is_some() && self.t_s - self.baro_t_s <= 1.0 && !self.baro_frozen
     }
 
+    /// IMU FDIR: a channel stuck at one value for [`IMU_STUCK_DATAGRAMS`] datagrams, or
+    /// fewer than half the datagrams over [`IMU_RATE_WINDOW_S`] (silent line, CRC
+    /// storm), fails the IMU for the rest of the flight: navigation is no longer used
+    /// and the sequence runs on the barometer (fault [`FAULT_IMU`]).
+    fn imu_check(&mut self) {
+        self.imu_count_hist.push_back((self.t_s, self.imu_count));
+        while self
+            .imu_count_hist
+            .front()
+            .is_some_and(|(t0, _)| self.t_s - t0 > IMU_RATE_WINDOW_S + 1e-9)
+        {
+            self.imu_count_hist.pop_front();
+        }
+        if self.imu_failed || self.defect == Some(Defect::IgnoresImuFault) {
+            return;
+        }
+        let stuck = self.imu_repeats.iter().any(|&n| n >= IMU_STUCK_DATAGRAMS);
+        let starved = match (self.imu_count_hist.front(), self.imu_count_hist.back()) {
+            (Some(&(t0, n0)), Some(&(t1, n1))) if t1 - t0 >= IMU_RATE_WINDOW_S - 0.015 => {
+                ((n1 - n0) as f64) < 0.5 * 1_000.0 * (t1 - t0)
+            }
+            _ => false,
+        };
+        let started = self.start_s.is_some_and(|t0| self.t_s - t0 > 1.0);
+        if started && (stuck || starved) {
+            self.imu_failed = true;
+            self.fault_flags |= FLAG_IMU;
+            self.event(event::FAULT_DETECTED, FAULT_IMU);
+        }
+    }
+
+    /// Navigated altitude, m (none once the IMU has failed).
+    fn nav_altitude_m(&self) -> Option<f64> {
+        if self.imu_failed {
+            return None;
+        }
+        self.nav.altitude_m()
+    }
+
     /// Sink rate from navigation alone (positive down), m/s.
     fn nav_sink_rate_m_s(&self) -> Option<f64> {
+        if self.imu_failed {
+            return None;
+        }
         let s = self.nav.state()?;
         Some(-s.velocity_m_s.dot(s.position_m.normalize()))
     }
@@ -440,7 +529,7 @@ impl Fsw {
         {
             return Some(p / (287.05 * (t_c + 273.15).max(150.0)));
         }
-        let h = self.nav.altitude_m()?;
+        let h = self.nav_altitude_m()?;
         Some(1.225 * (-h.max(0.0) / 7_200.0).exp())
     }
 
@@ -566,11 +655,16 @@ impl Fsw {
     fn sequence(&mut self) {
         self.pyro_fdir();
         if matches!(self.mode, Mode::Entry | Mode::Drogue | Mode::Main) {
+            self.imu_check();
             self.baro_check();
         }
         let baro_alt = self.baro_altitude_m();
-        let nav_alt = self.nav.altitude_m();
-        let speed = self.nav.airspeed_m_s().unwrap_or(f64::INFINITY);
+        let nav_alt = self.nav_altitude_m();
+        let speed = if self.imu_failed {
+            f64::INFINITY
+        } else {
+            self.nav.airspeed_m_s().unwrap_or(f64::INFINITY)
+        };
         let in_mode_s = self.t_s - self.mode_entered_s;
         match self.mode {
             Mode::Entry => {
@@ -590,7 +684,10 @@ impl Fsw {
                     pulse_over && baro_alt.is_some_and(|h| h < drogue_alt) && speed / a < 0.8;
                 // Without a barometer, fall back to the navigated altitude.
                 let backup = !self.baro_valid() && nav_alt.is_some_and(|h| h < 9_000.0);
-                if primary || backup {
+                // Without an IMU (no Mach, no deceleration pulse): the baro alone, low
+                // enough to be subsonic on any entry.
+                let no_imu = self.imu_failed && baro_alt.is_some_and(|h| h < 10_000.0);
+                if primary || backup || no_imu {
                     self.fire_function(PYRO_DROGUE_PRIMARY, PYRO_DROGUE_BACKUP, 0);
                     self.set_mode(Mode::Drogue);
                 }
@@ -617,7 +714,19 @@ impl Fsw {
             Mode::Main => {
                 // Splashdown: the impact shock near the surface.
                 let low = baro_alt.is_some_and(|h| h < 300.0) || nav_alt.is_some_and(|h| h < 300.0);
-                if low && self.load_g > 2.5 {
+                // Without an IMU: the baro still (sinking under 1 m/s) for 3 s, near
+                // the surface.
+                let still = self.imu_failed
+                    && baro_alt.is_some_and(|h| h < 150.0)
+                    && self.sink_rate_m_s().is_some_and(|v| v.abs() < 1.0);
+                let baro_landed = if still {
+                    let since = *self.baro_still_since_s.get_or_insert(self.t_s);
+                    self.t_s - since >= 3.0
+                } else {
+                    self.baro_still_since_s = None;
+                    false
+                };
+                if (low && self.load_g > 2.5 && !self.imu_failed) || baro_landed {
                     self.set_mode(Mode::Splashdown);
                 }
             }
@@ -683,7 +792,7 @@ impl Fsw {
                 .unwrap_or(0.0)
                 .clamp(-1000.0, 261_143.75);
             let vel = self.nav.airspeed_m_s().unwrap_or(0.0).clamp(0.0, 16_383.0);
-            let nav_valid = self.nav.state().is_some();
+            let nav_valid = self.nav.state().is_some() && !self.imu_failed;
             out.push(self.db.encode(
                 "FC_Status",
                 &[
@@ -695,7 +804,11 @@ impl Fsw {
                     ("FC_FaultFlags", f64::from(self.fault_flags)),
                     (
                         "FC_ImuValid",
-                        if self.last_imu.is_some() { 1.0 } else { 0.0 },
+                        if self.last_imu.is_some() && !self.imu_failed {
+                            1.0
+                        } else {
+                            0.0
+                        },
                     ),
                     ("FC_GnssFix", if self.gnss_fix { 1.0 } else { 0.0 }),
                 ],

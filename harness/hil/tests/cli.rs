@@ -249,6 +249,7 @@ fn every_seeded_defect_is_caught_by_the_named_expectation() {
         ("beacon-never-activated", "SCN-001", "beacon"),
         ("heartbeat-stops-after-mode-change", "SCN-001", "heartbeat"),
         ("no-backup-pyro", "SCN-002", "drogue-via-backup"),
+        ("ignores-imu-fault", "SCN-015", "beacon"),
     ];
     let listed = Command::new(env!("CARGO_BIN_EXE_hil"))
         .args(["__fc", "--list-defects"])
