@@ -248,12 +248,12 @@ impl Fsw {
             d.specific_force_m_s2[1],
             d.specific_force_m_s2[2],
         ];
-        for k in 0..6 {
-            if ch[k] == self.imu_last_channels[k] {
-                self.imu_repeats[k] += 1;
-            } else {
-                self.imu_repeats[k] = 0;
-            }
+        for ((v, last), n) in ch
+            .iter()
+            .zip(&self.imu_last_channels)
+            .zip(&mut self.imu_repeats)
+        {
+            *n = if v == last { *n + 1 } else { 0 };
         }
         self.imu_last_channels = ch;
         if self.imu_failed {
