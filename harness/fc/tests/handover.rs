@@ -34,10 +34,15 @@ async fn next_frame(l: &mut Link) -> CanFrame {
     }
 }
 
+/// A near-ideal IMU: no bias, scale or misalignment errors, and white noise only
+/// (sigma per sample 10 LSB on the wire) so that, as on any real sensor, no channel
+/// repeats (the FC's IMU FDIR takes a channel that repeats for 100 datagrams as stuck).
 fn ideal_imu() -> ImuSpec {
     let mut s = ImuSpec::default();
+    // sigma = density * sqrt(1 kHz).
+    s.gyro.noise_density = 10.0 * capsule_icd::imu::RATE_LSB_RAD_S / 1000f64.sqrt();
+    s.accel.noise_density = 10.0 * capsule_icd::imu::ACCEL_LSB_M_S2 / 1000f64.sqrt();
     for a in [&mut s.gyro, &mut s.accel] {
-        a.noise_density = 0.0;
         a.turn_on_bias_sigma = 0.0;
         a.bias_instability = 0.0;
         a.scale_factor_ppm = 0.0;
