@@ -157,6 +157,7 @@ async fn run(argv: Vec<String>) -> ExitCode {
         }
     };
     let sync_def = db.by_name("SIM_Sync").cloned();
+    let db_handover = db.by_name("HV_StateTime").cloned();
     let mut fsw = Fsw::new(db, 0x0C0F_FEE0).with_defect(args.defect);
     let mut imu_dec = ImuStreamDecoder::default();
     let mut nmea_dec = NmeaStreamDecoder::new();
@@ -170,7 +171,8 @@ async fn run(argv: Vec<String>) -> ExitCode {
     // In lockstep, inputs wait for the tick and are applied in a fixed order (CAN, then
     // NMEA, then IMU), so the result never depends on which transport delivered first.
     let mut held_can: Vec<capsule_icd::can::CanFrame> = Vec::new();
-    let start = tokio::time::Instant::now();
+    let handover_def = db_handover;
+    let mut start = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(10));
     loop {
         tokio::select! {
@@ -187,7 +189,21 @@ async fn run(argv: Vec<String>) -> ExitCode {
                     }
                 }
                 Ok(f) if args.lockstep => held_can.push(f),
-                Ok(f) => fsw.on_can(&f),
+                Ok(f) => {
+                    // In real time the state handover also sets the clock: the
+                    // handover's time is "now" on the flight software's time base.
+                    if handover_def.as_ref().is_some_and(|h| h.id == f.id)
+                        && let Some(Ok(v)) = handover_def.as_ref().map(|h| h.decode(&f))
+                        && let Some(&(_, t_us)) = v.iter().find(|(n, _)| *n == "HV_TimeUs")
+                    {
+                        let since = std::time::Duration::try_from_secs_f64(t_us * 1e-6)
+                            .unwrap_or_default();
+                        start = tokio::time::Instant::now()
+                            .checked_sub(since)
+                            .unwrap_or(start);
+                    }
+                    fsw.on_can(&f)
+                }
                 Err(_) => return ExitCode::SUCCESS,
             },
             r = read_opt(&mut imu, &mut ibuf) => match r {

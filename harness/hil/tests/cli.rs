@@ -69,7 +69,9 @@ fn the_library_passes_and_its_verdicts_match_the_snapshot() {
     );
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).expect("json");
-    let summary: Vec<serde_json::Value> = v
+    assert_eq!(v["complete"], true);
+    assert_eq!(v["clock"], "lockstep");
+    let summary: Vec<serde_json::Value> = v["scenarios"]
         .as_array()
         .expect("array")
         .iter()
@@ -306,4 +308,247 @@ fn every_seeded_defect_is_caught_by_the_named_expectation() {
         matrix.push_str(&format!("{defect}: {}\n", failing.join(" ")));
     }
     eprintln!("defect x scenario (failing scenarios):\n{matrix}");
+}
+
+const REALTIME_SCENARIO: &str = r#"[scenario]
+id = "RT-001"
+title = "Real-time smoke: three seconds from the entry interface"
+requirements = ["REQ-TLM-001"]
+
+[initial]
+vehicle = "../../fixtures/vehicles/capsule-srcv.toml"
+phase = "entry"
+seed = 1
+bank_deg = 60.0
+entry = { altitude_m = 120000.0, speed_m_s = 7400.0, flight_path_angle_deg = -1.6, heading_deg = 45.0, latitude_deg = 20.0, longitude_deg = -160.0 }
+
+[run]
+max_time_s = 3.0
+
+[[expect]]
+id = "heartbeat"
+requirement = "REQ-TLM-001"
+message = "FC_Status"
+min_rate_hz = 2.0
+"#;
+
+fn realtime_bench(budget: &str) -> String {
+    format!(
+        r#"[bench]
+name = "rt-test"
+clock = "realtime"
+
+[links]
+can = "simulated"
+imu = "simulated"
+gnss = "simulated"
+
+[flight_computer]
+kind = "reference"
+
+[timing]
+physics_rate_hz = 1000.0
+silence_timeout_s = 5.0
+{budget}
+"#
+    )
+}
+
+/// `--clock realtime` against the reference flight computer: the run is paced by the
+/// wall clock and reports its timing figures (lateness percentiles, overruns, command
+/// latency) on the console and in the JSON result; a budget that cannot be kept marks
+/// the verdict FAIL with the broken limit named. No assertion depends on the machine's
+/// speed: one budget no loop can break, one no loop can keep.
+#[test]
+fn a_realtime_run_reports_its_timing_and_is_held_to_the_bench_budget() {
+    let scn = temp_scenario("realtime.toml", REALTIME_SCENARIO);
+    let dir = scn.parent().expect("dir").to_path_buf();
+    let lenient = dir.join("lenient.toml");
+    std::fs::write(
+        &lenient,
+        realtime_bench(
+            "max_lateness_p99_us = 1e9\nmax_lateness_us = 1e9\nmax_overruns = 1000000\nmax_command_latency_p99_us = 1e9",
+        ),
+    )
+    .expect("bench");
+    let json = dir.join("rt.json");
+    let (code, out, err) = hil(&[
+        "run",
+        scn.to_str().expect("utf8"),
+        "--bench",
+        lenient.to_str().expect("utf8"),
+        "--json",
+        json.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    assert!(out.starts_with("PASS"), "{out}");
+    assert!(
+        out.contains("timing: step 1000 us, lateness p50 ") && out.contains("overruns"),
+        "{out}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("json");
+    assert_eq!(v["clock"], "realtime");
+    let r = &v["scenarios"][0]["result"];
+    assert_eq!(r["clock"], "realtime");
+    // One lateness sample per physics step, 1 kHz over the run.
+    let t_end_s = r["t_end_s"].as_f64().expect("t_end_s");
+    assert!((3.0..3.01).contains(&t_end_s), "{r}");
+    assert_eq!(
+        r["timing"]["lateness"]["count"].as_f64(),
+        Some((t_end_s * 1000.0).round()),
+        "{r}"
+    );
+    let p50 = r["timing"]["lateness"]["p50_us"].as_f64().expect("p50");
+    let p99 = r["timing"]["lateness"]["p99_us"].as_f64().expect("p99");
+    assert!(p50 <= p99, "{r}");
+    let tb = r["expectations"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|e| e["id"] == "timing-budget")
+        .expect("the timing budget is part of the verdict");
+    assert_eq!(tb["passed"], true);
+    assert_eq!(tb["requirement"], "BENCH-TIMING");
+
+    let strict = dir.join("strict.toml");
+    std::fs::write(&strict, realtime_bench("max_lateness_us = 0.0")).expect("bench");
+    let (code, out, err) = hil(&[
+        "run",
+        scn.to_str().expect("utf8"),
+        "--bench",
+        strict.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, 1, "stdout: {out}\nstderr: {err}");
+    assert!(out.starts_with("FAIL"), "{out}");
+    assert!(
+        out.contains("x timing-budget [BENCH-TIMING]") && out.contains("step lateness max"),
+        "{out}"
+    );
+}
+
+/// Bench files are validated before anything runs: a bad address is named with its
+/// file, line, column and field, and exits 2; so are options the bench cannot honour.
+#[test]
+fn bad_benches_are_rejected_before_anything_runs() {
+    let scn = temp_scenario("bench-check.toml", REALTIME_SCENARIO);
+    let dir = scn.parent().expect("dir").to_path_buf();
+    let bad = dir.join("bad-bench.toml");
+    std::fs::write(
+        &bad,
+        realtime_bench("").replace("imu = \"simulated\"", "imu = \"serial:/dev/ttyUSB0\""),
+    )
+    .expect("bench");
+    let (code, out, err) = hil(&[
+        "run",
+        scn.to_str().expect("utf8"),
+        "--bench",
+        bad.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, 2, "stdout: {out}\nstderr: {err}");
+    assert!(out.is_empty(), "nothing ran: {out}");
+    assert!(
+        err.contains("bad-bench.toml:7:") && err.contains("links.imu") && err.contains("PATH@BAUD"),
+        "{err}"
+    );
+    let (code, _, err) = hil(&[
+        "run",
+        scn.to_str().expect("utf8"),
+        "--bench",
+        "fixtures/benches/lab-socketcan.toml",
+        "--clock",
+        "lockstep",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("do not speak SIM_Tick"), "{err}");
+    let (code, _, err) = hil(&[
+        "run",
+        scn.to_str().expect("utf8"),
+        "--bench",
+        "fixtures/benches/lab-socketcan.toml",
+        "--defect",
+        "late-drogue",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--defect needs the reference flight computer"),
+        "{err}"
+    );
+    let (code, out, _) = hil(&["check", "fixtures/benches"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.starts_with("ok     bench"))
+            .count(),
+        4,
+        "{out}"
+    );
+    let (code, out, _) = hil(&["devices"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("simulated: always available"), "{out}");
+}
+
+/// Ctrl-C during a run: the run stops safely (actuators commanded safe), the results
+/// are written and marked incomplete, and the exit code is 2. Never a hang.
+#[test]
+fn ctrl_c_leaves_a_readable_result_marked_incomplete() {
+    let dir = root()
+        .join("target")
+        .join(format!("hil-int-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let json = dir.join("int.json");
+    let junit = dir.join("int.xml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hil"))
+        .args([
+            "run",
+            "scenarios/nominal-entry.toml",
+            "scenarios/gnss-loss.toml",
+            "--json",
+            json.to_str().expect("utf8"),
+            "--junit",
+            junit.to_str().expect("utf8"),
+        ])
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("hil starts");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let st = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(st.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("hil did not stop within 60 s of Ctrl-C");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(status.code(), Some(2), "{stdout}");
+    assert!(stdout.starts_with("INCOMPLETE SCN-001"), "{stdout}");
+    assert!(
+        stdout.contains("INCOMPLETE: stopped by Ctrl-C after 1 of 2 scenarios"),
+        "{stdout}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).expect("json");
+    assert_eq!(v["complete"], false);
+    let r = &v["scenarios"][0]["result"];
+    assert_eq!(r["verdict"], "Incomplete");
+    assert_eq!(r["incomplete"], true);
+    let t_end = r["t_end_s"].as_f64().expect("t_end_s");
+    assert!(t_end > 0.0 && t_end < 900.0, "{r}");
+    assert!(
+        std::fs::read_to_string(&junit)
+            .expect("junit")
+            .contains("<testsuite")
+    );
 }

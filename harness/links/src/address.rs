@@ -192,3 +192,58 @@ impl Address {
         }
     }
 }
+
+impl std::fmt::Display for Address {
+    /// The address as written in a bench file (parses back to the same value).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let line = |s: &SerialSettings| {
+            if (s.data_bits, s.parity, s.stop_bits) == (8, 'N', 1) {
+                String::new()
+            } else {
+                format!(",{}{}{}", s.data_bits, s.parity, s.stop_bits)
+            }
+        };
+        match self {
+            Address::Serial { path, settings } => {
+                write!(f, "serial:{path}@{}{}", settings.baud, line(settings))
+            }
+            Address::SocketCan { interface } => write!(f, "socketcan:{interface}"),
+            Address::Slcan {
+                path,
+                settings,
+                can_bitrate,
+            } => write!(
+                f,
+                "slcan:{path}@{}{},{can_bitrate}",
+                settings.baud,
+                line(settings)
+            ),
+            Address::VirtualBus { path } => write!(f, "vbus:{path}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Address;
+
+    #[test]
+    fn addresses_print_as_they_parse() {
+        for a in [
+            "serial:/dev/ttyUSB0@921600",
+            "serial:/dev/ttyS1@115200,7E2",
+            "socketcan:can0",
+            "slcan:/dev/ttyACM0@1000000,250000",
+            "vbus:/tmp/capsule.bus",
+        ] {
+            let p = Address::parse(a).expect(a);
+            assert_eq!(Address::parse(&p.to_string()).expect(a), p, "{a}");
+        }
+        assert_eq!(
+            Address::parse("slcan:/dev/ttyACM0@1000000")
+                .expect("parses")
+                .to_string(),
+            "slcan:/dev/ttyACM0@1000000,500000"
+        );
+    }
+}

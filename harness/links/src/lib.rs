@@ -15,6 +15,7 @@
 
 pub mod address;
 pub mod clock;
+pub mod discover;
 pub mod fault;
 pub mod serial;
 pub mod slcan;
@@ -25,6 +26,26 @@ use capsule_icd::can::CanFrame;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
+
+/// Opens the link at a bench address (see [`address`]): a serial port, a kernel CAN
+/// interface, an SLCAN adapter, or the virtual bus.
+pub async fn open(name: &str, address: &address::Address) -> Result<Link, LinkError> {
+    use address::Address;
+    match address {
+        Address::Serial { path, settings } => serial::open(name, path, *settings),
+        Address::SocketCan { interface } => socketcan::open(name, interface),
+        Address::Slcan {
+            path,
+            settings,
+            can_bitrate,
+        } => slcan::open_host(
+            name,
+            serial::open_stream(name, path, *settings)?,
+            *can_bitrate,
+        ),
+        Address::VirtualBus { path } => vbus::connect(name, path).await,
+    }
+}
 
 /// What travels over a link.
 #[derive(Debug, Clone, PartialEq, Eq)]

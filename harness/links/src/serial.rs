@@ -11,6 +11,11 @@ use tokio_serial::{DataBits, Parity, SerialPortBuilderExt, SerialStream, StopBit
 
 /// Opens a serial port as a link.
 pub fn open(name: &str, path: &str, s: SerialSettings) -> Result<Link, LinkError> {
+    Ok(from_stream(name, open_stream(name, path, s)?))
+}
+
+/// Opens a serial port as a raw stream (for protocols layered on it, such as SLCAN).
+pub fn open_stream(name: &str, path: &str, s: SerialSettings) -> Result<SerialStream, LinkError> {
     let err = |cause: String, hint: Option<&str>| LinkError::Open {
         link: name.into(),
         address: format!("serial:{path}@{}", s.baud),
@@ -34,7 +39,7 @@ pub fn open(name: &str, path: &str, s: SerialSettings) -> Result<Link, LinkError
         } else {
             StopBits::One
         });
-    let stream = builder.open_native_async().map_err(|e| {
+    builder.open_native_async().map_err(|e| {
         let hint = match e.kind() {
             tokio_serial::ErrorKind::NoDevice => {
                 Some("is the device plugged in? `hil devices` lists the ports")
@@ -48,8 +53,7 @@ pub fn open(name: &str, path: &str, s: SerialSettings) -> Result<Link, LinkError
             _ => None,
         };
         err(e.to_string(), hint)
-    })?;
-    Ok(from_stream(name, stream))
+    })
 }
 
 /// Wraps an already open stream (e.g. one end of [`pty_pair`]).

@@ -58,6 +58,7 @@ impl DeviceEvent {
             }
             DeviceEvent::PyroNotArmed => "pyro_not_armed".to_string(),
             DeviceEvent::BeaconOn => "beacon_on".to_string(),
+            DeviceEvent::Safed => "safed".to_string(),
         }
     }
 }
@@ -80,6 +81,9 @@ pub enum DeviceEvent {
     },
     /// A fire command arrived while the controller was not armed.
     PyroNotArmed,
+    /// The run was stopped: the emulated actuators were commanded safe (pyro
+    /// controller disarmed, beacon left as it was).
+    Safed,
     /// The beacon started transmitting.
     BeaconOn,
 }
@@ -151,6 +155,7 @@ pub struct Devices {
     pub events: Vec<(f64, DeviceEvent)>,
     epoch_utc_s: f64,
     silent: std::collections::BTreeSet<String>,
+    safed: bool,
 }
 
 fn clampv(db: &CanDb, msg: &str, sig: &str, v: f64) -> f64 {
@@ -198,6 +203,7 @@ impl Devices {
             events: Vec::new(),
             epoch_utc_s: 12.0 * 3600.0,
             silent: std::collections::BTreeSet::new(),
+            safed: false,
         }
     }
 
@@ -421,10 +427,26 @@ impl Devices {
         Ok(())
     }
 
+    /// Commands the emulated actuators safe when a run is stopped: the pyro controller
+    /// disarms (no further fire command acts) and the event `safed` is recorded.
+    pub fn make_safe(&mut self, t_s: f64) {
+        self.pyro_armed = false;
+        self.pyro_last_cmd = None;
+        self.safed = true;
+        self.events.push((t_s, DeviceEvent::Safed));
+    }
+
     /// Takes a frame from the flight computer at time `t_s`, acting on the twin.
-    pub fn on_fc_frame(&mut self, f: &CanFrame, twin: &mut Twin, t_s: f64) {
-        let Some(m) = self.db.by_id(f.id) else { return };
-        let Ok(v) = m.decode(f) else { return };
+    /// Returns true when the frame was a new actuator command (a fresh command counter)
+    /// that a device acted on, false for anything else (status traffic, repeats,
+    /// undecodable frames, messages of silenced devices).
+    pub fn on_fc_frame(&mut self, f: &CanFrame, twin: &mut Twin, t_s: f64) -> bool {
+        let Some(m) = self.db.by_id(f.id) else {
+            return false;
+        };
+        let Ok(v) = m.decode(f) else {
+            return false;
+        };
         let get = |n: &str| {
             v.iter()
                 .find(|(k, _)| *k == n)
@@ -432,21 +454,22 @@ impl Devices {
                 .unwrap_or(0.0)
         };
         match m.name.as_str() {
+            _ if self.safed => return false,
             "Pyro_Command" if self.speaks("pyro") => {
                 let counter = get("Pyro_CmdCounter") as u8;
                 if self.pyro_last_cmd == Some(counter) {
-                    return;
+                    return false;
                 }
                 self.pyro_last_cmd = Some(counter);
                 self.pyro_armed =
                     get("Pyro_ArmKey") as u8 == PYRO_ARM_KEY && get("Pyro_Arm") >= 0.5;
                 let mask = get("Pyro_FireMask") as u8;
                 if mask == 0 {
-                    return;
+                    return true;
                 }
                 if !self.pyro_armed {
                     self.events.push((t_s, DeviceEvent::PyroNotArmed));
-                    return;
+                    return true;
                 }
                 for k in 0..8 {
                     let bit = 1u8 << k;
@@ -489,7 +512,7 @@ impl Devices {
             "Beacon_Command" if self.speaks("beacon") => {
                 let counter = get("Beacon_CmdCounter") as u8;
                 if self.beacon_last_cmd == Some(counter) {
-                    return;
+                    return false;
                 }
                 self.beacon_last_cmd = Some(counter);
                 if get("Beacon_Activate") >= 0.5 && !self.beacon_on {
@@ -497,7 +520,8 @@ impl Devices {
                     self.events.push((t_s, DeviceEvent::BeaconOn));
                 }
             }
-            _ => {}
+            _ => return false,
         }
+        true
     }
 }

@@ -2,8 +2,11 @@
 
 use capsule_icd::can::CanDb;
 use capsule_runner::devices::Devices;
-use capsule_runner::lockstep::{EndReason, LockstepConfig, RunRecord, run};
+use capsule_runner::record::{EndReason, RunRecord, TimingBudget};
+use capsule_runner::session::{BenchLinks, Clock, RunConfig, RunError, run};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use twin_core::config::Source;
 use twin_core::initial::EntryState;
@@ -44,7 +47,7 @@ fn db() -> CanDb {
     .expect("dbc")
 }
 
-async fn nominal(tag: &str, max_time_s: f64) -> RunRecord {
+fn twin_and_devices(seed: u64) -> (Twin, Devices) {
     let text = include_str!("../../../fixtures/vehicles/capsule-srcv.toml");
     let veh = VehicleSpec::from_toml(&Source::new("capsule-srcv.toml", text)).expect("vehicle");
     let opts = ModelOptions::default();
@@ -59,11 +62,15 @@ async fn nominal(tag: &str, max_time_s: f64) -> RunRecord {
         bank_rad: 60f64.to_radians(),
     };
     let init = e.to_body_state(&opts.planet, &veh);
-    let devices = Devices::new(db(), &veh.sensors, 11);
+    let devices = Devices::new(db(), &veh.sensors, seed);
     let twin = Twin::new(opts, veh, init, 0.0).expect("twin");
+    (twin, devices)
+}
+
+fn config(tag: &str, max_time_s: f64, clock: Clock) -> RunConfig {
     let fc = fc_binary().display().to_string();
-    let cfg = LockstepConfig {
-        fc_command: vec![
+    RunConfig {
+        fc_command: Some(vec![
             fc,
             "--can".into(),
             "{can}".into(),
@@ -72,8 +79,10 @@ async fn nominal(tag: &str, max_time_s: f64) -> RunRecord {
             "--gnss".into(),
             "{gnss}".into(),
             "--clock".into(),
-            "lockstep".into(),
-        ],
+            clock.name().into(),
+        ]),
+        links: BenchLinks::default(),
+        clock,
         cycle_steps: 10,
         max_time_s,
         after_landing_s: 5.0,
@@ -83,7 +92,14 @@ async fn nominal(tag: &str, max_time_s: f64) -> RunRecord {
         snapshot_every_s: 1.0,
         injections: vec![],
         fault_seed: 7,
-    };
+        stop: Arc::new(AtomicBool::new(false)),
+        progress_ms: None,
+    }
+}
+
+async fn nominal(tag: &str, max_time_s: f64) -> RunRecord {
+    let (twin, devices) = twin_and_devices(11);
+    let cfg = config(tag, max_time_s, Clock::Lockstep);
     let r = run(&cfg, db(), twin, devices).await.expect("run completes");
     let _ = std::fs::remove_dir_all(&cfg.workdir);
     r
@@ -209,4 +225,133 @@ async fn nominal_descent_drogue_main_splashdown_beacon() {
         "drogue at {:.1} s, Mach {:.2}, {:.0} m; main at {:.1} s, {:.0} m; splashdown at {:.1} s, {:.2} m/s; beacon at {:.1} s",
         drogue.0, sd.mach, sd.altitude_m, main.0, sm.altitude_m, c.t_s, c.speed_m_s, beacon.0
     );
+}
+
+/// A real-time run against the flight computer in its own process: simulation time
+/// follows the wall clock, the loop reports its timing on every step, the FC's status
+/// arrives at its own 10 Hz (counted on wire timestamps), and the budget is judged.
+/// Nothing here depends on the machine's speed: the figures are checked for
+/// consistency, and the budget verdict is checked with limits no machine can break or
+/// keep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn realtime_run_reports_its_timing_and_judges_the_budget() {
+    let (twin, devices) = twin_and_devices(5);
+    let impossible = TimingBudget {
+        max_lateness_p99_us: 1e9,
+        max_lateness_us: 0.0,
+        max_overruns: u64::MAX,
+        max_command_latency_p99_us: 1e9,
+    };
+    let cfg = config("rt", 4.0, Clock::Realtime(impossible));
+    let wall = std::time::Instant::now();
+    let r = run(&cfg, db(), twin, devices).await.expect("run completes");
+    let _ = std::fs::remove_dir_all(&cfg.workdir);
+    let wall_s = wall.elapsed().as_secs_f64();
+    assert_eq!(r.clock, "realtime");
+    assert_eq!(r.end, EndReason::MaxTime);
+    assert!(
+        wall_s >= 4.0,
+        "4 s of simulation took {wall_s:.2} s of wall time: not paced"
+    );
+    let t = r
+        .timing
+        .as_ref()
+        .expect("a real-time run has a timing report");
+    assert_eq!(t.period_us, 1000.0);
+    assert_eq!(t.lateness.count, (r.t_end_s * 1000.0).round() as u64);
+    assert!(t.lateness.p50_us <= t.lateness.p99_us && t.lateness.p99_us <= t.lateness.max_us);
+    assert!(t.overruns <= t.lateness.count);
+    // Lateness is never exactly zero nanoseconds, so a zero limit on the worst step
+    // must be reported broken, by name.
+    assert!(!t.met(), "{t:?}");
+    assert!(
+        t.violations.iter().any(|v| v.contains("step lateness max")),
+        "{:?}",
+        t.violations
+    );
+    // The FC cycles on its own clock: FC_Status at 10 Hz over the run, by wire time.
+    let status_id = db().by_name("FC_Status").expect("FC_Status").id;
+    let times: Vec<f64> = r
+        .frames
+        .iter()
+        .filter(|f| f.from_fc && f.frame.id == status_id)
+        .map(|f| f.t_s)
+        .collect();
+    assert!(
+        (32..=48).contains(&times.len()),
+        "FC_Status x{} in {} s",
+        times.len(),
+        r.t_end_s
+    );
+    assert!(
+        times.windows(2).all(|w| w[1] >= w[0]),
+        "wire times in order"
+    );
+    // The IMU streamed at 1 kHz in real time.
+    assert_eq!(r.serial_bytes.0, (r.t_end_s * 1000.0).round() as u64 * 40);
+    // With a budget no loop can break, the same figures pass.
+    let lenient = capsule_runner::record::TimingReport::new(
+        t.period_us,
+        t.lateness,
+        t.overruns,
+        t.command_latency,
+        TimingBudget {
+            max_lateness_p99_us: 1e12,
+            max_lateness_us: 1e12,
+            max_overruns: u64::MAX,
+            max_command_latency_p99_us: 1e12,
+        },
+    );
+    assert!(lenient.met());
+}
+
+/// A Ctrl-C (the stop flag) ends a lockstep run early: the record is marked
+/// interrupted and the emulated actuators were commanded safe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_request_ends_the_run_marked_interrupted_with_actuators_safe() {
+    let (twin, devices) = twin_and_devices(3);
+    let cfg = config("stop", 900.0, Clock::Lockstep);
+    let stop = cfg.stop.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        stop.store(true, Ordering::Relaxed);
+    });
+    let r = run(&cfg, db(), twin, devices).await.expect("run ends");
+    let _ = std::fs::remove_dir_all(&cfg.workdir);
+    assert_eq!(r.end, EndReason::Interrupted);
+    assert!(r.t_end_s < 900.0);
+    assert!(
+        r.named_events.iter().any(|(_, n)| n == "safed"),
+        "{:?}",
+        r.named_events
+    );
+}
+
+/// Avionics that never talk (a hardware bench with nothing connected): the real-time
+/// run ends with an error naming the link, after the silence timeout, not a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_avionics_on_a_real_time_bench_are_named_not_waited_for() {
+    let (twin, devices) = twin_and_devices(3);
+    let dir = std::env::temp_dir().join(format!("runner-{}-silent", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let sock = dir.join("bench.sock").display().to_string();
+    let _bus = capsule_links::vbus::VirtualBus::bind(&sock, 500_000)
+        .await
+        .expect("bus");
+    let mut cfg = config("silent", 60.0, Clock::Realtime(TimingBudget::default()));
+    cfg.fc_command = None;
+    cfg.links.can =
+        Some(capsule_links::address::Address::parse(&format!("vbus:{sock}")).expect("address"));
+    cfg.ack_timeout = Duration::from_millis(500);
+    let wall = std::time::Instant::now();
+    let e = run(&cfg, db(), twin, devices)
+        .await
+        .expect_err("no avionics");
+    assert!(wall.elapsed() < Duration::from_secs(20));
+    assert!(
+        matches!(&e, RunError::FcSilent { link, .. } if link == "can"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("silent on link `can`"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

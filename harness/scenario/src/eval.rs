@@ -2,7 +2,7 @@
 
 use crate::spec::{Expectation, Scenario};
 use capsule_icd::can::CanDb;
-use capsule_runner::lockstep::RunRecord;
+use capsule_runner::record::{EndReason, RunRecord};
 use serde::Serialize;
 use twin_core::twin::Snapshot;
 
@@ -15,6 +15,9 @@ pub enum Verdict {
     Fail,
     /// The run could not be completed (named cause elsewhere).
     Error,
+    /// The run was stopped (Ctrl-C) before its end: the expectations were judged on
+    /// what was recorded, but the verdict cannot stand.
+    Incomplete,
 }
 
 impl std::fmt::Display for Verdict {
@@ -23,6 +26,7 @@ impl std::fmt::Display for Verdict {
             Verdict::Pass => "PASS",
             Verdict::Fail => "FAIL",
             Verdict::Error => "ERROR",
+            Verdict::Incomplete => "INCOMPLETE",
         })
     }
 }
@@ -49,9 +53,21 @@ pub struct ScenarioResult {
     pub id: String,
     /// Verdict.
     pub verdict: Verdict,
-    /// Per expectation.
+    /// Per expectation (and, for a real-time run, `timing-budget`).
     pub expectations: Vec<ExpectationResult>,
+    /// `lockstep` or `realtime`.
+    pub clock: String,
+    /// The loop's timing (real-time runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timing: Option<capsule_runner::record::TimingReport>,
+    /// The run was stopped before its end.
+    pub incomplete: bool,
+    /// Simulated time reached, s.
+    pub t_end_s: f64,
 }
+
+/// Requirement ID of the timing budget check of real-time runs (from the bench file).
+pub const TIMING_REQUIREMENT: &str = "BENCH-TIMING";
 
 /// Every event of a run as (time, name), in time order.
 pub fn events(run: &RunRecord) -> Vec<(f64, String)> {
@@ -245,7 +261,34 @@ pub fn evaluate(s: &Scenario, run: &RunRecord, db: &CanDb) -> ScenarioResult {
             }
         })
         .collect();
-    let verdict = if expectations.iter().all(|e| e.passed) {
+    let mut expectations = expectations;
+    // A real-time run is held to its bench's timing budget, in the verdict.
+    if let Some(t) = &run.timing {
+        expectations.push(ExpectationResult {
+            id: "timing-budget".into(),
+            requirement: TIMING_REQUIREMENT.into(),
+            passed: t.met(),
+            expected: format!(
+                "step lateness p99 <= {:.0} us, max <= {:.0} us; overruns <= {}; command latency p99 <= {:.0} us",
+                t.budget.max_lateness_p99_us,
+                t.budget.max_lateness_us,
+                t.budget.max_overruns,
+                t.budget.max_command_latency_p99_us
+            ),
+            measured: if t.met() {
+                format!(
+                    "lateness p99 {:.0} us, max {:.0} us; {} overruns; command latency p99 {:.0} us",
+                    t.lateness.p99_us, t.lateness.max_us, t.overruns, t.command_latency.p99_us
+                )
+            } else {
+                t.violations.join("; ")
+            },
+        });
+    }
+    let incomplete = run.end == EndReason::Interrupted;
+    let verdict = if incomplete {
+        Verdict::Incomplete
+    } else if expectations.iter().all(|e| e.passed) {
         Verdict::Pass
     } else {
         Verdict::Fail
@@ -254,5 +297,9 @@ pub fn evaluate(s: &Scenario, run: &RunRecord, db: &CanDb) -> ScenarioResult {
         id: s.scenario.id.clone(),
         verdict,
         expectations,
+        clock: run.clock.to_string(),
+        timing: run.timing.clone(),
+        incomplete,
+        t_end_s: run.t_end_s,
     }
 }

@@ -5,5 +5,6 @@
 //! [`spec::Scenario::from_toml`] validates everything before anything runs and reports
 //! errors with file, line, column and field. [`eval::evaluate`] judges a run record.
 
+pub mod bench;
 pub mod eval;
 pub mod spec;

@@ -1,0 +1,386 @@
+//! The closed loop's state and the work of one cycle, shared by both clocks.
+//!
+//! A cycle: the device emulators sample the twin and the twin steps (one or more
+//! physics steps); their wire output goes through the bus fault layers; the flight
+//! computer's frames are recorded, named and handed to the devices, which act on the
+//! twin; at the cycle's end, events are named, injections react and snapshots are
+//! taken. The clocks differ only in how they pace cycles and collect the FC's frames
+//! ([`crate::lockstep`], [`crate::realtime`]).
+
+use crate::devices::{Devices, Outputs};
+use crate::inject::{BusFaults, Injector};
+use crate::record::{EndReason, FrameRecord, MODE_NAMES, Peaks, RunRecord, TimingReport};
+use crate::session::{RunConfig, RunError};
+use capsule_icd::can::{CanDb, CanFrame, MessageDef};
+use capsule_links::Packet;
+use capsule_links::fault::Direction;
+use twin_core::twin::{Snapshot, Twin};
+
+/// Link numbers in routed output.
+pub(crate) const LINK_CAN: u8 = 0;
+pub(crate) const LINK_IMU: u8 = 1;
+pub(crate) const LINK_GNSS: u8 = 2;
+
+/// The loop's state.
+pub(crate) struct LoopCore {
+    pub cfg: RunConfig,
+    pub twin: Twin,
+    pub devices: Devices,
+    db: CanDb,
+    frames: Vec<FrameRecord>,
+    snapshots: Vec<Snapshot>,
+    next_snapshot_s: f64,
+    peaks: Peaks,
+    named: Vec<(f64, String)>,
+    named_seen: usize,
+    fc_named: Vec<(f64, String)>,
+    fc_event_this_cycle: bool,
+    splashdown_named: bool,
+    injector: Injector,
+    bus: BusFaults,
+    delayed: Vec<(f64, u8, Packet)>,
+    babble_acc: f64,
+    babble_count: u64,
+    fc_event_def: Option<MessageDef>,
+    ack_id: Option<u32>,
+    events_seen: usize,
+    contact_seen: bool,
+    imu_total: u64,
+    gnss_total: u64,
+}
+
+fn encode(db: &CanDb, name: &str, vals: &[(&str, f64)]) -> Result<CanFrame, RunError> {
+    Ok(db.encode(name, vals)?)
+}
+
+impl LoopCore {
+    pub fn new(cfg: RunConfig, db: CanDb, twin: Twin, devices: Devices) -> Self {
+        Self {
+            snapshots: vec![twin.snapshot()],
+            next_snapshot_s: cfg.snapshot_every_s,
+            injector: Injector::new(cfg.injections.clone()),
+            bus: BusFaults::new(cfg.fault_seed),
+            fc_event_def: db.by_name("FC_Event").cloned(),
+            ack_id: db.by_name("SIM_Ack").map(|m| m.id),
+            cfg,
+            twin,
+            devices,
+            db,
+            frames: Vec::new(),
+            peaks: Peaks::default(),
+            named: Vec::new(),
+            named_seen: 0,
+            fc_named: Vec::new(),
+            fc_event_this_cycle: false,
+            splashdown_named: false,
+            delayed: Vec::new(),
+            babble_acc: 0.0,
+            babble_count: 0,
+            events_seen: 0,
+            contact_seen: false,
+            imu_total: 0,
+            gnss_total: 0,
+        }
+    }
+
+    pub fn db(&self) -> &CanDb {
+        &self.db
+    }
+
+    /// The state handover frames at the current time (recorded as sent).
+    pub fn handover(&mut self) -> Result<Vec<CanFrame>, RunError> {
+        let s = *self.twin.state();
+        let (p, v, q) = (s.position_eci_m, s.velocity_eci_m_s, s.eci_from_body);
+        let db = &self.db;
+        let frames = vec![
+            encode(db, "HV_PosXY", &[("HV_PosX", p.x), ("HV_PosY", p.y)])?,
+            encode(db, "HV_PosZVelX", &[("HV_PosZ", p.z), ("HV_VelX", v.x)])?,
+            encode(db, "HV_VelYZ", &[("HV_VelY", v.y), ("HV_VelZ", v.z)])?,
+            encode(
+                db,
+                "HV_Attitude",
+                &[
+                    ("HV_QuatW", q.w),
+                    ("HV_QuatX", q.x),
+                    ("HV_QuatY", q.y),
+                    ("HV_QuatZ", q.z),
+                ],
+            )?,
+            encode(
+                db,
+                "HV_StateTime",
+                &[
+                    ("HV_TimeUs", (self.twin.time_s() * 1e6).round()),
+                    ("HV_Mode", f64::from(self.cfg.handover_mode)),
+                    ("HV_Seq", 1.0),
+                ],
+            )?,
+        ];
+        let t_s = self.twin.time_s();
+        for f in &frames {
+            self.frames.push(FrameRecord {
+                t_s,
+                from_fc: false,
+                frame: *f,
+            });
+        }
+        Ok(frames)
+    }
+
+    /// Samples the devices and steps the twin `n` times, tracking peaks and taking
+    /// the periodic snapshots.
+    pub fn step(&mut self, n: u32, out: &mut Outputs) -> Result<(), RunError> {
+        let dt = self.twin.dt_s();
+        for _ in 0..n {
+            self.devices.step(&self.twin, dt, out)?;
+            self.twin.step();
+            let twin = &self.twin;
+            if twin.contact().is_none() {
+                let p = &mut self.peaks;
+                p.load_factor_g = p.load_factor_g.max(twin.load_factor_g());
+                p.heat_flux_w_m2 = p.heat_flux_w_m2.max(twin.heat_flux_w_m2());
+                p.dynamic_pressure_pa = p
+                    .dynamic_pressure_pa
+                    .max(twin.environment().dynamic_pressure_pa);
+                p.bondline_k = p.bondline_k.max(twin.thermal().bondline_k);
+            }
+            if twin.time_s() + 1e-9 >= self.next_snapshot_s {
+                self.snapshots.push(twin.snapshot());
+                self.next_snapshot_s += self.cfg.snapshot_every_s;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the devices' output of a cycle lasting `cycle_s` through the bus fault
+    /// layers. Returns what goes on the wire now, in order; delayed packets come out in
+    /// the first cycle at or after their time. Serial byte counts are taken after the
+    /// faults (what really went down the line) and device frames are recorded.
+    pub fn route(&mut self, out: Outputs, cycle_s: f64) -> Vec<(u8, Packet)> {
+        let t = self.twin.time_s();
+        self.bus.clock.set_s(t);
+        let mut ready: Vec<(u8, Packet)> = Vec::new();
+        self.delayed.retain(|(due, link, p)| {
+            if *due <= t + 1e-9 {
+                ready.push((*link, p.clone()));
+                false
+            } else {
+                true
+            }
+        });
+        let delayed = &mut self.delayed;
+        let mut push = |link: u8, list: Vec<(u64, Packet)>, ready: &mut Vec<(u8, Packet)>| {
+            for (d, p) in list {
+                if d == 0 {
+                    ready.push((link, p));
+                } else {
+                    delayed.push((t + d as f64 * 1e-9, link, p));
+                }
+            }
+        };
+        if !out.imu_bytes.is_empty() {
+            let l = self
+                .bus
+                .imu
+                .apply(Direction::Tx, Packet::Bytes(out.imu_bytes));
+            push(LINK_IMU, l, &mut ready);
+        }
+        if !out.gnss_bytes.is_empty() {
+            let l = self
+                .bus
+                .gnss
+                .apply(Direction::Tx, Packet::Bytes(out.gnss_bytes));
+            push(LINK_GNSS, l, &mut ready);
+        }
+        for f in out.frames {
+            let l = self.bus.can.apply(Direction::Tx, Packet::Frame(f));
+            push(LINK_CAN, l, &mut ready);
+        }
+        if let Some((id, rate)) = self.bus.can.babble() {
+            self.babble_acc += rate * cycle_s;
+            while self.babble_acc >= 1.0 {
+                self.babble_acc -= 1.0;
+                self.babble_count += 1;
+                self.bus.can.control.stats.record("babble");
+                ready.push((
+                    LINK_CAN,
+                    Packet::Frame(CanFrame::new(id, &self.babble_count.to_le_bytes())),
+                ));
+            }
+        } else {
+            self.babble_acc = 0.0;
+        }
+        for (link, p) in &ready {
+            match (*link, p) {
+                (LINK_IMU, Packet::Bytes(b)) => self.imu_total += b.len() as u64,
+                (LINK_GNSS, Packet::Bytes(b)) => self.gnss_total += b.len() as u64,
+                (_, Packet::Frame(f)) => self.frames.push(FrameRecord {
+                    t_s: t,
+                    from_fc: false,
+                    frame: *f,
+                }),
+                _ => {}
+            }
+        }
+        ready
+    }
+
+    /// Serial bytes routed so far (IMU, GNSS).
+    pub fn serial_totals(&self) -> (u64, u64) {
+        (self.imu_total, self.gnss_total)
+    }
+
+    /// Takes a frame from the flight computer at time `t_s` (the cycle's time in
+    /// lockstep, the wire time in real time): records it, names its events and, after
+    /// the bus fault layer, lets the devices act on it. Returns (it is the lockstep
+    /// acknowledgement, it was a new actuator command).
+    pub fn on_fc_frame(&mut self, f: CanFrame, t_s: f64) -> (bool, bool) {
+        self.frames.push(FrameRecord {
+            t_s,
+            from_fc: true,
+            frame: f,
+        });
+        if Some(f.id) == self.ack_id {
+            return (true, false);
+        }
+        if let Some(ev) = &self.fc_event_def
+            && ev.id == f.id
+        {
+            self.fc_event_this_cycle = true;
+            if let Ok(vals) = ev.decode(&f) {
+                let get =
+                    |n: &str, d: f64| vals.iter().find(|(k, _)| *k == n).map_or(d, |(_, x)| *x);
+                let code = get("FC_EventCode", 0.0);
+                let to = get("FC_EventModeTo", 99.0) as usize;
+                if code == 1.0 && to < MODE_NAMES.len() {
+                    self.fc_named
+                        .push((t_s, format!("fc_mode:{}", MODE_NAMES[to])));
+                }
+                if code == 2.0 {
+                    let detail = get("FC_EventDetail", 0.0) as u16;
+                    self.fc_named.push((t_s, "fc_fault".into()));
+                    self.fc_named.push((t_s, format!("fc_fault:{detail:#06x}")));
+                }
+            }
+        }
+        // The FC's commands cross the faulted bus too.
+        let mut command = false;
+        for (_, p) in self.bus.can.apply(Direction::Rx, Packet::Frame(f)) {
+            if let Packet::Frame(g) = p {
+                command |= self.devices.on_fc_frame(&g, &mut self.twin, t_s);
+            }
+        }
+        (false, command)
+    }
+
+    /// Ends a cycle at the twin's time: names this cycle's events, lets the injections
+    /// react to them, and takes a snapshot if anything happened.
+    pub fn end_cycle(&mut self) {
+        let t = self.twin.time_s();
+        for (te, e) in &self.devices.events[self.named_seen..] {
+            self.named.push((*te, e.name()));
+        }
+        self.named_seen = self.devices.events.len();
+        self.named.append(&mut self.fc_named);
+        if let Some(c) = self.twin.contact()
+            && !self.splashdown_named
+        {
+            self.splashdown_named = true;
+            self.named.push((c.t_s, "splashdown".into()));
+        }
+        let before = self.injector.log.len();
+        self.injector.update(
+            t,
+            &self.named,
+            &mut self.twin,
+            &mut self.devices,
+            &mut self.bus,
+        );
+        for (ti, id, started) in &self.injector.log[before..] {
+            if *started {
+                self.named.push((*ti, format!("inject:{id}")));
+            }
+        }
+        // A snapshot at every cycle where something happened, so checks can read the
+        // truth at the moment of each event.
+        if self.devices.events.len() != self.events_seen
+            || self.fc_event_this_cycle
+            || (self.twin.contact().is_some() && !self.contact_seen)
+        {
+            self.events_seen = self.devices.events.len();
+            self.contact_seen = self.twin.contact().is_some();
+            if self.snapshots.last().is_none_or(|s| s.t_s < t) {
+                self.snapshots.push(self.twin.snapshot());
+            }
+        }
+        self.fc_event_this_cycle = false;
+        if let Some(p) = &self.cfg.progress_ms {
+            p.store(
+                (t * 1e3).max(0.0) as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// Why the run should end now, if it should.
+    pub fn end_reason(&self) -> Option<EndReason> {
+        let t = self.twin.time_s();
+        if let Some(c) = self.twin.contact()
+            && t >= c.t_s + self.cfg.after_landing_s
+        {
+            return Some(EndReason::Landed);
+        }
+        if t >= self.cfg.max_time_s {
+            return Some(EndReason::MaxTime);
+        }
+        if self.cfg.stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return Some(EndReason::Interrupted);
+        }
+        None
+    }
+
+    /// Closes the record.
+    pub fn finish(
+        mut self,
+        clock: &'static str,
+        end: EndReason,
+        timing: Option<TimingReport>,
+    ) -> RunRecord {
+        if end == EndReason::Interrupted {
+            let t = self.twin.time_s();
+            self.devices.make_safe(t);
+            self.end_cycle();
+        }
+        let mut named = std::mem::take(&mut self.named);
+        named.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let faults_injected = [
+            ("can", &self.bus.can),
+            ("imu", &self.bus.imu),
+            ("gnss", &self.bus.gnss),
+        ]
+        .iter()
+        .flat_map(|(l, f)| {
+            f.control
+                .stats
+                .all()
+                .into_iter()
+                .map(move |(k, n)| (format!("{l}.{k}"), n))
+        })
+        .collect();
+        RunRecord {
+            clock,
+            frames: self.frames,
+            events: std::mem::take(&mut self.devices.events),
+            contact: self.twin.contact().copied(),
+            snapshots: self.snapshots,
+            end,
+            t_end_s: self.twin.time_s(),
+            serial_bytes: (self.imu_total, self.gnss_total),
+            peaks: self.peaks,
+            named_events: named,
+            injections: self.injector.log,
+            faults_injected,
+            timing,
+        }
+    }
+}

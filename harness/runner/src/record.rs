@@ -1,0 +1,293 @@
+//! What a run records: bus traffic, device and avionics events, twin snapshots, peaks,
+//! injections and, in real time, the loop's own timing.
+
+use crate::devices::DeviceEvent;
+use capsule_icd::can::CanFrame;
+use serde::Serialize;
+use twin_core::twin::{Contact, Snapshot};
+
+/// One frame on the bus, with its time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FrameRecord {
+    /// Simulation time, s. In lockstep, the cycle the frame belongs to; in real time,
+    /// for the flight computer's frames, the link's receive timestamp (the wire time)
+    /// on the run's time base.
+    pub t_s: f64,
+    /// Sent by the flight computer (else by the harness's devices).
+    pub from_fc: bool,
+    /// The frame.
+    pub frame: CanFrame,
+}
+
+/// Why a run ended normally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum EndReason {
+    /// Splashdown plus the after-landing time.
+    Landed,
+    /// The time limit.
+    MaxTime,
+    /// Stopped by the operator (Ctrl-C): the record is incomplete.
+    Interrupted,
+}
+
+/// FC mode names by `FC_Mode` value.
+pub const MODE_NAMES: [&str; 9] = [
+    "PRE_SEPARATION",
+    "COAST",
+    "DEORBIT_BURN",
+    "ENTRY",
+    "DROGUE",
+    "MAIN",
+    "SPLASHDOWN",
+    "RECOVERY",
+    "SAFE",
+];
+
+/// In-flight peaks, tracked every physics step until splashdown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Peaks {
+    /// Peak non-gravitational acceleration / g0.
+    pub load_factor_g: f64,
+    /// Peak stagnation heat flux, W/m^2.
+    pub heat_flux_w_m2: f64,
+    /// Peak dynamic pressure, Pa.
+    pub dynamic_pressure_pa: f64,
+    /// Peak bondline temperature, K.
+    pub bondline_k: f64,
+}
+
+/// The timing a real-time run must keep (from the bench file). A run that breaks any
+/// limit is marked so in its verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimingBudget {
+    /// Limit on the 99th percentile of step lateness, us.
+    #[serde(default = "default_p99_us")]
+    pub max_lateness_p99_us: f64,
+    /// Limit on the worst step lateness, us.
+    #[serde(default = "default_max_us")]
+    pub max_lateness_us: f64,
+    /// Limit on the number of overruns (steps started more than one period late).
+    #[serde(default)]
+    pub max_overruns: u64,
+    /// Limit on the 99th percentile of command latency (avionics command at the link
+    /// to the actuator acting in physics), us.
+    #[serde(default = "default_cmd_us")]
+    pub max_command_latency_p99_us: f64,
+}
+
+fn default_p99_us() -> f64 {
+    500.0
+}
+fn default_max_us() -> f64 {
+    5_000.0
+}
+fn default_cmd_us() -> f64 {
+    2_000.0
+}
+
+impl Default for TimingBudget {
+    fn default() -> Self {
+        Self {
+            max_lateness_p99_us: default_p99_us(),
+            max_lateness_us: default_max_us(),
+            max_overruns: 0,
+            max_command_latency_p99_us: default_cmd_us(),
+        }
+    }
+}
+
+/// Percentiles of a sample, us.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    /// Number of samples.
+    pub count: u64,
+    /// Median, us.
+    pub p50_us: f64,
+    /// 99th percentile, us.
+    pub p99_us: f64,
+    /// Worst, us.
+    pub max_us: f64,
+}
+
+impl Percentiles {
+    /// Nearest-rank percentiles of samples in ns (sorts them).
+    pub fn of_ns(samples: &mut [u64]) -> Self {
+        if samples.is_empty() {
+            return Self::default();
+        }
+        samples.sort_unstable();
+        let rank = |p: f64| {
+            let k = ((p * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
+            samples[k - 1] as f64 * 1e-3
+        };
+        Self {
+            count: samples.len() as u64,
+            p50_us: rank(0.50),
+            p99_us: rank(0.99),
+            max_us: rank(1.0),
+        }
+    }
+}
+
+/// The loop's own timing in a real-time run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimingReport {
+    /// Physics step period, us.
+    pub period_us: f64,
+    /// Step lateness: wake-up time minus the step's deadline.
+    pub lateness: Percentiles,
+    /// Steps that started more than one period late.
+    pub overruns: u64,
+    /// Avionics command at the link (receive timestamp) to the start of the physics
+    /// step that acts on it.
+    pub command_latency: Percentiles,
+    /// The budget the run was held to.
+    pub budget: TimingBudget,
+    /// Every limit broken, in words (empty when the budget held).
+    pub violations: Vec<String>,
+}
+
+impl TimingReport {
+    /// Builds the report and judges it against the budget.
+    pub fn new(
+        period_us: f64,
+        lateness: Percentiles,
+        overruns: u64,
+        command_latency: Percentiles,
+        budget: TimingBudget,
+    ) -> Self {
+        let mut v = Vec::new();
+        if lateness.p99_us > budget.max_lateness_p99_us {
+            v.push(format!(
+                "step lateness p99 {:.0} us > {:.0} us",
+                lateness.p99_us, budget.max_lateness_p99_us
+            ));
+        }
+        if lateness.max_us > budget.max_lateness_us {
+            v.push(format!(
+                "step lateness max {:.0} us > {:.0} us",
+                lateness.max_us, budget.max_lateness_us
+            ));
+        }
+        if overruns > budget.max_overruns {
+            v.push(format!("{overruns} overruns > {}", budget.max_overruns));
+        }
+        if command_latency.p99_us > budget.max_command_latency_p99_us {
+            v.push(format!(
+                "command latency p99 {:.0} us > {:.0} us",
+                command_latency.p99_us, budget.max_command_latency_p99_us
+            ));
+        }
+        Self {
+            period_us,
+            lateness,
+            overruns,
+            command_latency,
+            budget,
+            violations: v,
+        }
+    }
+
+    /// True when every limit held.
+    pub fn met(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// One line for the console.
+    pub fn summary(&self) -> String {
+        format!(
+            "timing: step {:.0} us, lateness p50 {:.0} / p99 {:.0} / max {:.0} us over {} steps, {} overruns; command latency p50 {:.0} / p99 {:.0} / max {:.0} us over {} commands",
+            self.period_us,
+            self.lateness.p50_us,
+            self.lateness.p99_us,
+            self.lateness.max_us,
+            self.lateness.count,
+            self.overruns,
+            self.command_latency.p50_us,
+            self.command_latency.p99_us,
+            self.command_latency.max_us,
+            self.command_latency.count
+        )
+    }
+}
+
+/// Everything a run saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    /// `lockstep` or `realtime`.
+    pub clock: &'static str,
+    /// Bus traffic.
+    pub frames: Vec<FrameRecord>,
+    /// Device events.
+    pub events: Vec<(f64, DeviceEvent)>,
+    /// Splashdown, if it happened.
+    pub contact: Option<Contact>,
+    /// Twin snapshots at the snapshot interval and at every cycle with an event, in
+    /// time order.
+    pub snapshots: Vec<Snapshot>,
+    /// Why the run ended.
+    pub end: EndReason,
+    /// Final simulation time, s.
+    pub t_end_s: f64,
+    /// Serial bytes sent (IMU, GNSS).
+    pub serial_bytes: (u64, u64),
+    /// In-flight peaks (before splashdown), tracked every physics step.
+    pub peaks: Peaks,
+    /// Every event by its scenario name, with its time, in time order: device events,
+    /// `splashdown`, `fc_mode:<MODE>`, `fc_fault` and
+    /// `fc_fault:<detail>` (the FC reported a fault; detail as `0x0108`),
+    /// `inject:<id>`.
+    pub named_events: Vec<(f64, String)>,
+    /// Injections started and ended: (time, id, started).
+    pub injections: Vec<(f64, String, bool)>,
+    /// Bus faults injected, by `link.kind` (e.g. `imu.noise_burst`).
+    pub faults_injected: std::collections::BTreeMap<String, u64>,
+    /// The loop's timing (real-time runs only).
+    pub timing: Option<TimingReport>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles_match_a_hand_count() {
+        // 1..=100 us: p50 is the 50th value, p99 the 99th, max the 100th.
+        let mut s: Vec<u64> = (1..=100).rev().map(|u| u * 1_000).collect();
+        let p = Percentiles::of_ns(&mut s);
+        assert_eq!(
+            (p.count, p.p50_us, p.p99_us, p.max_us),
+            (100, 50.0, 99.0, 100.0)
+        );
+        assert_eq!(Percentiles::of_ns(&mut []), Percentiles::default());
+    }
+
+    #[test]
+    fn a_broken_budget_names_every_limit() {
+        let late = Percentiles {
+            count: 10,
+            p50_us: 10.0,
+            p99_us: 900.0,
+            max_us: 9_000.0,
+        };
+        let r = TimingReport::new(
+            1000.0,
+            late,
+            3,
+            Percentiles::default(),
+            TimingBudget::default(),
+        );
+        assert!(!r.met());
+        assert_eq!(r.violations.len(), 3, "{:?}", r.violations);
+        assert!(r.violations[0].contains("p99 900 us > 500 us"));
+        let ok = TimingReport::new(
+            1000.0,
+            Percentiles::default(),
+            0,
+            Percentiles::default(),
+            TimingBudget::default(),
+        );
+        assert!(ok.met());
+    }
+}
