@@ -81,7 +81,12 @@ pub struct Nav {
     pub gnss_used: u64,
     /// GNSS fixes rejected.
     pub gnss_rejected: u64,
+    /// IMU gaps bridged by coasting.
+    pub coasts: u64,
 }
+
+/// The longest IMU gap navigation coasts across, us; beyond it the gap is not bridged.
+pub const MAX_COAST_US: u32 = 2_000_000;
 
 impl Nav {
     /// An uninitialised navigator.
@@ -170,20 +175,46 @@ impl Nav {
             self.last_force = force;
             return;
         }
-        if dt_us > 100_000 {
-            // Repeated or stale sample, or a gap over 100 ms: do not integrate across it.
+        if dt_us > MAX_COAST_US {
+            // Repeated or stale sample (counter wrapped backwards), or a gap too long to
+            // bridge: do not integrate across it.
             self.rejected += 1;
             self.last_rate = rate;
             self.last_force = force;
             return;
         }
-        let Some(s) = self.state.as_mut() else { return };
+        if dt_us > 100_000 {
+            // A gap (IMU reset, line dropout): coast across it in 10 ms steps, holding
+            // the last good rate and specific force, so navigation time keeps up.
+            let held = (self.last_rate, self.last_force);
+            let mut left_us = dt_us;
+            while left_us > 0 {
+                let step = left_us.min(10_000);
+                self.integrate(held.0, held.1, held.0, held.1, f64::from(step) * 1e-6);
+                left_us -= step;
+            }
+            self.coasts += 1;
+            self.last_rate = rate;
+            self.last_force = force;
+            return;
+        }
         let dt = f64::from(dt_us) * 1e-6;
+        let (last_rate, last_force) = (self.last_rate, self.last_force);
+        self.integrate(last_rate, last_force, rate, force, dt);
+        self.last_rate = rate;
+        self.last_force = force;
+        self.samples += 1;
+    }
+
+    /// One trapezoidal strapdown step over `dt` from (rate, force) at its start to
+    /// (rate, force) at its end.
+    fn integrate(&mut self, rate0: DVec3, force0: DVec3, rate: DVec3, force: DVec3, dt: f64) {
+        let Some(s) = self.state.as_mut() else { return };
         // Attitude: mean rate over the interval.
-        let w = (rate + self.last_rate) * 0.5;
+        let w = (rate + rate0) * 0.5;
         let q_mid = s.inertial_from_body * DQuat::from_scaled_axis(w * (0.5 * dt));
         let q_end = (s.inertial_from_body * DQuat::from_scaled_axis(w * dt)).normalize();
-        let f_mid = q_mid * ((force + self.last_force) * 0.5);
+        let f_mid = q_mid * ((force + force0) * 0.5);
         let g0 = gravity(s.position_m);
         let r_pred = s.position_m + s.velocity_m_s * dt;
         let g1 = gravity(r_pred);
@@ -192,8 +223,5 @@ impl Nav {
         s.velocity_m_s += a * dt;
         s.inertial_from_body = q_end;
         s.t_s += dt;
-        self.last_rate = rate;
-        self.last_force = force;
-        self.samples += 1;
     }
 }

@@ -130,6 +130,7 @@ pub struct Devices {
     db: CanDb,
     imu: ImuModel,
     imu_counter: u16,
+    imu_resetting: bool,
     gnss: GnssModel,
     baro: BaroModel,
     baro_counter: u8,
@@ -181,6 +182,7 @@ impl Devices {
             db,
             imu: ImuModel::new(&sensors.imu, seed),
             imu_counter: 0,
+            imu_resetting: false,
             gnss: GnssModel::new(&sensors.gnss, seed),
             baro: BaroModel::new(&sensors.baro, seed),
             baro_counter: 0,
@@ -210,6 +212,15 @@ impl Devices {
     /// Forces the GNSS receiver to lose (or regain) its fix.
     pub fn set_gnss_outage(&mut self, on: bool) {
         self.gnss.forced_outage_until_s = if on { f64::INFINITY } else { f64::NEG_INFINITY };
+    }
+
+    /// Starts (or ends) an IMU reset: while it lasts the IMU sends datagrams flagged
+    /// `DATA_INVALID` with zero fields; its counter restarts from zero.
+    pub fn set_imu_resetting(&mut self, on: bool) {
+        if on && !self.imu_resetting {
+            self.imu_counter = 0;
+        }
+        self.imu_resetting = on;
     }
 
     /// Makes a CAN node (`baro`, `thermo`, `power`, `pyro`, `beacon`) stop (or resume)
@@ -260,7 +271,19 @@ impl Devices {
                     _ => valid = false,
                 }
             }
-            if valid {
+            if self.imu_resetting {
+                // Restarting: the IMU announces it has no data (ICD: fields zero).
+                let d = ImuDatagram {
+                    counter: self.imu_counter,
+                    status: imu_status::DATA_INVALID,
+                    time_us: (t * 1e6).round() as u32,
+                    rate_rad_s: [0.0; 3],
+                    specific_force_m_s2: [0.0; 3],
+                    temperature_c: s.temperature_k - 273.15,
+                };
+                self.imu_counter = self.imu_counter.wrapping_add(1);
+                out.imu_bytes.extend_from_slice(&d.encode());
+            } else if valid {
                 let status = if s.saturated {
                     imu_status::GYRO_SATURATED | imu_status::ACCEL_SATURATED
                 } else {

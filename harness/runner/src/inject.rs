@@ -31,6 +31,11 @@ pub enum Action {
     Sensor(String, SensorFault),
     /// Atmospheric density multiplier.
     DensityScale(f64),
+    /// A wind profile (replaces the calm atmosphere while on).
+    Wind(Vec<twin_core::atmosphere::WindPoint>),
+    /// The IMU resets: it sends datagrams flagged invalid while it restarts, then
+    /// resumes with its counter from zero.
+    ImuReset,
     /// The GNSS receiver loses its fix.
     GnssLoss,
     /// A CAN node stops sending (`baro`, `thermo`, `power`, `pyro`, `beacon`).
@@ -164,6 +169,12 @@ fn apply(
             }
         }
         Action::DensityScale(s) => twin.set_density_scale(if on { *s } else { 1.0 }),
+        Action::Wind(points) => twin.set_wind(if on {
+            twin_core::atmosphere::WindProfile::new(points.clone())
+        } else {
+            twin_core::atmosphere::WindProfile::default()
+        }),
+        Action::ImuReset => devices.set_imu_resetting(on),
         Action::GnssLoss => devices.set_gnss_outage(on),
         Action::NodeSilent(node) => devices.set_node_silent(node, on),
         Action::Bus(link, rule) => {

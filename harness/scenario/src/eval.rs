@@ -167,6 +167,7 @@ fn judge(
         let expected = format!("{o} {}", bounds_text(x.min, x.max));
         let v = match o.as_str() {
             "landing_speed_m_s" => run.contact.map(|c| c.speed_m_s),
+            "landing_vertical_speed_m_s" => run.contact.map(|c| c.vertical_speed_m_s),
             "landing_time_s" => run.contact.map(|c| c.t_s),
             "peak_load_factor_g" => Some(run.peaks.load_factor_g),
             "peak_heat_flux_w_m2" => Some(run.peaks.heat_flux_w_m2),

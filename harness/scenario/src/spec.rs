@@ -59,6 +59,7 @@
 //! `fc_fault:0xHHHH` (with that `FC_EventDetail`, see the ICD),
 //! `pyro_not_armed`, `fc_mode:<MODE>`; channels `drogue_primary`, `drogue_backup`,
 //! `main_primary`, `main_backup`, `drogue_release`, `main_release`; a `*` matches any.
+//! Outcome `landing_vertical_speed_m_s` is the downward part of the impact speed.
 //! Truth signals: `truth.altitude_m`, `truth.mach`, `truth.airspeed_m_s`,
 //! `truth.dynamic_pressure_pa`, `truth.load_factor_g`, `truth.heat_flux_w_m2`,
 //! `truth.heat_shield_surface_k`, `truth.bondline_k`. Outcomes: `landing_speed_m_s`,
@@ -151,6 +152,14 @@ pub enum FaultSpecToml {
     },
     /// The GNSS receiver loses its fix.
     GnssLoss,
+    /// A wind profile (north/east by altitude, linear between points).
+    Wind {
+        /// The points.
+        profile: Vec<twin_core::atmosphere::WindPoint>,
+    },
+    /// The IMU resets: datagrams flagged invalid for the duration, then its counter
+    /// restarts from zero.
+    ImuReset,
     /// A CAN node stops sending.
     NodeSilent {
         /// `baro`, `thermo`, `power`, `pyro` or `beacon`.
@@ -381,6 +390,7 @@ pub const SIGNALS: &[&str] = &[
 /// Outcomes.
 pub const OUTCOMES: &[&str] = &[
     "landing_speed_m_s",
+    "landing_vertical_speed_m_s",
     "peak_load_factor_g",
     "peak_heat_flux_w_m2",
     "peak_bondline_k",
@@ -477,6 +487,8 @@ impl Scenario {
                     }
                     FaultSpecToml::DensityScale { scale } => Action::DensityScale(*scale),
                     FaultSpecToml::GnssLoss => Action::GnssLoss,
+                    FaultSpecToml::Wind { profile } => Action::Wind(profile.clone()),
+                    FaultSpecToml::ImuReset => Action::ImuReset,
                     FaultSpecToml::NodeSilent { node } => Action::NodeSilent(node.clone()),
                     FaultSpecToml::Bus {
                         link,
@@ -605,6 +617,30 @@ impl Scenario {
                     c.in_range(&format!("{f}.fault.scale"), *scale, 0.1, 10.0, "multiplier")
                 }
                 FaultSpecToml::GnssLoss => {}
+                FaultSpecToml::ImuReset => c.require(
+                    i.duration_s.is_some(),
+                    format!("{f}.duration_s"),
+                    "an IMU reset needs a duration (the restart time)",
+                ),
+                FaultSpecToml::Wind { profile } => {
+                    c.require(
+                        !profile.is_empty(),
+                        format!("{f}.fault.profile"),
+                        "a wind profile needs at least one point",
+                    );
+                    for (k, w) in profile.iter().enumerate() {
+                        let g = format!("{f}.fault.profile[{k}]");
+                        c.in_range(
+                            &format!("{g}.altitude_m"),
+                            w.altitude_m,
+                            -500.0,
+                            100_000.0,
+                            "m",
+                        );
+                        c.in_range(&format!("{g}.north_m_s"), w.north_m_s, -150.0, 150.0, "m/s");
+                        c.in_range(&format!("{g}.east_m_s"), w.east_m_s, -150.0, 150.0, "m/s");
+                    }
+                }
                 FaultSpecToml::Bus {
                     link,
                     fault,
