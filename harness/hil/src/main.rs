@@ -18,8 +18,8 @@
 use anyhow::{Context, Result, anyhow};
 use capsule_icd::can::CanDb;
 use capsule_runner::devices::Devices;
-use capsule_runner::session::{BenchLinks, Clock, RunConfig, run};
-use capsule_scenario::bench::{Bench, link_address};
+use capsule_runner::session::{Clock, RunConfig, run};
+use capsule_scenario::bench::Bench;
 use capsule_scenario::eval::{ScenarioResult, Verdict, evaluate};
 use capsule_scenario::spec::Scenario;
 use std::path::{Path, PathBuf};
@@ -249,14 +249,10 @@ fn run_one(
         "command" => Some(fc.command.clone()),
         _ => None,
     };
-    let link = |field: &str, v: &str| {
-        link_address(v).map_err(|e| anyhow!("{}: links.{field}: {e}", setup.bench_name))
-    };
-    let links = BenchLinks {
-        can: link("can", &setup.bench.links.can)?,
-        imu: link("imu", &setup.bench.links.imu)?,
-        gnss: link("gnss", &setup.bench.links.gnss)?,
-    };
+    let links = setup
+        .bench
+        .links()
+        .map_err(|e| anyhow!("{}: {e}", setup.bench_name))?;
     let progress = progress_bar(&s.scenario.id, s.run.max_time_s, rt);
     let cfg = RunConfig {
         fc_command,

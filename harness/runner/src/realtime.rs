@@ -84,7 +84,10 @@ fn run_loop(
     let t_sim0 = core.twin.time_s();
     let t0_ns = now_ns();
     let wire_time = |t_ns: u64| t_sim0 + (t_ns.saturating_sub(t0_ns)) as f64 * 1e-9;
-    let mut lateness: Vec<u64> = Vec::with_capacity(1 << 16);
+    // Every step's lateness (ns, saturating at 4.29 s), in memory reserved up front
+    // for the whole run so the loop never reallocates.
+    let steps = ((core.cfg.max_time_s - t_sim0).max(0.0) / dt_s).ceil() as usize + 2;
+    let mut lateness: Vec<u32> = Vec::with_capacity(steps);
     let mut command_latency: Vec<u64> = Vec::new();
     let mut pending: Vec<u64> = Vec::new();
     let mut overruns = 0u64;
@@ -95,7 +98,7 @@ fn run_loop(
         let deadline = t0_ns + k * dt_ns;
         wait_until(deadline);
         let late = now_ns().saturating_sub(deadline);
-        lateness.push(late);
+        lateness.push(u32::try_from(late).unwrap_or(u32::MAX));
         if late > dt_ns {
             overruns += 1;
         }

@@ -160,25 +160,8 @@ impl Wiring {
                 (Some(bus), can, Some(format!("vbus:{sock}")))
             }
         };
-        let serial_link = |name: &str, a: &Option<Address>, baud: u32| match a {
-            Some(_) => Ok((None, None)),
-            None => {
-                let (l, path) = serial::pty_pair(name)?;
-                Ok::<_, LinkError>((Some(l), Some(format!("serial:{path}@{baud}"))))
-            }
-        };
-        let (imu_sim, imu_far) = serial_link("imu", &cfg.links.imu, 921_600)?;
-        let (gnss_sim, gnss_far) = serial_link("gnss", &cfg.links.gnss, 115_200)?;
-        let imu = match (imu_sim, &cfg.links.imu) {
-            (Some(l), _) => l,
-            (None, Some(a)) => capsule_links::open("imu", a).await?,
-            (None, None) => unreachable!("a simulated link is always made"),
-        };
-        let gnss = match (gnss_sim, &cfg.links.gnss) {
-            (Some(l), _) => l,
-            (None, Some(a)) => capsule_links::open("gnss", a).await?,
-            (None, None) => unreachable!("a simulated link is always made"),
-        };
+        let (imu, imu_far) = serial_link("imu", &cfg.links.imu, 921_600).await?;
+        let (gnss, gnss_far) = serial_link("gnss", &cfg.links.gnss, 115_200).await?;
         let mut child = None;
         if let Some(cmd) = &cfg.fc_command {
             let far = |x: &Option<String>, a: &Option<Address>| {
@@ -256,6 +239,22 @@ impl Wiring {
                 .is_err()
         {
             w.abort();
+        }
+    }
+}
+
+/// Opens a serial link at its address, or makes a pseudo-terminal pair and returns the
+/// far end's address for the flight computer.
+async fn serial_link(
+    name: &str,
+    address: &Option<Address>,
+    baud: u32,
+) -> Result<(Link, Option<String>), LinkError> {
+    match address {
+        Some(a) => Ok((capsule_links::open(name, a).await?, None)),
+        None => {
+            let (l, path) = serial::pty_pair(name)?;
+            Ok((l, Some(format!("serial:{path}@{baud}"))))
         }
     }
 }

@@ -40,6 +40,7 @@
 
 use capsule_links::address::Address;
 use capsule_runner::record::TimingBudget;
+use capsule_runner::session::BenchLinks;
 use serde::{Deserialize, Serialize};
 use twin_core::config::{Checks, ConfigError, Source};
 
@@ -184,6 +185,16 @@ pub fn link_address(s: &str) -> Result<Option<Address>, String> {
 }
 
 impl Bench {
+    /// The links as addresses (`None` for simulated ones).
+    pub fn links(&self) -> Result<BenchLinks, String> {
+        let one = |field: &str, v: &str| link_address(v).map_err(|e| format!("links.{field}: {e}"));
+        Ok(BenchLinks {
+            can: one("can", &self.links.can)?,
+            imu: one("imu", &self.links.imu)?,
+            gnss: one("gnss", &self.links.gnss)?,
+        })
+    }
+
     /// Parses and validates a bench file; errors name file, line, column and field.
     pub fn from_toml(src: &Source<'_>) -> Result<Self, ConfigError> {
         let b: Bench = src.parse()?;
