@@ -22,17 +22,30 @@ pub enum Defect {
     /// The IMU health checks are not wired in: a stuck or silent IMU keeps driving
     /// navigation and splashdown detection. Violates REQ-FDIR-040.
     IgnoresImuFault,
+    /// The lateral guidance takes the crossrange with the wrong sign: bank reversals
+    /// steer away from the target. Violates REQ-GNC-010.
+    WrongBankSign,
+    /// The GNSS innovation gate is not applied: a position jump from the receiver is
+    /// taken into navigation. Violates REQ-FDIR-030.
+    GnssJumpAccepted,
+    /// The deorbit cut-off command reuses the ignition command's counter, so the motor
+    /// controller ignores it as a repeat and the motor burns to depletion. Violates
+    /// REQ-DEO-010.
+    DeorbitBurnTooLong,
 }
 
 impl Defect {
     /// Every defect, in `--list-defects` order.
-    pub const ALL: [Defect; 6] = [
+    pub const ALL: [Defect; 9] = [
         Defect::LateDrogue,
         Defect::MainBeforeDrogue,
         Defect::BeaconNeverActivated,
         Defect::HeartbeatStopsAfterModeChange,
         Defect::NoBackupPyro,
         Defect::IgnoresImuFault,
+        Defect::WrongBankSign,
+        Defect::GnssJumpAccepted,
+        Defect::DeorbitBurnTooLong,
     ];
 
     /// Command-line name.
@@ -44,6 +57,9 @@ impl Defect {
             Defect::HeartbeatStopsAfterModeChange => "heartbeat-stops-after-mode-change",
             Defect::NoBackupPyro => "no-backup-pyro",
             Defect::IgnoresImuFault => "ignores-imu-fault",
+            Defect::WrongBankSign => "wrong-bank-sign",
+            Defect::GnssJumpAccepted => "gnss-jump-accepted",
+            Defect::DeorbitBurnTooLong => "deorbit-burn-too-long",
         }
     }
 
@@ -56,6 +72,9 @@ impl Defect {
             Defect::HeartbeatStopsAfterModeChange => "REQ-TLM-001",
             Defect::NoBackupPyro => "REQ-PYR-001",
             Defect::IgnoresImuFault => "REQ-FDIR-040",
+            Defect::WrongBankSign => "REQ-GNC-010",
+            Defect::GnssJumpAccepted => "REQ-FDIR-030",
+            Defect::DeorbitBurnTooLong => "REQ-DEO-010",
         }
     }
 

@@ -6,6 +6,7 @@
 //! bookkeeping; navigation, guidance, sequencing and FDIR build on it.
 
 use crate::defects::Defect;
+use crate::gnc::{self, EntryGuidance};
 use crate::nav::{Nav, NavState};
 use capsule_icd::can::{CanDb, CanFrame, CodecError};
 use capsule_icd::imu::ImuDatagram;
@@ -47,7 +48,36 @@ pub mod event {
     pub const FAULT_CLEARED: u8 = 3;
     /// Backup pyro channel used (detail: the channel bit).
     pub const BACKUP_PYRO: u8 = 5;
+    /// Deorbit motor ignited (detail: delta-v so far, 0.01 m/s).
+    pub const BURN_START: u8 = 7;
+    /// Deorbit burn over (detail: delta-v delivered by the IMU, 0.01 m/s).
+    pub const BURN_END: u8 = 8;
 }
+
+/// `FC_FaultFlags` bit of the RCS driver node.
+const FLAG_RCS_NODE: u16 = 1 << 4;
+/// `FC_FaultFlags` bit of a thruster stuck open.
+const FLAG_THRUSTER: u16 = 1 << 10;
+/// `FC_EventDetail` of a lost RCS driver node.
+pub const FAULT_RCS_NODE: u16 = 0x0104;
+/// `FC_EventDetail` of a thruster stuck open (isolated: see `RCS_IsolateMask`).
+pub const FAULT_THRUSTER: u16 = 0x010A;
+/// A valve that reads open while commanded closed for this many consecutive driver
+/// status frames (50 Hz) is stuck open and isolated.
+pub const THRUSTER_STUCK_FRAMES: u32 = 3;
+/// The RCS driver is lost after this long without its status, s.
+pub const RCS_NODE_TIMEOUT_S: f64 = 0.5;
+/// The burn attitude is acquired this long before ignition, s.
+pub const BURN_ATTITUDE_LEAD_S: f64 = 120.0;
+/// Ignition waits for the attitude error to fall below this, rad (or for
+/// [`IGNITION_WAIT_MAX_S`]).
+const IGNITION_ATTITUDE_RAD: f64 = 0.05;
+const IGNITION_WAIT_MAX_S: f64 = 30.0;
+/// Delta-v cut-off anticipation for the motor's tail-off and the command latency, m/s.
+const CUTOFF_ANTICIPATION_M_S: f64 = 0.05;
+/// Sensed drag above which entry control switches from three-axis hold to bank
+/// control, m/s².
+const AERO_CONTROL_DRAG_M_S2: f64 = 0.5;
 
 /// FC cycle period, s.
 pub const CYCLE_S: f64 = 0.01;
@@ -161,6 +191,30 @@ pub struct Fsw {
     baro_still_since_s: Option<f64>,
     /// Time of the first cycle, s (a node never heard from is lost after its timeout).
     start_s: Option<f64>,
+    /// Mission data: landing target (lat, lon, deg) and deorbit plan (ignition time, s;
+    /// delta-v, m/s).
+    target_deg: Option<(f64, f64)>,
+    deorbit_plan: Option<(f64, f64)>,
+    guidance: Option<EntryGuidance>,
+    /// Bank command without guidance (held from the handover), rad.
+    hold_bank_rad: Option<f64>,
+    /// RCS: valves commanded, thrusters isolated, command counter, next command time,
+    /// the driver's last status, per-valve stuck counts.
+    rcs_cmd: u8,
+    rcs_isolated: u8,
+    rcs_counter: u8,
+    next_rcs_s: f64,
+    rcs_active: bool,
+    rcs_status_t_s: f64,
+    rcs_node_lost: bool,
+    rcs_stuck_frames: [u32; 8],
+    /// Deorbit: command counter, delta-v integrated from the IMU along +x (m/s), motor
+    /// state from its status, ignition time.
+    deorbit_counter: u8,
+    burn_dv_m_s: f64,
+    motor_state: Option<u8>,
+    burn_started_s: Option<f64>,
+    burn_cut: bool,
 }
 
 impl Fsw {
@@ -209,7 +263,29 @@ impl Fsw {
             imu_count_hist: std::collections::VecDeque::new(),
             imu_failed: false,
             baro_still_since_s: None,
+            target_deg: None,
+            deorbit_plan: None,
+            guidance: None,
+            hold_bank_rad: None,
+            rcs_cmd: 0,
+            rcs_isolated: 0,
+            rcs_counter: 0,
+            next_rcs_s: 0.0,
+            rcs_active: false,
+            rcs_status_t_s: f64::NEG_INFINITY,
+            rcs_node_lost: false,
+            rcs_stuck_frames: [0; 8],
+            deorbit_counter: 0,
+            burn_dv_m_s: 0.0,
+            motor_state: None,
+            burn_started_s: None,
+            burn_cut: false,
         }
+    }
+
+    /// The entry guidance (once a landing target is known).
+    pub fn guidance(&self) -> Option<&EntryGuidance> {
+        self.guidance.as_ref()
     }
 
     /// Switches on a seeded defect.
@@ -261,6 +337,10 @@ impl Fsw {
             return;
         }
         self.nav.on_imu(d);
+        if self.mode == Mode::DeorbitBurn {
+            // Delta-v along the motor axis (+x), at the IMU's 1 kHz.
+            self.burn_dv_m_s += d.specific_force_m_s2[0] * 1e-3;
+        }
         let f = d.specific_force_m_s2;
         self.load_g = (f[0] * f[0] + f[1] * f[1] + f[2] * f[2]).sqrt() / G0;
         self.peak_load_g = self.peak_load_g.max(self.load_g);
@@ -329,6 +409,52 @@ impl Fsw {
             }
             return;
         }
+        if m.name == "RCS_Status" {
+            if let Ok(v) = m.decode(f) {
+                let get = |n: &str| v.iter().find(|(k, _)| *k == n).map(|(_, x)| *x as u8);
+                self.rcs_status_t_s = self.t_s;
+                let state = get("RCS_ValveState").unwrap_or(0);
+                let fault = get("RCS_FaultMask").unwrap_or(0);
+                for (k, n) in self.rcs_stuck_frames.iter_mut().enumerate() {
+                    let bit = 1u8 << k;
+                    // Stuck open: reads open while the driver was commanded closed.
+                    *n = if fault & bit != 0 && state & bit != 0 {
+                        *n + 1
+                    } else {
+                        0
+                    };
+                }
+            }
+            return;
+        }
+        if m.name == "Deorbit_Status" {
+            if let Ok(v) = m.decode(f) {
+                self.motor_state = v
+                    .iter()
+                    .find(|(k, _)| *k == "Deorbit_State")
+                    .map(|(_, x)| *x as u8);
+            }
+            return;
+        }
+        if m.name == "MSN_Target" {
+            if let Ok(v) = m.decode(f) {
+                let get = |n: &str| v.iter().find(|(k, _)| *k == n).map(|(_, x)| *x);
+                if let (Some(lat), Some(lon)) = (get("MSN_TargetLat"), get("MSN_TargetLon")) {
+                    self.target_deg = Some((lat, lon));
+                    self.guidance = Some(EntryGuidance::new(lat, lon));
+                }
+            }
+            return;
+        }
+        if m.name == "MSN_Deorbit" {
+            if let Ok(v) = m.decode(f) {
+                let get = |n: &str| v.iter().find(|(k, _)| *k == n).map(|(_, x)| *x);
+                if let (Some(t), Some(dv)) = (get("MSN_IgnitionTime"), get("MSN_DeltaV")) {
+                    self.deorbit_plan = Some((t, dv));
+                }
+            }
+            return;
+        }
         if !m.name.starts_with("HV_") {
             return;
         }
@@ -367,12 +493,14 @@ impl Fsw {
         if q.length() < 0.5 {
             return;
         }
-        self.nav.init(NavState {
+        let state = NavState {
             t_s: t_us * 1e-6,
             position_m: DVec3::new(x, y, z),
             velocity_m_s: DVec3::new(vx, vy, vz),
             inertial_from_body: q.normalize(),
-        });
+        };
+        self.hold_bank_rad = Some(gnc::bank_rad(&state));
+        self.nav.init(state);
         let mode = match g("HV_Mode").map(|m| m as u8) {
             Some(1) => Mode::Coast,
             Some(2) => Mode::DeorbitBurn,
@@ -651,9 +779,140 @@ impl Fsw {
             .push((code, self.mode, self.mode, detail));
     }
 
+    /// Sends a deorbit motor command (a fresh counter, except with the seeded defect's
+    /// cut-off).
+    fn motor_command(&mut self, ignite: bool) {
+        if ignite || self.defect != Some(Defect::DeorbitBurnTooLong) {
+            self.deorbit_counter = self.deorbit_counter.wrapping_add(1);
+        }
+        self.outbox.push((
+            "Deorbit_Command",
+            vec![
+                ("Deorbit_Ignite", if ignite { 1.0 } else { 0.0 }),
+                ("Deorbit_Cutoff", if ignite { 0.0 } else { 1.0 }),
+                ("Deorbit_CmdCounter", f64::from(self.deorbit_counter)),
+            ],
+        ));
+    }
+
+    /// RCS FDIR: a valve stuck open is isolated by its latch valve (fault
+    /// [`FAULT_THRUSTER`]); a silent driver is reported once ([`FAULT_RCS_NODE`]).
+    fn rcs_fdir(&mut self) {
+        for k in 0..8 {
+            let bit = 1u8 << k;
+            if self.rcs_stuck_frames[k] >= THRUSTER_STUCK_FRAMES && self.rcs_isolated & bit == 0 {
+                self.rcs_isolated |= bit;
+                self.fault_flags |= FLAG_THRUSTER;
+                self.event(event::FAULT_DETECTED, FAULT_THRUSTER);
+            }
+        }
+        let lost = self.rcs_active
+            && self.rcs_status_t_s.is_finite()
+            && self.t_s - self.rcs_status_t_s > RCS_NODE_TIMEOUT_S;
+        if lost && !self.rcs_node_lost {
+            self.fault_flags |= FLAG_RCS_NODE;
+            self.event(event::FAULT_DETECTED, FAULT_RCS_NODE);
+        } else if !lost && self.rcs_node_lost {
+            self.fault_flags &= !FLAG_RCS_NODE;
+            self.event(event::FAULT_CLEARED, FAULT_RCS_NODE);
+        }
+        self.rcs_node_lost = lost;
+    }
+
+    /// Guidance and control for the free-flight and entry modes: sets the RCS valves.
+    fn gnc_cycle(&mut self) {
+        self.rcs_fdir();
+        let controlled = matches!(self.mode, Mode::Coast | Mode::DeorbitBurn | Mode::Entry);
+        let (Some(s), Some(imu)) = (self.nav.state().copied(), self.last_imu) else {
+            self.rcs_cmd = 0;
+            self.rcs_active = controlled && self.rcs_active;
+            return;
+        };
+        if !controlled || self.imu_failed {
+            // Under parachutes (or without navigation) the RCS is off.
+            self.rcs_cmd = 0;
+            return;
+        }
+        let rate = DVec3::from_array(imu.rate_rad_s);
+        let f_body = DVec3::from_array(imu.specific_force_m_s2);
+        match self.mode {
+            Mode::Coast => {
+                let Some((t_ig, _)) = self.deorbit_plan else {
+                    self.rcs_cmd = 0;
+                    return;
+                };
+                if self.t_s < t_ig - BURN_ATTITUDE_LEAD_S {
+                    self.rcs_cmd = 0;
+                    return;
+                }
+                self.rcs_active = true;
+                let (mask, err) =
+                    gnc::attitude_control(&s, gnc::retrograde_attitude(&s), rate, self.rcs_isolated);
+                self.rcs_cmd = mask;
+                let aligned = err < IGNITION_ATTITUDE_RAD;
+                if self.t_s >= t_ig && (aligned || self.t_s >= t_ig + IGNITION_WAIT_MAX_S) {
+                    self.motor_command(true);
+                    self.burn_dv_m_s = 0.0;
+                    self.burn_started_s = Some(self.t_s);
+                    self.event(event::BURN_START, 0);
+                    self.set_mode(Mode::DeorbitBurn);
+                }
+            }
+            Mode::DeorbitBurn => {
+                let (mask, _) =
+                    gnc::attitude_control(&s, gnc::retrograde_attitude(&s), rate, self.rcs_isolated);
+                self.rcs_cmd = mask;
+                let target_dv = self.deorbit_plan.map_or(0.0, |p| p.1);
+                let burnt_out = self.motor_state == Some(3)
+                    && self
+                        .burn_started_s
+                        .is_some_and(|t0| self.t_s - t0 > 1.0);
+                if !self.burn_cut && self.burn_dv_m_s >= target_dv - CUTOFF_ANTICIPATION_M_S {
+                    self.motor_command(false);
+                    self.burn_cut = true;
+                }
+                if burnt_out || (self.burn_cut && self.defect != Some(Defect::DeorbitBurnTooLong))
+                {
+                    let dv = (self.burn_dv_m_s * 100.0).round().clamp(0.0, 65_535.0) as u16;
+                    self.event(event::BURN_END, dv);
+                    self.set_mode(Mode::Entry);
+                }
+            }
+            _ => {
+                // Entry: the guidance's bank (or the handover's, without a target).
+                self.rcs_active = true;
+                let v_air = gnc::air_velocity(&s);
+                let drag = -(s.inertial_from_body * f_body).dot(v_air.normalize_or(DVec3::X));
+                let bank_cmd = match self.guidance.as_mut() {
+                    Some(g) => {
+                        g.measure_drag(&s, drag);
+                        let b = g.update(&s, self.defect == Some(Defect::WrongBankSign));
+                        if std::env::var_os("FC_DEBUG").is_some() && (self.t_s * 100.0).round() as i64 % 500 == 0 {
+                            eprintln!("t {:.0} h {:.0} v {:.0} cmd {:.1} bank {:.1} dr {:?} xr {:.0} K {:.3} drag {:.2} rev {}", self.t_s, gnc::altitude_m_pub(&s), gnc::air_velocity(&s).length(), b.to_degrees(), gnc::bank_rad(&s).to_degrees(), g.last, g.crossrange_m, g.density_ratio, drag, g.reversals);
+                        }
+                        b
+                    }
+                    None => self.hold_bank_rad.unwrap_or(0.0),
+                };
+                self.rcs_cmd = if drag < AERO_CONTROL_DRAG_M_S2 {
+                    gnc::attitude_control(
+                        &s,
+                        gnc::trim_attitude(&s, bank_cmd),
+                        rate,
+                        self.rcs_isolated,
+                    )
+                    .0
+                } else {
+                    gnc::bank_control(&s, bank_cmd, rate, self.rcs_isolated)
+                };
+            }
+        }
+    }
+
     /// The mode sequence (entry onwards).
     fn sequence(&mut self) {
         self.pyro_fdir();
+        self.gnc_cycle();
         if matches!(self.mode, Mode::Entry | Mode::Drogue | Mode::Main) {
             self.imu_check();
             self.baro_check();
@@ -770,6 +1029,23 @@ impl Fsw {
             )?);
             self.ident_left -= 1;
             self.next_ident_s = t_s + 1.0;
+        }
+        // RCS valves at 50 Hz while attitude control is active; one all-closed command
+        // when it ends.
+        if self.rcs_active && t_s + 1e-9 >= self.next_rcs_s {
+            self.rcs_counter = self.rcs_counter.wrapping_add(1);
+            out.push(self.db.encode(
+                "RCS_Command",
+                &[
+                    ("RCS_ValveCmd", f64::from(self.rcs_cmd & !self.rcs_isolated)),
+                    ("RCS_CmdCounter", f64::from(self.rcs_counter)),
+                    ("RCS_IsolateMask", f64::from(self.rcs_isolated)),
+                ],
+            )?);
+            self.next_rcs_s = t_s + 0.02 - 1e-6;
+            if !matches!(self.mode, Mode::Coast | Mode::DeorbitBurn | Mode::Entry) {
+                self.rcs_active = false;
+            }
         }
         for (code, from, to, detail) in std::mem::take(&mut self.pending_events) {
             out.push(self.db.encode(

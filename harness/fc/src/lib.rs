@@ -11,6 +11,7 @@ pub mod app;
 pub mod defects;
 pub mod drivers;
 pub mod fsw;
+pub mod gnc;
 pub mod nav;
 
 /// Software version reported in `FC_Ident`.

@@ -15,10 +15,10 @@
 //! crashed flight computer, or a run stopped by Ctrl-C, whose results are written and
 //! marked incomplete).
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use capsule_icd::can::CanDb;
 use capsule_runner::devices::Devices;
-use capsule_runner::session::{Clock, RunConfig, run};
+use capsule_runner::session::{Clock, Mission, RunConfig, run};
 use capsule_scenario::bench::Bench;
 use capsule_scenario::eval::{ScenarioResult, Verdict, evaluate};
 use capsule_scenario::spec::Scenario;
@@ -214,8 +214,19 @@ fn run_one(
         rate_hz: setup.bench.timing.physics_rate_hz,
         ..ModelOptions::default()
     };
-    let entry = s.initial.entry.to_state(s.initial.bank_deg);
-    let init = entry.to_body_state(&opts.planet, &l.vehicle);
+    let init = match (&s.initial.entry, &s.initial.orbit) {
+        (Some(e), _) => e
+            .to_state(s.initial.bank_deg)
+            .to_body_state(&opts.planet, &l.vehicle),
+        (None, Some(o)) => twin_core::initial::circular_orbit(
+            &opts.planet,
+            o.altitude_m,
+            o.inclination_deg.to_radians(),
+            o.raan_deg.to_radians(),
+            o.arg_latitude_deg.to_radians(),
+        ),
+        (None, None) => bail!("{}: no initial state (validated files have one)", s.scenario.id),
+    };
     let devices = Devices::new(db.clone(), &l.vehicle.sensors, seed);
     let twin = Twin::new(opts, l.vehicle.clone(), init, 0.0)?;
     let clock_name = if setup.lockstep {
@@ -272,6 +283,13 @@ fn run_one(
         },
         workdir: std::env::temp_dir().join(format!("hil-{}-{}", std::process::id(), s.scenario.id)),
         handover_mode: s.initial.phase.fc_mode(),
+        mission: Mission {
+            target_deg: s
+                .initial
+                .target
+                .map(|t| (t.latitude_deg, t.longitude_deg)),
+            deorbit: s.initial.deorbit.map(|d| (d.ignition_s, d.delta_v_m_s)),
+        },
         snapshot_every_s: 1.0,
         injections: s.injections(),
         fault_seed: seed,

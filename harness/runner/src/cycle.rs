@@ -47,6 +47,7 @@ pub(crate) struct LoopCore {
     contact_seen: bool,
     imu_total: u64,
     gnss_total: u64,
+    motor_index: Option<usize>,
 }
 
 fn encode(db: &CanDb, name: &str, vals: &[(&str, f64)]) -> Result<CanFrame, RunError> {
@@ -55,6 +56,7 @@ fn encode(db: &CanDb, name: &str, vals: &[(&str, f64)]) -> Result<CanFrame, RunE
 
 impl LoopCore {
     pub fn new(cfg: RunConfig, db: CanDb, twin: Twin, devices: Devices) -> Self {
+        let motor_index = twin.thruster_index(crate::devices::DEORBIT_MOTOR);
         Self {
             snapshots: vec![twin.snapshot()],
             next_snapshot_s: cfg.snapshot_every_s,
@@ -80,6 +82,7 @@ impl LoopCore {
             contact_seen: false,
             imu_total: 0,
             gnss_total: 0,
+            motor_index,
         }
     }
 
@@ -116,6 +119,31 @@ impl LoopCore {
                 ],
             )?,
         ];
+        let mut frames = frames;
+        if let Some((lat, lon)) = self.cfg.mission.target_deg {
+            frames.insert(
+                0,
+                encode(
+                    db,
+                    "MSN_Target",
+                    &[("MSN_TargetLat", lat), ("MSN_TargetLon", lon)],
+                )?,
+            );
+        }
+        if let Some((t_ig, dv)) = self.cfg.mission.deorbit {
+            frames.insert(
+                0,
+                encode(
+                    db,
+                    "MSN_Deorbit",
+                    &[
+                        ("MSN_IgnitionTime", (t_ig * 1000.0).round() / 1000.0),
+                        ("MSN_DeltaV", (dv * 100.0).round() / 100.0),
+                        ("MSN_BurnAttitude", 0.0),
+                    ],
+                )?,
+            );
+        }
         let t_s = self.twin.time_s();
         for f in &frames {
             self.frames.push(FrameRecord {
@@ -132,12 +160,26 @@ impl LoopCore {
     pub fn step(&mut self, n: u32, out: &mut Outputs) -> Result<(), RunError> {
         let dt = self.twin.dt_s();
         for _ in 0..n {
+            self.devices.actuate(&mut self.twin);
             self.devices.step(&self.twin, dt, out)?;
             self.twin.step();
             let twin = &self.twin;
+            if let Some(k) = self.motor_index
+                && twin.thruster_output(k) > 0.0
+            {
+                let thrust_n = twin.vehicle().thrusters[k].thrust_n * twin.thruster_output(k);
+                self.peaks.deorbit_delta_v_m_s += thrust_n / twin.mass_kg() * dt;
+            }
             if twin.contact().is_none() {
                 let p = &mut self.peaks;
                 p.load_factor_g = p.load_factor_g.max(twin.load_factor_g());
+                if twin
+                    .parachutes()
+                    .iter()
+                    .all(|c| c.phase == twin_core::parachute::ChutePhase::Stowed)
+                {
+                    p.entry_load_factor_g = p.entry_load_factor_g.max(twin.load_factor_g());
+                }
                 p.heat_flux_w_m2 = p.heat_flux_w_m2.max(twin.heat_flux_w_m2());
                 p.dynamic_pressure_pa = p
                     .dynamic_pressure_pa

@@ -35,6 +35,37 @@ pub mod pyro_bits {
     pub const MAIN_RELEASE: u8 = 1 << 5;
 }
 
+/// Thrusters behind the `RCS_ValveCmd` bits, in bit order (vehicle file names).
+pub const RCS_THRUSTERS: [&str; 8] = [
+    "roll_pos_a",
+    "roll_pos_b",
+    "roll_neg_a",
+    "roll_neg_b",
+    "pitch_pos",
+    "pitch_neg",
+    "yaw_pos",
+    "yaw_neg",
+];
+/// The deorbit motor's thruster name in the vehicle file.
+pub const DEORBIT_MOTOR: &str = "deorbit_motor";
+/// RCS driver: valves close after this long without a command, s (ICD).
+pub const RCS_COMMAND_TIMEOUT_S: f64 = 0.1;
+/// RCS tank pressure when full, MPa (cold-gas nitrogen).
+const RCS_FULL_PRESSURE_MPA: f64 = 20.0;
+/// Deorbit motor chamber pressure at full thrust, MPa.
+const DEORBIT_CHAMBER_MPA: f64 = 1.5;
+
+/// Deorbit motor states (`Deorbit_State`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MotorState {
+    /// Not fired.
+    Safe = 0,
+    /// Burning.
+    Burning = 2,
+    /// Burn over (cut off or burnt out).
+    Done = 3,
+}
+
 /// Scenario name of a pyro channel bit.
 pub fn channel_name(bit: u8) -> &'static str {
     match bit {
@@ -58,6 +89,11 @@ impl DeviceEvent {
             }
             DeviceEvent::PyroNotArmed => "pyro_not_armed".to_string(),
             DeviceEvent::BeaconOn => "beacon_on".to_string(),
+            DeviceEvent::BurnStart => "burn_start".to_string(),
+            DeviceEvent::BurnEnd => "burn_end".to_string(),
+            DeviceEvent::ThrusterIsolated { thruster } => {
+                format!("thruster_isolated:{}", RCS_THRUSTERS[*thruster as usize % 8])
+            }
             DeviceEvent::Safed => "safed".to_string(),
         }
     }
@@ -86,6 +122,15 @@ pub enum DeviceEvent {
     Safed,
     /// The beacon started transmitting.
     BeaconOn,
+    /// The deorbit motor ignited.
+    BurnStart,
+    /// The deorbit motor stopped (cut off, or out of propellant).
+    BurnEnd,
+    /// The RCS driver closed a thruster's latch valve.
+    ThrusterIsolated {
+        /// Bit number in `RCS_ValveCmd`.
+        thruster: u8,
+    },
 }
 
 /// What the devices put on the wire in one step.
@@ -157,6 +202,20 @@ pub struct Devices {
     epoch_utc_s: f64,
     silent: std::collections::BTreeSet<String>,
     safed: bool,
+    /// RCS driver: commanded valves, latch (isolation) valves, time of the last command.
+    rcs_cmd: u8,
+    rcs_isolated: u8,
+    rcs_cmd_t_s: f64,
+    rcs_last_cmd: Option<u8>,
+    rcs_status: Every,
+    rcs_counter: u8,
+    /// Deorbit motor controller.
+    motor: MotorState,
+    motor_t0_s: f64,
+    motor_burn_s: f64,
+    motor_last_cmd: Option<u8>,
+    motor_status: Every,
+    motor_counter: u8,
 }
 
 fn clampv(db: &CanDb, msg: &str, sig: &str, v: f64) -> f64 {
@@ -206,6 +265,18 @@ impl Devices {
             epoch_utc_s: 12.0 * 3600.0,
             silent: std::collections::BTreeSet::new(),
             safed: false,
+            rcs_cmd: 0,
+            rcs_isolated: 0,
+            rcs_cmd_t_s: f64::NEG_INFINITY,
+            rcs_last_cmd: None,
+            rcs_status: Every::new(0.02),
+            rcs_counter: 0,
+            motor: MotorState::Safe,
+            motor_t0_s: 0.0,
+            motor_burn_s: 0.0,
+            motor_last_cmd: None,
+            motor_status: Every::new(0.1),
+            motor_counter: 0,
         }
     }
 
@@ -244,6 +315,53 @@ impl Devices {
 
     fn f(&mut self, ch: &str, t: f64, v: f64) -> Option<f64> {
         self.faults.apply(ch, t, v)
+    }
+
+    /// Actuator housekeeping before a physics step: the RCS driver closes its valves
+    /// when commands stop ([`RCS_COMMAND_TIMEOUT_S`]); the deorbit motor burns out when
+    /// its propellant is gone.
+    pub fn actuate(&mut self, twin: &mut Twin) {
+        let t = twin.time_s();
+        if self.rcs_cmd != 0 && t - self.rcs_cmd_t_s > RCS_COMMAND_TIMEOUT_S + 1e-9 {
+            self.rcs_cmd = 0;
+            for name in RCS_THRUSTERS {
+                if let Some(i) = twin.thruster_index(name) {
+                    twin.set_throttle(i, 0.0);
+                }
+            }
+        }
+        if self.motor == MotorState::Burning {
+            let empty = twin
+                .thruster_index(DEORBIT_MOTOR)
+                .and_then(|i| twin.vehicle().thrusters.get(i))
+                .and_then(|th| twin.vehicle().tanks.iter().position(|k| k.name == th.tank))
+                .and_then(|k| twin.tanks_kg().get(k))
+                .is_none_or(|m| *m <= 0.0);
+            self.motor_burn_s = t - self.motor_t0_s;
+            if empty {
+                self.motor = MotorState::Done;
+                self.events.push((t, DeviceEvent::BurnEnd));
+            }
+        }
+    }
+
+    /// Thruster propellant fraction left in the RCS tank (0..1).
+    fn rcs_fill(twin: &Twin) -> f64 {
+        let v = twin.vehicle();
+        let Some(th) = twin
+            .thruster_index(RCS_THRUSTERS[0])
+            .and_then(|i| v.thrusters.get(i))
+        else {
+            return 0.0;
+        };
+        let Some(k) = v.tanks.iter().position(|k| k.name == th.tank) else {
+            return 0.0;
+        };
+        let full = v.tanks[k].propellant_kg;
+        if full <= 0.0 {
+            return 0.0;
+        }
+        twin.tanks_kg().get(k).map_or(0.0, |m| (m / full).clamp(0.0, 1.0))
     }
 
     /// Produces this step's wire output from the twin's current truth.
@@ -414,6 +532,63 @@ impl Devices {
             )?);
             self.pyro_counter = self.pyro_counter.wrapping_add(1);
         }
+        // RCS driver status: valve positions as read back.
+        if self.rcs_status.due(t) {
+            let mut state = 0u8;
+            for (k, name) in RCS_THRUSTERS.iter().enumerate() {
+                if twin
+                    .thruster_index(name)
+                    .is_some_and(|i| twin.thruster_valve_open(i))
+                {
+                    state |= 1 << k;
+                }
+            }
+            out.frames.push(self.db.encode(
+                "RCS_Status",
+                &[
+                    ("RCS_ValveState", f64::from(state)),
+                    (
+                        "RCS_TankPressure",
+                        (RCS_FULL_PRESSURE_MPA * Self::rcs_fill(twin) * 1000.0).round() / 1000.0,
+                    ),
+                    ("RCS_FaultMask", f64::from(state ^ self.rcs_cmd)),
+                    ("RCS_Counter", f64::from(self.rcs_counter)),
+                ],
+            )?);
+            self.rcs_counter = self.rcs_counter.wrapping_add(1);
+        }
+        // Deorbit motor status.
+        if self.motor_status.due(t) {
+            let burning = self.motor == MotorState::Burning;
+            let thrust_fraction = twin
+                .thruster_index(DEORBIT_MOTOR)
+                .map_or(0.0, |i| twin.thruster_output(i));
+            out.frames.push(self.db.encode(
+                "Deorbit_Status",
+                &[
+                    ("Deorbit_State", f64::from(self.motor as u8)),
+                    (
+                        "Deorbit_ChamberPressure",
+                        if burning {
+                            (DEORBIT_CHAMBER_MPA * thrust_fraction * 1000.0).round() / 1000.0
+                        } else {
+                            0.0
+                        },
+                    ),
+                    (
+                        "Deorbit_BurnTime",
+                        clampv(
+                            &self.db,
+                            "Deorbit_Status",
+                            "Deorbit_BurnTime",
+                            (self.motor_burn_s * 100.0).round() / 100.0,
+                        ),
+                    ),
+                    ("Deorbit_Counter", f64::from(self.motor_counter)),
+                ],
+            )?);
+            self.motor_counter = self.motor_counter.wrapping_add(1);
+        }
         // Beacon status.
         if self.beacon_status.due(t) {
             if self.beacon_on {
@@ -453,6 +628,8 @@ impl Devices {
     /// Commands the emulated actuators safe when a run is stopped: the pyro controller
     /// disarms (no further fire command acts) and the event `safed` is recorded.
     pub fn make_safe(&mut self, t_s: f64) {
+        self.rcs_cmd = 0;
+        self.rcs_cmd_t_s = f64::NEG_INFINITY;
         self.pyro_armed = false;
         self.pyro_last_cmd = None;
         self.safed = true;
@@ -530,6 +707,55 @@ impl Devices {
                         self.events
                             .push((t_s, DeviceEvent::PyroNoFire { channel: bit }));
                     }
+                }
+            }
+            "RCS_Command" if self.speaks("rcs") => {
+                let counter = get("RCS_CmdCounter") as u8;
+                if self.rcs_last_cmd == Some(counter) {
+                    return false;
+                }
+                self.rcs_last_cmd = Some(counter);
+                self.rcs_cmd = get("RCS_ValveCmd") as u8;
+                self.rcs_cmd_t_s = t_s;
+                let isolate = get("RCS_IsolateMask") as u8;
+                for (k, name) in RCS_THRUSTERS.iter().enumerate() {
+                    let bit = 1u8 << k;
+                    let Some(i) = twin.thruster_index(name) else {
+                        continue;
+                    };
+                    twin.set_throttle(i, if self.rcs_cmd & bit != 0 { 1.0 } else { 0.0 });
+                    if isolate & bit != self.rcs_isolated & bit {
+                        twin.set_thruster_isolated(i, isolate & bit != 0);
+                        if isolate & bit != 0 {
+                            self.events
+                                .push((t_s, DeviceEvent::ThrusterIsolated { thruster: k as u8 }));
+                        }
+                    }
+                }
+                self.rcs_isolated = isolate;
+            }
+            "Deorbit_Command" if self.speaks("deorbit") => {
+                let counter = get("Deorbit_CmdCounter") as u8;
+                if self.motor_last_cmd == Some(counter) {
+                    return false;
+                }
+                self.motor_last_cmd = Some(counter);
+                let Some(i) = twin.thruster_index(DEORBIT_MOTOR) else {
+                    return true;
+                };
+                if get("Deorbit_Cutoff") >= 0.5 {
+                    if self.motor == MotorState::Burning {
+                        twin.set_throttle(i, 0.0);
+                        self.motor = MotorState::Done;
+                        self.motor_burn_s = t_s - self.motor_t0_s;
+                        self.events.push((t_s, DeviceEvent::BurnEnd));
+                    }
+                } else if get("Deorbit_Ignite") >= 0.5 && self.motor == MotorState::Safe {
+                    // A solid-propellant-like single start: ignites once.
+                    twin.set_throttle(i, 1.0);
+                    self.motor = MotorState::Burning;
+                    self.motor_t0_s = t_s;
+                    self.events.push((t_s, DeviceEvent::BurnStart));
                 }
             }
             "Beacon_Command" if self.speaks("beacon") => {

@@ -43,6 +43,9 @@ pub enum Action {
     /// A bus fault on a link (`can`, `imu`, `gnss`); its window is set by the trigger
     /// and the duration.
     Bus(String, FaultRule),
+    /// A thruster fault (vehicle thruster name): stuck open or closed, or degraded
+    /// (the deorbit motor under-performing).
+    Thruster(String, twin_core::twin::ThrusterFault),
 }
 
 /// The fault layers of the runner's links, applied synchronously (lockstep).
@@ -175,6 +178,11 @@ fn apply(
             twin_core::atmosphere::WindProfile::default()
         }),
         Action::ImuReset => devices.set_imu_resetting(on),
+        Action::Thruster(name, f) => {
+            if let Some(i) = twin.thruster_index(name) {
+                twin.set_thruster_fault(i, on.then_some(*f));
+            }
+        }
         Action::GnssLoss => devices.set_gnss_outage(on),
         Action::NodeSilent(node) => devices.set_node_silent(node, on),
         Action::Bus(link, rule) => {

@@ -48,12 +48,17 @@ pub const MODE_NAMES: [&str; 9] = [
 pub struct Peaks {
     /// Peak non-gravitational acceleration / g0.
     pub load_factor_g: f64,
+    /// Peak load before any parachute is deployed (entry, burn), g.
+    pub entry_load_factor_g: f64,
     /// Peak stagnation heat flux, W/m^2.
     pub heat_flux_w_m2: f64,
     /// Peak dynamic pressure, Pa.
     pub dynamic_pressure_pa: f64,
     /// Peak bondline temperature, K.
     pub bondline_k: f64,
+    /// Velocity change delivered by the deorbit motor (truth: thrust over mass,
+    /// integrated), m/s.
+    pub deorbit_delta_v_m_s: f64,
 }
 
 /// The timing a real-time run must keep (from the bench file's `[timing]`). A run that

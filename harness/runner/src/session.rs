@@ -76,6 +76,8 @@ pub struct RunConfig {
     pub workdir: PathBuf,
     /// FC mode sent with the state handover (`FC_Mode` values).
     pub handover_mode: u8,
+    /// Mission data sent with the handover (`MSN_*`).
+    pub mission: Mission,
     /// Snapshot interval for the record, s.
     pub snapshot_every_s: f64,
     /// Faults to inject.
@@ -87,6 +89,16 @@ pub struct RunConfig {
     pub stop: Arc<AtomicBool>,
     /// Simulation time reached, ms, published every cycle (for progress displays).
     pub progress_ms: Option<Arc<std::sync::atomic::AtomicU64>>,
+}
+
+/// Mission data the host vehicle uploads with the handover.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Mission {
+    /// Landing target: geodetic latitude, longitude, deg (`MSN_Target`).
+    pub target_deg: Option<(f64, f64)>,
+    /// Deorbit burn: ignition time (simulation time, s) and delta-v, m/s
+    /// (`MSN_Deorbit`, retrograde).
+    pub deorbit: Option<(f64, f64)>,
 }
 
 /// Run errors: each names what failed.

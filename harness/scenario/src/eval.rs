@@ -87,6 +87,7 @@ fn truth_at(run: &RunRecord, t: f64) -> Option<&Snapshot> {
 
 fn signal(s: &Snapshot, name: &str) -> Option<f64> {
     Some(match name {
+        "truth.time_s" => s.t_s,
         "truth.altitude_m" => s.altitude_m,
         "truth.mach" => s.mach,
         "truth.airspeed_m_s" => s.airspeed_m_s,
@@ -112,11 +113,19 @@ fn bounds_text(min: Option<f64>, max: Option<f64>) -> String {
     }
 }
 
+/// Great-circle distance on a 6371-km sphere, km.
+pub fn great_circle_km(lat1_rad: f64, lon1_rad: f64, lat2_rad: f64, lon2_rad: f64) -> f64 {
+    let h = ((lat2_rad - lat1_rad) * 0.5).sin().powi(2)
+        + lat1_rad.cos() * lat2_rad.cos() * ((lon2_rad - lon1_rad) * 0.5).sin().powi(2);
+    2.0 * 6_371.0 * h.sqrt().min(1.0).asin()
+}
+
 fn judge(
     x: &Expectation,
     run: &RunRecord,
     db: &CanDb,
     evs: &[(f64, String)],
+    s: &Scenario,
 ) -> (bool, String, String) {
     if let Some(at) = &x.at {
         let expected = format!(
@@ -172,6 +181,19 @@ fn judge(
             "peak_load_factor_g" => Some(run.peaks.load_factor_g),
             "peak_heat_flux_w_m2" => Some(run.peaks.heat_flux_w_m2),
             "peak_bondline_k" => Some(run.peaks.bondline_k),
+            "deorbit_delta_v_m_s" => Some(run.peaks.deorbit_delta_v_m_s),
+            "peak_entry_load_factor_g" => Some(run.peaks.entry_load_factor_g),
+            "landing_distance_to_target_km" => match (run.contact, s.initial.target) {
+                (Some(c), Some(t)) => Some(
+                    great_circle_km(
+                        c.geodetic.latitude_rad,
+                        c.geodetic.longitude_rad,
+                        t.latitude_deg.to_radians(),
+                        t.longitude_deg.to_radians(),
+                    ),
+                ),
+                _ => None,
+            },
             other => other
                 .strip_prefix("injected:")
                 .map(|k| run.faults_injected.get(k).copied().unwrap_or(0) as f64),
@@ -252,7 +274,7 @@ pub fn evaluate(s: &Scenario, run: &RunRecord, db: &CanDb) -> ScenarioResult {
         .expect
         .iter()
         .map(|x| {
-            let (passed, expected, measured) = judge(x, run, db, &evs);
+            let (passed, expected, measured) = judge(x, run, db, &evs, s);
             ExpectationResult {
                 id: x.id.clone(),
                 requirement: x.requirement.clone(),

@@ -160,6 +160,17 @@ pub enum FaultSpecToml {
     /// The IMU resets: datagrams flagged invalid for the duration, then its counter
     /// restarts from zero.
     ImuReset,
+    /// A thruster fails: `stuck_open`, `stuck_closed`, or `degraded` (thrust scaled by
+    /// `scale`, e.g. a deorbit motor under-performing).
+    Thruster {
+        /// Thruster name (vehicle file).
+        thruster: String,
+        /// `stuck_open`, `stuck_closed` or `degraded`.
+        failure: String,
+        /// Thrust multiplier (`degraded`).
+        #[serde(default)]
+        scale: Option<f64>,
+    },
     /// A CAN node stops sending.
     NodeSilent {
         /// `baro`, `thermo`, `power`, `pyro` or `beacon`.
@@ -201,7 +212,21 @@ pub const SENSOR_CHANNELS: &[&str] = &[
     "gnss.altitude",
 ];
 /// CAN sensor and actuator nodes.
-pub const NODES: &[&str] = &["baro", "thermo", "power", "pyro", "beacon"];
+pub const NODES: &[&str] = &[
+    "baro", "thermo", "power", "pyro", "beacon", "rcs", "deorbit",
+];
+/// Thrusters a `thruster` injection may name.
+pub const THRUSTERS: &[&str] = &[
+    "roll_pos_a",
+    "roll_pos_b",
+    "roll_neg_a",
+    "roll_neg_b",
+    "pitch_pos",
+    "pitch_neg",
+    "yaw_pos",
+    "yaw_neg",
+    "deorbit_motor",
+];
 
 /// Identity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -224,16 +249,64 @@ pub struct Identity {
 pub struct Initial {
     /// Vehicle file, relative to the scenario file.
     pub vehicle: String,
-    /// FC mode at handover: `entry` (more phases come with separation and deorbit).
+    /// Where the scenario starts: `entry` (at the entry interface, `entry` given) or
+    /// `orbit` (free flight before the deorbit burn, `orbit` and `deorbit` given).
     pub phase: Phase,
     /// Seed of every random stream.
     #[serde(default)]
     pub seed: u64,
     /// Entry-interface state (as in the check cases, `twin_core::case::EntrySpec`).
-    pub entry: twin_core::case::EntrySpec,
+    #[serde(default)]
+    pub entry: Option<twin_core::case::EntrySpec>,
+    /// Circular orbit (phase `orbit`).
+    #[serde(default)]
+    pub orbit: Option<OrbitSpec>,
     /// Bank angle of the initial (trimmed) attitude, deg.
     #[serde(default)]
     pub bank_deg: f64,
+    /// Landing target uploaded to the avionics (`MSN_Target`); without it the avionics
+    /// hold the bank they were handed.
+    #[serde(default)]
+    pub target: Option<TargetSpec>,
+    /// Deorbit burn plan uploaded to the avionics (`MSN_Deorbit`), phase `orbit`.
+    #[serde(default)]
+    pub deorbit: Option<DeorbitSpec>,
+}
+
+/// A circular orbit (attitude: nose along the velocity).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrbitSpec {
+    /// Altitude above the equatorial radius, m.
+    pub altitude_m: f64,
+    /// Inclination, deg.
+    pub inclination_deg: f64,
+    /// Right ascension of the ascending node (from the prime meridian at t = 0), deg.
+    #[serde(default)]
+    pub raan_deg: f64,
+    /// Argument of latitude at t = 0, deg.
+    #[serde(default)]
+    pub arg_latitude_deg: f64,
+}
+
+/// Landing target, WGS-84 geodetic.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    /// Latitude, deg.
+    pub latitude_deg: f64,
+    /// Longitude, deg.
+    pub longitude_deg: f64,
+}
+
+/// The planned deorbit burn.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeorbitSpec {
+    /// Ignition time, s (simulation time).
+    pub ignition_s: f64,
+    /// Velocity change, m/s (retrograde).
+    pub delta_v_m_s: f64,
 }
 
 /// Phases a scenario can start in.
@@ -242,6 +315,9 @@ pub struct Initial {
 pub enum Phase {
     /// At the entry interface.
     Entry,
+    /// In orbit, separated from the host vehicle, before the deorbit burn (FC mode
+    /// COAST).
+    Orbit,
 }
 
 impl Phase {
@@ -249,6 +325,7 @@ impl Phase {
     pub fn fc_mode(self) -> u8 {
         match self {
             Phase::Entry => 3,
+            Phase::Orbit => 1,
         }
     }
 }
@@ -354,6 +431,9 @@ pub const EVENTS: &[&str] = &[
     "fc_mode",
     "inject",
     "fc_fault",
+    "burn_start",
+    "burn_end",
+    "thruster_isolated",
 ];
 /// Pyro channels.
 pub const CHANNELS: &[&str] = &[
@@ -378,6 +458,7 @@ pub const MODES: &[&str] = &[
 ];
 /// Truth signals.
 pub const SIGNALS: &[&str] = &[
+    "truth.time_s",
     "truth.altitude_m",
     "truth.mach",
     "truth.airspeed_m_s",
@@ -395,6 +476,9 @@ pub const OUTCOMES: &[&str] = &[
     "peak_heat_flux_w_m2",
     "peak_bondline_k",
     "landing_time_s",
+    "landing_distance_to_target_km",
+    "peak_entry_load_factor_g",
+    "deorbit_delta_v_m_s",
 ];
 
 /// Checks an event name; `Err` says what is expected.
@@ -439,6 +523,15 @@ pub fn check_event(e: &str) -> Result<(), String> {
             "`fc_fault:DETAIL` takes the FC_EventDetail as 0x and four lower-case hex digits (e.g. `fc_fault:0x0108`)"
                 .to_string(),
         ),
+        ("thruster_isolated", Some(a))
+            if a == "*" || THRUSTERS.iter().any(|t| *t == a && *t != "deorbit_motor") =>
+        {
+            Ok(())
+        }
+        ("thruster_isolated", _) => Err(format!(
+            "`thruster_isolated` needs an RCS thruster (`thruster_isolated:NAME`, or `*`): {}",
+            THRUSTERS[..8].join(", ")
+        )),
         ("inject", Some(a)) if !a.is_empty() => Ok(()),
         ("inject", _) => Err("`inject` needs an injection id (`inject:ID`)".to_string()),
         (_, None) => Ok(()),
@@ -490,6 +583,23 @@ impl Scenario {
                     FaultSpecToml::Wind { profile } => Action::Wind(profile.clone()),
                     FaultSpecToml::ImuReset => Action::ImuReset,
                     FaultSpecToml::NodeSilent { node } => Action::NodeSilent(node.clone()),
+                    FaultSpecToml::Thruster {
+                        thruster,
+                        failure,
+                        scale,
+                    } => {
+                        use twin_core::twin::ThrusterFault;
+                        Action::Thruster(
+                            thruster.clone(),
+                            match failure.as_str() {
+                                "stuck_open" => ThrusterFault::StuckOpen,
+                                "stuck_closed" => ThrusterFault::StuckClosed,
+                                _ => ThrusterFault::Degraded {
+                                    scale: scale.unwrap_or(1.0),
+                                },
+                            },
+                        )
+                    }
                     FaultSpecToml::Bus {
                         link,
                         fault,
@@ -711,6 +821,41 @@ impl Scenario {
                     format!("{f}.fault.node"),
                     format!("unknown node `{node}`; nodes: {}", NODES.join(", ")),
                 ),
+                FaultSpecToml::Thruster {
+                    thruster,
+                    failure,
+                    scale,
+                } => {
+                    c.require(
+                        THRUSTERS.contains(&thruster.as_str()),
+                        format!("{f}.fault.thruster"),
+                        format!(
+                            "unknown thruster `{thruster}`; thrusters: {}",
+                            THRUSTERS.join(", ")
+                        ),
+                    );
+                    c.require(
+                        ["stuck_open", "stuck_closed", "degraded"].contains(&failure.as_str()),
+                        format!("{f}.fault.failure"),
+                        format!(
+                            "unknown failure `{failure}`; expected stuck_open, stuck_closed or degraded"
+                        ),
+                    );
+                    match (failure.as_str(), scale) {
+                        ("degraded", Some(x)) => {
+                            c.in_range(&format!("{f}.fault.scale"), *x, 0.0, 1.0, "")
+                        }
+                        ("degraded", None) => c.fail(
+                            format!("{f}.fault.scale"),
+                            "`degraded` needs `scale` (thrust multiplier, 0 to 1)",
+                        ),
+                        (_, Some(_)) => c.fail(
+                            format!("{f}.fault.scale"),
+                            "`scale` applies to `degraded` only",
+                        ),
+                        _ => {}
+                    }
+                }
             }
         }
         c.require(
@@ -723,7 +868,64 @@ impl Scenario {
             "scenario.requirements",
             "expected at least one requirement id",
         );
-        self.initial.entry.validate("initial.entry", c);
+        match (self.initial.phase, &self.initial.entry, &self.initial.orbit) {
+            (Phase::Entry, Some(e), None) => e.validate("initial.entry", c),
+            (Phase::Entry, None, _) => c.fail("initial.entry", "phase `entry` needs `entry`"),
+            (Phase::Entry, Some(_), Some(_)) => {
+                c.fail("initial.orbit", "phase `entry` takes `entry`, not `orbit`")
+            }
+            (Phase::Orbit, None, Some(o)) => {
+                c.in_range(
+                    "initial.orbit.altitude_m",
+                    o.altitude_m,
+                    150_000.0,
+                    2_000_000.0,
+                    "m",
+                );
+                c.in_range(
+                    "initial.orbit.inclination_deg",
+                    o.inclination_deg,
+                    0.0,
+                    180.0,
+                    "deg",
+                );
+                c.require(
+                    self.initial.deorbit.is_some(),
+                    "initial.deorbit",
+                    "phase `orbit` needs a deorbit plan (`deorbit = { ignition_s, delta_v_m_s }`)",
+                );
+            }
+            (Phase::Orbit, None, None) => c.fail("initial.orbit", "phase `orbit` needs `orbit`"),
+            (Phase::Orbit, Some(_), _) => {
+                c.fail("initial.entry", "phase `orbit` takes `orbit`, not `entry`")
+            }
+        }
+        if let Some(d) = &self.initial.deorbit {
+            c.non_negative("initial.deorbit.ignition_s", d.ignition_s, "s");
+            c.in_range(
+                "initial.deorbit.delta_v_m_s",
+                d.delta_v_m_s,
+                0.0,
+                655.0,
+                "m/s",
+            );
+        }
+        if let Some(t) = &self.initial.target {
+            c.in_range(
+                "initial.target.latitude_deg",
+                t.latitude_deg,
+                -90.0,
+                90.0,
+                "deg",
+            );
+            c.in_range(
+                "initial.target.longitude_deg",
+                t.longitude_deg,
+                -180.0,
+                180.0,
+                "deg",
+            );
+        }
         c.in_range(
             "initial.bank_deg",
             self.initial.bank_deg,

@@ -268,6 +268,7 @@ pub struct Twin {
     thruster_dir: Vec<DVec3>,
     thruster_pos: Vec<DVec3>,
     thruster_faults: Vec<Option<ThrusterFault>>,
+    thruster_isolated: Vec<bool>,
     chutes: Vec<Parachute>,
     thermal: ThermalModel,
     heat_flux_w_m2: f64,
@@ -358,6 +359,7 @@ impl Twin {
                 .map(|t| DVec3::from_array(t.position_m))
                 .collect(),
             thruster_faults: vec![None; vehicle.thrusters.len()],
+            thruster_isolated: vec![false; vehicle.thrusters.len()],
             chutes: vehicle
                 .parachutes
                 .iter()
@@ -617,6 +619,22 @@ impl Twin {
             *f = fault;
         }
     }
+    /// Closes (or opens) the latch valve upstream of a thruster: an isolated thruster
+    /// gets no propellant, whatever its own valve does (stuck open included).
+    pub fn set_thruster_isolated(&mut self, thruster: usize, isolated: bool) {
+        if let Some(f) = self.thruster_isolated.get_mut(thruster) {
+            *f = isolated;
+        }
+    }
+    /// True when a thruster's own valve is open (commanded, or stuck open), whether or
+    /// not propellant reaches it: what the valve's position switch reads.
+    pub fn thruster_valve_open(&self, thruster: usize) -> bool {
+        match self.thruster_faults.get(thruster).copied().flatten() {
+            Some(ThrusterFault::StuckOpen) => true,
+            Some(ThrusterFault::StuckClosed) => false,
+            _ => self.throttle.get(thruster).is_some_and(|t| *t > 0.0),
+        }
+    }
     /// Injects (or clears) a parachute fault; takes effect for phases not yet reached.
     pub fn set_parachute_fault(&mut self, idx: usize, fault: Option<ChuteFault>) {
         if let Some(c) = self.chutes.get_mut(idx) {
@@ -652,8 +670,17 @@ impl Twin {
 
     // ----- dynamics -----
 
+    /// A thruster's effective throttle after faults, isolation and propellant (0 for an
+    /// unknown index).
+    pub fn thruster_output(&self, k: usize) -> f64 {
+        if k >= self.throttle.len() {
+            return 0.0;
+        }
+        self.effective_throttle(k)
+    }
+
     fn effective_throttle(&self, k: usize) -> f64 {
-        if self.tanks_kg[self.thruster_tank[k]] <= 0.0 {
+        if self.tanks_kg[self.thruster_tank[k]] <= 0.0 || self.thruster_isolated[k] {
             return 0.0;
         }
         match self.thruster_faults[k] {
