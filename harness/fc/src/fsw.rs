@@ -54,6 +54,12 @@ pub mod event {
     pub const BURN_END: u8 = 8;
 }
 
+/// `FC_FaultFlags` bit of the GNSS receiver.
+const FLAG_GNSS: u16 = 1 << 1;
+/// `FC_EventDetail` of GNSS fixes rejected by the navigation gate (a position jump).
+pub const FAULT_GNSS: u16 = 0x0101;
+/// GNSS fixes rejected for this long running are reported, s.
+pub const GNSS_REJECT_PERSIST_S: f64 = 0.5;
 /// `FC_FaultFlags` bit of the RCS driver node.
 const FLAG_RCS_NODE: u16 = 1 << 4;
 /// `FC_FaultFlags` bit of a thruster stuck open.
@@ -75,6 +81,9 @@ const IGNITION_ATTITUDE_RAD: f64 = 0.05;
 const IGNITION_WAIT_MAX_S: f64 = 30.0;
 /// Delta-v cut-off anticipation for the motor's tail-off and the command latency, m/s.
 const CUTOFF_ANTICIPATION_M_S: f64 = 0.05;
+/// Below this altitude the entry attitude is acquired and held (above it, after the
+/// deorbit burn, only rates are damped), m.
+const ENTRY_ATTITUDE_ALTITUDE_M: f64 = 160_000.0;
 /// Sensed drag above which entry control switches from three-axis hold to bank
 /// control, m/s².
 const AERO_CONTROL_DRAG_M_S2: f64 = 0.5;
@@ -215,6 +224,8 @@ pub struct Fsw {
     motor_state: Option<u8>,
     burn_started_s: Option<f64>,
     burn_cut: bool,
+    gnss_rejected_since_s: Option<f64>,
+    gnss_fault: bool,
 }
 
 impl Fsw {
@@ -280,6 +291,8 @@ impl Fsw {
             motor_state: None,
             burn_started_s: None,
             burn_cut: false,
+            gnss_rejected_since_s: None,
+            gnss_fault: false,
         }
     }
 
@@ -360,7 +373,25 @@ impl Fsw {
             if let (true, Some(lat), Some(lon), Some(h)) =
                 (self.gnss_fix, latitude_deg, longitude_deg, altitude_msl_m)
             {
-                self.nav.gnss_update(self.t_s, *lat, *lon, *h);
+                let gate = self.defect != Some(Defect::GnssJumpAccepted);
+                let used = self.nav.gnss_update(self.t_s, *lat, *lon, *h, gate);
+                // GNSS FDIR: fixes rejected by the gate for GNSS_REJECT_PERSIST_S running are a fault
+                // (position jump); the first fix accepted again clears it.
+                if used {
+                    self.gnss_rejected_since_s = None;
+                    if self.gnss_fault {
+                        self.gnss_fault = false;
+                        self.fault_flags &= !FLAG_GNSS;
+                        self.event(event::FAULT_CLEARED, FAULT_GNSS);
+                    }
+                } else {
+                    let since = *self.gnss_rejected_since_s.get_or_insert(self.t_s);
+                    if !self.gnss_fault && self.t_s - since >= GNSS_REJECT_PERSIST_S - 1e-9 {
+                        self.gnss_fault = true;
+                        self.fault_flags |= FLAG_GNSS;
+                        self.event(event::FAULT_DETECTED, FAULT_GNSS);
+                    }
+                }
             }
         }
     }
@@ -886,15 +917,21 @@ impl Fsw {
                 let bank_cmd = match self.guidance.as_mut() {
                     Some(g) => {
                         g.measure_drag(&s, drag);
-                        let b = g.update(&s, self.defect == Some(Defect::WrongBankSign));
-                        if std::env::var_os("FC_DEBUG").is_some() && (self.t_s * 100.0).round() as i64 % 500 == 0 {
-                            eprintln!("t {:.0} h {:.0} v {:.0} cmd {:.1} bank {:.1} dr {:?} xr {:.0} K {:.3} drag {:.2} rev {}", self.t_s, gnc::altitude_m_pub(&s), gnc::air_velocity(&s).length(), b.to_degrees(), gnc::bank_rad(&s).to_degrees(), g.last, g.crossrange_m, g.density_ratio, drag, g.reversals);
-                        }
-                        b
+                        g.update(&s, self.defect == Some(Defect::WrongBankSign))
                     }
                     None => self.hold_bank_rad.unwrap_or(0.0),
                 };
-                self.rcs_cmd = if drag < AERO_CONTROL_DRAG_M_S2 {
+                let altitude_m = self.nav.altitude_m().unwrap_or(0.0);
+                self.rcs_cmd = if altitude_m > ENTRY_ATTITUDE_ALTITUDE_M {
+                    // Coasting to the atmosphere: only rates above 0.5 deg/s are damped
+                    // (propellant), until the entry attitude is acquired.
+                    gnc::rate_control(
+                        DVec3::ZERO,
+                        rate,
+                        0.5_f64.to_radians(),
+                        self.rcs_isolated,
+                    )
+                } else if drag < AERO_CONTROL_DRAG_M_S2 {
                     gnc::attitude_control(
                         &s,
                         gnc::trim_attitude(&s, bank_cmd),

@@ -46,8 +46,11 @@ pub const TRIM_ALPHA_RAD: f64 = 0.392_7;
 pub const LIFT_TO_DRAG: f64 = 0.15;
 /// Ballistic coefficient on the drag, kg/m².
 pub const BALLISTIC_KG_M2: f64 = 316.0;
-/// Deceleration limit the guidance protects (requirement 4 g, with margin), g.
-pub const G_LIMIT_PREDICTED: f64 = 3.6;
+/// Deceleration limit the guidance protects (requirement 4 g, less a margin for the prediction error), g.
+pub const G_LIMIT_PREDICTED: f64 = 3.8;
+/// Smallest bank-angle magnitude while the target lies well off the ground track, rad
+/// (lift turned sideways to steer; costs 1 - cos 30 deg = 13 % of the vertical lift).
+const LATERAL_MIN_BANK_RAD: f64 = 30.0 * std::f64::consts::PI / 180.0;
 /// Largest bank-angle magnitude the guidance commands, rad.
 const MAX_BANK_RAD: f64 = 170.0 * std::f64::consts::PI / 180.0;
 /// The predictor stops at this altitude (near the drogue deployment; the descent under
@@ -71,9 +74,6 @@ pub fn density_kg_m3(altitude_m: f64) -> f64 {
     let f = x - k as f64;
     (RHO_TABLE[k].ln() * (1.0 - f) + RHO_TABLE[k + 1].ln() * f).exp()
 }
-
-/// debug
-pub fn altitude_m_pub(s: &NavState) -> f64 { altitude_quick_m(s.position_m) }
 
 /// Quick altitude above the ellipsoid (geocentric-latitude approximation), m.
 fn altitude_quick_m(r: DVec3) -> f64 {
@@ -308,7 +308,7 @@ impl EntryGuidance {
         if self.sign == 0.0 {
             self.sign = if side == 0.0 { 1.0 } else { side };
         }
-        let deadband_m = 2_000.0 + 25_000.0 * (speed / 7_400.0).powi(2);
+        let deadband_m = 1_000.0 + 12_000.0 * (speed / 7_400.0).powi(2);
         if self.crossrange_m.abs() > deadband_m && side != self.sign {
             self.sign = side;
             self.reversals += 1;
@@ -335,6 +335,12 @@ impl EntryGuidance {
             }
             0.5 * (lo + hi)
         };
+        // Crossrange needs some bank: at least [`LATERAL_MIN_BANK_RAD`] while the target
+        // is 10 km or more off the ground track (less, in proportion, closer in).
+        let lateral_min = LATERAL_MIN_BANK_RAD * (self.crossrange_m.abs() / 10_000.0).min(1.0);
+        if mag < lateral_min {
+            mag = lateral_min;
+        }
         // Deceleration limit.
         let mut p = self.predict(s, mag);
         if p.peak_g > G_LIMIT_PREDICTED {

@@ -83,7 +83,19 @@ pub struct Nav {
     pub gnss_rejected: u64,
     /// IMU gaps bridged by coasting.
     pub coasts: u64,
+    /// Time of the last GNSS fix used, s.
+    gnss_last_used_s: Option<f64>,
+    /// The gate's base after the last fix used, m.
+    gnss_gate_base_m: f64,
 }
+
+/// GNSS innovation gate right after a fix was used, m.
+pub const GNSS_GATE_M: f64 = 1_000.0;
+/// Growth of the gate without a fix used: the inertial drift of a tactical-grade IMU
+/// through the entry (attitude error under the deceleration pulse), as an acceleration
+/// error, m/s² (the gate grows by half of it times the time squared: 22 km after a
+/// 300-s blackout).
+pub const GNSS_GATE_DRIFT_M_S2: f64 = 0.5;
 
 /// The longest IMU gap navigation coasts across, us; beyond it the gap is not bridged.
 pub const MAX_COAST_US: u32 = 2_000_000;
@@ -121,12 +133,25 @@ impl Nav {
 
     /// GNSS position update (geodetic, WGS-84; the receiver's nominal 50 ms latency is
     /// compensated with the navigated velocity): a fixed-gain (alpha-beta) correction of
-    /// position and velocity, which bounds the inertial drift.
-    pub fn gnss_update(&mut self, _t_s: f64, lat_deg: f64, lon_deg: f64, alt_m: f64) {
+    /// position and velocity, which bounds the inertial drift. A fix whose innovation
+    /// exceeds the gate ([`GNSS_GATE_M`], growing with [`GNSS_GATE_DRIFT_M_S2`] since
+    /// the last fix used, for the inertial drift meanwhile) is rejected; `gate` false takes
+    /// every fix (the seeded defect). Returns whether the fix was used.
+    pub fn gnss_update(
+        &mut self,
+        t_s: f64,
+        lat_deg: f64,
+        lon_deg: f64,
+        alt_m: f64,
+        gate: bool,
+    ) -> bool {
         const ALPHA: f64 = 0.5;
         const BETA_PER_S: f64 = 1.0;
         const LATENCY_S: f64 = 0.05;
-        let Some(s) = self.state.as_mut() else { return };
+        let last_used_s = self.gnss_last_used_s.unwrap_or(t_s);
+        let Some(s) = self.state.as_mut() else {
+            return false;
+        };
         let e2 = F * (2.0 - F);
         let (sl, cl) = lat_deg.to_radians().sin_cos();
         let (so, co) = lon_deg.to_radians().sin_cos();
@@ -145,14 +170,21 @@ impl Nav {
         );
         let r_meas = r_in + s.velocity_m_s * LATENCY_S;
         let err = r_meas - s.position_m;
-        if err.length() > 50_000.0 {
+        let dt = (t_s - last_used_s).max(0.0);
+        let gate_m = self.gnss_gate_base_m.max(GNSS_GATE_M) + 0.5 * GNSS_GATE_DRIFT_M_S2 * dt * dt;
+        if gate && err.length() > gate_m {
             // A jump no navigation error explains: reject.
             self.gnss_rejected += 1;
-            return;
+            return false;
         }
         s.position_m += err * ALPHA;
         s.velocity_m_s += err * (BETA_PER_S * 0.1);
+        // The error left after this correction is what the next fix may still show:
+        // the gate converges back to its floor over a few fixes after a long outage.
+        self.gnss_gate_base_m = (2.0 * err.length() * (1.0 - ALPHA)).max(GNSS_GATE_M);
         self.gnss_used += 1;
+        self.gnss_last_used_s = Some(t_s);
+        true
     }
 
     /// Propagates with one IMU datagram.

@@ -423,12 +423,19 @@ impl Devices {
         if let Some(fx) = self.gnss.poll(&truth) {
             let v = fx.velocity_ned_m_s;
             let alt = self.f("gnss.altitude", t, fx.altitude_m);
+            // Latitude and longitude faults are in degrees (a bias of 0.05 deg is a
+            // 5.6 km north-south jump).
+            let lat = self.f("gnss.latitude", t, fx.latitude_rad.to_degrees());
+            let lon = self.f("gnss.longitude", t, fx.longitude_rad.to_degrees());
             let e = GnssEpoch {
                 utc_time_s: self.epoch_utc_s + fx.t_valid_s,
                 date: (21, 11, 2026),
-                fix: fx.quality == FixQuality::Fix3d && alt.is_some(),
-                latitude_deg: fx.latitude_rad.to_degrees(),
-                longitude_deg: fx.longitude_rad.to_degrees(),
+                fix: fx.quality == FixQuality::Fix3d
+                    && alt.is_some()
+                    && lat.is_some()
+                    && lon.is_some(),
+                latitude_deg: lat.unwrap_or(0.0),
+                longitude_deg: lon.unwrap_or(0.0),
                 altitude_msl_m: alt.unwrap_or(0.0),
                 geoid_separation_m: 0.0,
                 speed_m_s: (v[0] * v[0] + v[1] * v[1]).sqrt(),

@@ -183,6 +183,8 @@ fn judge(
             "peak_bondline_k" => Some(run.peaks.bondline_k),
             "deorbit_delta_v_m_s" => Some(run.peaks.deorbit_delta_v_m_s),
             "peak_entry_load_factor_g" => Some(run.peaks.entry_load_factor_g),
+            "landing_latitude_deg" => run.contact.map(|c| c.geodetic.latitude_rad.to_degrees()),
+            "landing_longitude_deg" => run.contact.map(|c| c.geodetic.longitude_rad.to_degrees()),
             "landing_distance_to_target_km" => match (run.contact, s.initial.target) {
                 (Some(c), Some(t)) => Some(
                     great_circle_km(

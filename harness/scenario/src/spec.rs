@@ -210,6 +210,8 @@ pub const SENSOR_CHANNELS: &[&str] = &[
     "imu.accel_z",
     "baro.pressure",
     "gnss.altitude",
+    "gnss.latitude",
+    "gnss.longitude",
 ];
 /// CAN sensor and actuator nodes.
 pub const NODES: &[&str] = &[
@@ -478,6 +480,8 @@ pub const OUTCOMES: &[&str] = &[
     "landing_time_s",
     "landing_distance_to_target_km",
     "peak_entry_load_factor_g",
+    "landing_latitude_deg",
+    "landing_longitude_deg",
     "deorbit_delta_v_m_s",
 ];
 
