@@ -877,8 +877,12 @@ impl Fsw {
                     return;
                 }
                 self.rcs_active = true;
-                let (mask, err) =
-                    gnc::attitude_control(&s, gnc::retrograde_attitude(&s), rate, self.rcs_isolated);
+                let (mask, err) = gnc::attitude_control(
+                    &s,
+                    gnc::retrograde_attitude(&s),
+                    rate,
+                    self.rcs_isolated,
+                );
                 self.rcs_cmd = mask;
                 let aligned = err < IGNITION_ATTITUDE_RAD;
                 if self.t_s >= t_ig && (aligned || self.t_s >= t_ig + IGNITION_WAIT_MAX_S) {
@@ -890,20 +894,21 @@ impl Fsw {
                 }
             }
             Mode::DeorbitBurn => {
-                let (mask, _) =
-                    gnc::attitude_control(&s, gnc::retrograde_attitude(&s), rate, self.rcs_isolated);
+                let (mask, _) = gnc::attitude_control(
+                    &s,
+                    gnc::retrograde_attitude(&s),
+                    rate,
+                    self.rcs_isolated,
+                );
                 self.rcs_cmd = mask;
                 let target_dv = self.deorbit_plan.map_or(0.0, |p| p.1);
                 let burnt_out = self.motor_state == Some(3)
-                    && self
-                        .burn_started_s
-                        .is_some_and(|t0| self.t_s - t0 > 1.0);
+                    && self.burn_started_s.is_some_and(|t0| self.t_s - t0 > 1.0);
                 if !self.burn_cut && self.burn_dv_m_s >= target_dv - CUTOFF_ANTICIPATION_M_S {
                     self.motor_command(false);
                     self.burn_cut = true;
                 }
-                if burnt_out || (self.burn_cut && self.defect != Some(Defect::DeorbitBurnTooLong))
-                {
+                if burnt_out || (self.burn_cut && self.defect != Some(Defect::DeorbitBurnTooLong)) {
                     let dv = (self.burn_dv_m_s * 100.0).round().clamp(0.0, 65_535.0) as u16;
                     self.event(event::BURN_END, dv);
                     self.set_mode(Mode::Entry);
@@ -925,12 +930,7 @@ impl Fsw {
                 self.rcs_cmd = if altitude_m > ENTRY_ATTITUDE_ALTITUDE_M {
                     // Coasting to the atmosphere: only rates above 0.5 deg/s are damped
                     // (propellant), until the entry attitude is acquired.
-                    gnc::rate_control(
-                        DVec3::ZERO,
-                        rate,
-                        0.5_f64.to_radians(),
-                        self.rcs_isolated,
-                    )
+                    gnc::rate_control(DVec3::ZERO, rate, 0.5_f64.to_radians(), self.rcs_isolated)
                 } else if drag < AERO_CONTROL_DRAG_M_S2 {
                     gnc::attitude_control(
                         &s,

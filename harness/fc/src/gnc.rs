@@ -41,7 +41,7 @@ const JETS: [(DVec3, DVec3); 8] = [
     (DVec3::new(-0.90, -0.15, 0.0), DVec3::new(0.0, 5.0, 0.0)),
 ];
 /// Trim angle of attack, rad (hypersonic; 22.5 deg).
-pub const TRIM_ALPHA_RAD: f64 = 0.392_7;
+pub const TRIM_ALPHA_RAD: f64 = std::f64::consts::FRAC_PI_8;
 /// Trim lift-to-drag ratio.
 pub const LIFT_TO_DRAG: f64 = 0.15;
 /// Ballistic coefficient on the drag, kg/m².
@@ -62,9 +62,8 @@ pub const GUIDANCE_END_AIRSPEED_M_S: f64 = 500.0;
 /// US Standard Atmosphere 1976 density, kg/m³, every 10 km from 0 to 150 km (the FC's
 /// table; log-linear between entries).
 const RHO_TABLE: [f64; 16] = [
-    1.225, 4.135_1e-1, 8.891_0e-2, 1.841_0e-2, 3.995_7e-3, 1.026_9e-3, 3.096_8e-4,
-    8.282_9e-5, 1.845_8e-5, 3.416e-6, 5.604e-7, 9.708e-8, 2.222e-8, 8.152e-9, 3.831e-9,
-    2.076e-9,
+    1.225, 4.135_1e-1, 8.891_0e-2, 1.841_0e-2, 3.995_7e-3, 1.026_9e-3, 3.096_8e-4, 8.282_9e-5,
+    1.845_8e-5, 3.416e-6, 5.604e-7, 9.708e-8, 2.222e-8, 8.152e-9, 3.831e-9, 2.076e-9,
 ];
 
 /// Density from the FC's table, kg/m³.
@@ -174,7 +173,10 @@ pub fn attitude_control(s: &NavState, target: DQuat, rate: DVec3, isolated: u8) 
     let e = q_err.to_scaled_axis();
     let max_rate = 3.0_f64.to_radians();
     let cmd = (e * 0.15).clamp_length_max(max_rate);
-    (rate_control(cmd, rate, 0.2_f64.to_radians(), isolated), e.length())
+    (
+        rate_control(cmd, rate, 0.2_f64.to_radians(), isolated),
+        e.length(),
+    )
 }
 
 /// Bank-angle control in the atmosphere: roll about the air-relative velocity towards

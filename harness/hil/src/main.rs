@@ -225,7 +225,10 @@ fn run_one(
             o.raan_deg.to_radians(),
             o.arg_latitude_deg.to_radians(),
         ),
-        (None, None) => bail!("{}: no initial state (validated files have one)", s.scenario.id),
+        (None, None) => bail!(
+            "{}: no initial state (validated files have one)",
+            s.scenario.id
+        ),
     };
     let devices = Devices::new(db.clone(), &l.vehicle.sensors, seed);
     let twin = Twin::new(opts, l.vehicle.clone(), init, 0.0)?;
@@ -284,10 +287,7 @@ fn run_one(
         workdir: std::env::temp_dir().join(format!("hil-{}-{}", std::process::id(), s.scenario.id)),
         handover_mode: s.initial.phase.fc_mode(),
         mission: Mission {
-            target_deg: s
-                .initial
-                .target
-                .map(|t| (t.latitude_deg, t.longitude_deg)),
+            target_deg: s.initial.target.map(|t| (t.latitude_deg, t.longitude_deg)),
             deorbit: s.initial.deorbit.map(|d| (d.ignition_s, d.delta_v_m_s)),
         },
         snapshot_every_s: 1.0,

@@ -252,6 +252,9 @@ fn every_seeded_defect_is_caught_by_the_named_expectation() {
         ("heartbeat-stops-after-mode-change", "SCN-001", "heartbeat"),
         ("no-backup-pyro", "SCN-002", "drogue-via-backup"),
         ("ignores-imu-fault", "SCN-015", "beacon"),
+        ("wrong-bank-sign", "SCN-001", "on-target"),
+        ("gnss-jump-accepted", "SCN-023", "jump-reported"),
+        ("deorbit-burn-too-long", "SCN-021", "burn-delta-v"),
     ];
     let listed = Command::new(env!("CARGO_BIN_EXE_hil"))
         .args(["__fc", "--list-defects"])

@@ -92,7 +92,10 @@ impl DeviceEvent {
             DeviceEvent::BurnStart => "burn_start".to_string(),
             DeviceEvent::BurnEnd => "burn_end".to_string(),
             DeviceEvent::ThrusterIsolated { thruster } => {
-                format!("thruster_isolated:{}", RCS_THRUSTERS[*thruster as usize % 8])
+                format!(
+                    "thruster_isolated:{}",
+                    RCS_THRUSTERS[*thruster as usize % 8]
+                )
             }
             DeviceEvent::Safed => "safed".to_string(),
         }
@@ -361,7 +364,9 @@ impl Devices {
         if full <= 0.0 {
             return 0.0;
         }
-        twin.tanks_kg().get(k).map_or(0.0, |m| (m / full).clamp(0.0, 1.0))
+        twin.tanks_kg()
+            .get(k)
+            .map_or(0.0, |m| (m / full).clamp(0.0, 1.0))
     }
 
     /// Produces this step's wire output from the twin's current truth.

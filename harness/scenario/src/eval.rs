@@ -186,14 +186,12 @@ fn judge(
             "landing_latitude_deg" => run.contact.map(|c| c.geodetic.latitude_rad.to_degrees()),
             "landing_longitude_deg" => run.contact.map(|c| c.geodetic.longitude_rad.to_degrees()),
             "landing_distance_to_target_km" => match (run.contact, s.initial.target) {
-                (Some(c), Some(t)) => Some(
-                    great_circle_km(
-                        c.geodetic.latitude_rad,
-                        c.geodetic.longitude_rad,
-                        t.latitude_deg.to_radians(),
-                        t.longitude_deg.to_radians(),
-                    ),
-                ),
+                (Some(c), Some(t)) => Some(great_circle_km(
+                    c.geodetic.latitude_rad,
+                    c.geodetic.longitude_rad,
+                    t.latitude_deg.to_radians(),
+                    t.longitude_deg.to_radians(),
+                )),
                 _ => None,
             },
             other => other
