@@ -52,7 +52,14 @@ pub mod event {
     pub const BURN_START: u8 = 7;
     /// Deorbit burn over (detail: delta-v delivered by the IMU, 0.01 m/s).
     pub const BURN_END: u8 = 8;
+    /// Mode resumed after a reset (detail: the mode, `FC_Mode` values).
+    pub const RESET_RECOVERY: u8 = 6;
 }
+
+/// `FC_FaultFlags` bit: the software recovered from a reset.
+const FLAG_RESET_RECOVERED: u16 = 1 << 11;
+/// After a reset, inputs are gathered this long before the mode is decided, s.
+pub const RESET_SETTLE_S: f64 = 0.5;
 
 /// `FC_FaultFlags` bit of the GNSS receiver.
 const FLAG_GNSS: u16 = 1 << 1;
@@ -226,6 +233,11 @@ pub struct Fsw {
     burn_cut: bool,
     gnss_rejected_since_s: Option<f64>,
     gnss_fault: bool,
+    /// Reset handling: a reset requested (`SIM_Reset`, boot time, s); booting until;
+    /// recovering (the first cycle after boot, until the mode is decided).
+    reset_request_s: Option<f64>,
+    booting_until_s: Option<f64>,
+    recovering_since_s: Option<f64>,
 }
 
 impl Fsw {
@@ -293,6 +305,9 @@ impl Fsw {
             burn_cut: false,
             gnss_rejected_since_s: None,
             gnss_fault: false,
+            reset_request_s: None,
+            booting_until_s: None,
+            recovering_since_s: None,
         }
     }
 
@@ -322,8 +337,15 @@ impl Fsw {
         self.imu_count
     }
 
+    fn booting(&self) -> bool {
+        self.booting_until_s.is_some()
+    }
+
     /// Takes an IMU datagram.
     pub fn on_imu(&mut self, d: &ImuDatagram) {
+        if self.booting() {
+            return;
+        }
         if d.status & capsule_icd::imu::status::DATA_INVALID != 0 {
             return;
         }
@@ -361,6 +383,9 @@ impl Fsw {
 
     /// Takes an NMEA sentence.
     pub fn on_nmea(&mut self, s: &Sentence) {
+        if self.booting() {
+            return;
+        }
         if let Sentence::Gga {
             quality,
             latitude_deg,
@@ -372,6 +397,7 @@ impl Fsw {
             self.gnss_fix = *quality > 0;
             if let (true, Some(lat), Some(lon), Some(h)) =
                 (self.gnss_fix, latitude_deg, longitude_deg, altitude_msl_m)
+                && self.nav.state().is_some()
             {
                 let gate = self.defect != Some(Defect::GnssJumpAccepted);
                 let used = self.nav.gnss_update(self.t_s, *lat, *lon, *h, gate);
@@ -399,6 +425,16 @@ impl Fsw {
     /// Takes a CAN frame from another node (ignored if not in the ICD).
     pub fn on_can(&mut self, f: &CanFrame) {
         let Some(m) = self.db.by_id(f.id) else { return };
+        if m.name == "SIM_Reset" {
+            if let Ok(v) = m.decode(f) {
+                let ms = v.first().map_or(0.0, |(_, x)| *x);
+                self.reset_request_s = Some(ms * 1e-3);
+            }
+            return;
+        }
+        if self.booting() {
+            return;
+        }
         if m.name == "Baro_Data" {
             if let Ok(v) = m.decode(f) {
                 let get = |n: &str| v.iter().find(|(k, _)| *k == n).map(|(_, x)| *x);
@@ -982,7 +1018,9 @@ impl Fsw {
                 let backup = !self.baro_valid() && nav_alt.is_some_and(|h| h < 9_000.0);
                 // Without an IMU (no Mach, no deceleration pulse): the baro alone, low
                 // enough to be subsonic on any entry.
-                let no_imu = self.imu_failed && baro_alt.is_some_and(|h| h < 10_000.0);
+                // Without navigation (IMU failed, or lost in a reset): the same.
+                let no_imu = (self.imu_failed || self.nav.state().is_none())
+                    && baro_alt.is_some_and(|h| h < 10_000.0);
                 if primary || backup || no_imu {
                     self.fire_function(PYRO_DROGUE_PRIMARY, PYRO_DROGUE_BACKUP, 0);
                     self.set_mode(Mode::Drogue);
@@ -1044,10 +1082,62 @@ impl Fsw {
         }
     }
 
+    /// Reset recovery: after a reset, once inputs have been gathered for
+    /// [`RESET_SETTLE_S`], the mode is the one the sensors imply (the pyro controller's
+    /// fired initiators, then the barometer, then the sensed drag), not a fresh start.
+    fn reset_recovery(&mut self) {
+        let Some(since) = self.recovering_since_s else {
+            return;
+        };
+        if self.mode != Mode::PreSeparation {
+            // A handover arrived meanwhile: it decides.
+            self.recovering_since_s = None;
+            return;
+        }
+        if self.t_s - since < RESET_SETTLE_S - 1e-9 {
+            return;
+        }
+        self.recovering_since_s = None;
+        let fired = self.pyro_fired;
+        let mode = if fired & (PYRO_MAIN_PRIMARY | PYRO_MAIN_BACKUP) != 0 {
+            Mode::Main
+        } else if fired & (PYRO_DROGUE_PRIMARY | PYRO_DROGUE_BACKUP) != 0 {
+            Mode::Drogue
+        } else if self.baro_valid() || self.load_g > 0.05 {
+            Mode::Entry
+        } else {
+            Mode::Coast
+        };
+        self.fault_flags |= FLAG_RESET_RECOVERED;
+        // The nodes ignore a command whose counter equals the last one they took, and the
+        // counters restarted with the software: two empty pyro commands (arm only) put
+        // the controller's last counter behind the next real command's.
+        self.fire(0);
+        self.fire(0);
+        self.set_mode(mode);
+        self.event(event::RESET_RECOVERY, mode as u16);
+    }
+
     /// Runs one cycle at time `t_s`; returns the frames to send, in order.
     pub fn cycle(&mut self, t_s: f64) -> Result<Vec<CanFrame>, CodecError> {
+        if let Some(boot_s) = self.reset_request_s.take() {
+            // Reset: the software state is lost; the processor boots.
+            let fresh = Fsw::new(self.db.clone(), self.build_hash).with_defect(self.defect);
+            *self = fresh;
+            self.booting_until_s = Some(t_s + boot_s);
+        }
+        if let Some(until) = self.booting_until_s {
+            if t_s + 1e-9 < until {
+                return Ok(Vec::new());
+            }
+            self.booting_until_s = None;
+            self.recovering_since_s = Some(t_s);
+            self.next_status_s = t_s;
+            self.next_ident_s = t_s;
+        }
         self.t_s = t_s;
         self.start_s.get_or_insert(t_s);
+        self.reset_recovery();
         self.sequence();
         let mut out = Vec::new();
         for (name, vals) in std::mem::take(&mut self.outbox) {

@@ -298,6 +298,9 @@ impl LoopCore {
                     self.fc_named
                         .push((t_s, format!("fc_mode:{}", MODE_NAMES[to])));
                 }
+                if code == 6.0 {
+                    self.fc_named.push((t_s, "fc_reset_recovery".into()));
+                }
                 if code == 2.0 {
                     let detail = get("FC_EventDetail", 0.0) as u16;
                     self.fc_named.push((t_s, "fc_fault".into()));

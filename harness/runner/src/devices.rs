@@ -219,6 +219,8 @@ pub struct Devices {
     motor_last_cmd: Option<u8>,
     motor_status: Every,
     motor_counter: u8,
+    /// Simulation-only frames for the flight computer (`SIM_Reset`).
+    to_fc: Vec<CanFrame>,
 }
 
 fn clampv(db: &CanDb, msg: &str, sig: &str, v: f64) -> f64 {
@@ -280,6 +282,7 @@ impl Devices {
             motor_last_cmd: None,
             motor_status: Every::new(0.1),
             motor_counter: 0,
+            to_fc: Vec::new(),
         }
     }
 
@@ -318,6 +321,20 @@ impl Devices {
 
     fn f(&mut self, ch: &str, t: f64, v: f64) -> Option<f64> {
         self.faults.apply(ch, t, v)
+    }
+
+    /// Queues a `SIM_Reset` for the flight computer (a simulated one resets and boots
+    /// for `boot_s`).
+    pub fn request_fc_reset(&mut self, boot_s: f64) -> Result<(), CodecError> {
+        let f = self.db.encode(
+            "SIM_Reset",
+            &[(
+                "SIM_ResetDurationMs",
+                (boot_s * 1000.0).round().clamp(0.0, 65_535.0),
+            )],
+        )?;
+        self.to_fc.push(f);
+        Ok(())
     }
 
     /// Actuator housekeeping before a physics step: the RCS driver closes its valves
@@ -373,6 +390,7 @@ impl Devices {
     pub fn step(&mut self, twin: &Twin, dt_s: f64, out: &mut Outputs) -> Result<(), CodecError> {
         let truth = twin.sensor_truth();
         let t = truth.t_s;
+        out.frames.append(&mut self.to_fc);
         let first_frame = out.frames.len();
         self.battery
             .step(dt_s, if self.beacon_on { 0.5 } else { 0.0 });

@@ -43,6 +43,9 @@ pub enum Action {
     /// A bus fault on a link (`can`, `imu`, `gnss`); its window is set by the trigger
     /// and the duration.
     Bus(String, FaultRule),
+    /// The flight computer is reset (`SIM_Reset`) and boots for the injection's
+    /// duration.
+    FcReset,
     /// A thruster fault (vehicle thruster name): stuck open or closed, or degraded
     /// (the deorbit motor under-performing).
     Thruster(String, twin_core::twin::ThrusterFault),
@@ -178,6 +181,11 @@ fn apply(
             twin_core::atmosphere::WindProfile::default()
         }),
         Action::ImuReset => devices.set_imu_resetting(on),
+        Action::FcReset => {
+            if on {
+                let _ = devices.request_fc_reset(inj.duration_s.unwrap_or(1.0));
+            }
+        }
         Action::Thruster(name, f) => {
             if let Some(i) = twin.thruster_index(name) {
                 twin.set_thruster_fault(i, on.then_some(*f));

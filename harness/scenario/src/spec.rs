@@ -160,6 +160,9 @@ pub enum FaultSpecToml {
     /// The IMU resets: datagrams flagged invalid for the duration, then its counter
     /// restarts from zero.
     ImuReset,
+    /// The flight computer resets (simulated flight computers: `SIM_Reset`); it boots
+    /// for the injection's `duration_s` (1 s if absent).
+    FcReset,
     /// A thruster fails: `stuck_open`, `stuck_closed`, or `degraded` (thrust scaled by
     /// `scale`, e.g. a deorbit motor under-performing).
     Thruster {
@@ -435,6 +438,7 @@ pub const EVENTS: &[&str] = &[
     "fc_fault",
     "burn_start",
     "burn_end",
+    "fc_reset_recovery",
     "thruster_isolated",
 ];
 /// Pyro channels.
@@ -587,6 +591,7 @@ impl Scenario {
                     FaultSpecToml::Wind { profile } => Action::Wind(profile.clone()),
                     FaultSpecToml::ImuReset => Action::ImuReset,
                     FaultSpecToml::NodeSilent { node } => Action::NodeSilent(node.clone()),
+                    FaultSpecToml::FcReset => Action::FcReset,
                     FaultSpecToml::Thruster {
                         thruster,
                         failure,
@@ -731,6 +736,13 @@ impl Scenario {
                     c.in_range(&format!("{f}.fault.scale"), *scale, 0.1, 10.0, "multiplier")
                 }
                 FaultSpecToml::GnssLoss => {}
+                FaultSpecToml::FcReset => match i.duration_s {
+                    Some(d) => c.in_range(&format!("{f}.duration_s"), d, 0.0, 65.0, "s"),
+                    None => c.fail(
+                        format!("{f}.duration_s"),
+                        "a flight-computer reset needs a duration (the boot time)",
+                    ),
+                },
                 FaultSpecToml::ImuReset => c.require(
                     i.duration_s.is_some(),
                     format!("{f}.duration_s"),
