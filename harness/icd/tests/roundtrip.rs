@@ -231,7 +231,8 @@ fn shipped_dbc_says_500_kbit_and_marks_simulation_messages() {
         vec![
             "SIM_Tick".to_string(),
             "SIM_Ack".to_string(),
-            "SIM_Sync".to_string()
+            "SIM_Sync".to_string(),
+            "SIM_Reset".to_string()
         ]
     );
     assert_eq!(
