@@ -98,7 +98,7 @@ const AERO_CONTROL_DRAG_M_S2: f64 = 0.5;
 /// FC cycle period, s.
 pub const CYCLE_S: f64 = 0.01;
 
-const G0: f64 = 9.806_65;
+const G0: f64 = crate::G0_M_S2;
 /// Time allowed for the pyro controller to report a primary initiator fired, s.
 pub const PYRO_CONFIRM_S: f64 = 0.5;
 /// Interval between retries of an unconfirmed pyro function, s.
@@ -154,6 +154,11 @@ const PYRO_MAIN_PRIMARY: u8 = 1 << 2;
 const PYRO_DROGUE_RELEASE: u8 = 1 << 4;
 const PYRO_MAIN_RELEASE: u8 = 1 << 5;
 
+/// A decoded signal's value by name.
+fn signal(decoded: &[(&str, f64)], name: &str) -> Option<f64> {
+    decoded.iter().find(|(k, _)| *k == name).map(|(_, x)| *x)
+}
+
 /// The flight software state.
 #[derive(Debug)]
 pub struct Fsw {
@@ -207,9 +212,8 @@ pub struct Fsw {
     baro_still_since_s: Option<f64>,
     /// Time of the first cycle, s (a node never heard from is lost after its timeout).
     start_s: Option<f64>,
-    /// Mission data: landing target (lat, lon, deg) and deorbit plan (ignition time, s;
-    /// delta-v, m/s).
-    target_deg: Option<(f64, f64)>,
+    /// Mission data: the deorbit plan (ignition time, s; delta-v, m/s); the landing
+    /// target lives in the guidance.
     deorbit_plan: Option<(f64, f64)>,
     guidance: Option<EntryGuidance>,
     /// Bank command without guidance (held from the handover), rad.
@@ -286,7 +290,6 @@ impl Fsw {
             imu_count_hist: std::collections::VecDeque::new(),
             imu_failed: false,
             baro_still_since_s: None,
-            target_deg: None,
             deorbit_plan: None,
             guidance: None,
             hold_bank_rad: None,
@@ -437,7 +440,7 @@ impl Fsw {
         }
         if m.name == "Baro_Data" {
             if let Ok(v) = m.decode(f) {
-                let get = |n: &str| v.iter().find(|(k, _)| *k == n).map(|(_, x)| *x);
+                let get = |n: &str| signal(&v, n);
                 if let (Some(p), Some(t), Some(0.0)) = (
                     get("Baro_Pressure"),
                     get("Baro_Temperature"),
@@ -469,7 +472,7 @@ impl Fsw {
         }
         if m.name == "Pyro_Status" {
             if let Ok(v) = m.decode(f) {
-                let get = |n: &str| v.iter().find(|(k, _)| *k == n).map(|(_, x)| *x as u8);
+                let get = |n: &str| signal(&v, n).map(|x| x as u8);
                 self.pyro_continuity = get("Pyro_Continuity");
                 self.pyro_fired = get("Pyro_Fired").unwrap_or(0);
                 self.pyro_status_t_s = self.t_s;
@@ -478,7 +481,7 @@ impl Fsw {
         }
         if m.name == "RCS_Status" {
             if let Ok(v) = m.decode(f) {
-                let get = |n: &str| v.iter().find(|(k, _)| *k == n).map(|(_, x)| *x as u8);
+                let get = |n: &str| signal(&v, n).map(|x| x as u8);
                 self.rcs_status_t_s = self.t_s;
                 let state = get("RCS_ValveState").unwrap_or(0);
                 let fault = get("RCS_FaultMask").unwrap_or(0);
@@ -496,18 +499,14 @@ impl Fsw {
         }
         if m.name == "Deorbit_Status" {
             if let Ok(v) = m.decode(f) {
-                self.motor_state = v
-                    .iter()
-                    .find(|(k, _)| *k == "Deorbit_State")
-                    .map(|(_, x)| *x as u8);
+                self.motor_state = signal(&v, "Deorbit_State").map(|x| x as u8);
             }
             return;
         }
         if m.name == "MSN_Target" {
             if let Ok(v) = m.decode(f) {
-                let get = |n: &str| v.iter().find(|(k, _)| *k == n).map(|(_, x)| *x);
+                let get = |n: &str| signal(&v, n);
                 if let (Some(lat), Some(lon)) = (get("MSN_TargetLat"), get("MSN_TargetLon")) {
-                    self.target_deg = Some((lat, lon));
                     self.guidance = Some(EntryGuidance::new(lat, lon));
                 }
             }
@@ -515,7 +514,7 @@ impl Fsw {
         }
         if m.name == "MSN_Deorbit" {
             if let Ok(v) = m.decode(f) {
-                let get = |n: &str| v.iter().find(|(k, _)| *k == n).map(|(_, x)| *x);
+                let get = |n: &str| signal(&v, n);
                 if let (Some(t), Some(dv)) = (get("MSN_IgnitionTime"), get("MSN_DeltaV")) {
                     self.deorbit_plan = Some((t, dv));
                 }

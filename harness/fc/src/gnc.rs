@@ -19,13 +19,13 @@
 //! predictor's density (a filtered ratio), so dispersions in the atmosphere or the
 //! aerodynamics are absorbed.
 
-use crate::nav::{NavState, gravity};
+pub use crate::nav::air_velocity;
+use crate::nav::{
+    F, NavState, OMEGA_RAD_S, RE_M, ecef_to_inertial, geodetic_to_ecef, gravity, inertial_to_ecef,
+};
 use glam::{DQuat, DVec3};
 
-const OMEGA_RAD_S: f64 = 7.292_115e-5;
-const RE_M: f64 = 6_378_137.0;
-const F: f64 = 1.0 / 298.257_223_563;
-const G0: f64 = 9.806_65;
+const G0: f64 = crate::G0_M_S2;
 
 /// The FC's knowledge of its vehicle: centre of gravity (body frame, m).
 const CG_M: DVec3 = DVec3::new(-0.26, 0.0, 0.06);
@@ -83,11 +83,6 @@ fn altitude_quick_m(r: DVec3) -> f64 {
 
 fn earth_rate() -> DVec3 {
     DVec3::new(0.0, 0.0, OMEGA_RAD_S)
-}
-
-/// Air-relative velocity (inertial frame), m/s.
-pub fn air_velocity(s: &NavState) -> DVec3 {
-    s.velocity_m_s - earth_rate().cross(s.position_m)
 }
 
 /// Bank angle of the lift vector about the air-relative velocity (0 lift up, positive
@@ -215,20 +210,7 @@ pub fn wrap(a: f64) -> f64 {
 /// Earth-fixed unit vector (from the centre) of a point on the WGS-84 ellipsoid at a
 /// geodetic latitude/longitude, deg.
 pub fn ecef_unit(lat_deg: f64, lon_deg: f64) -> DVec3 {
-    let e2 = F * (2.0 - F);
-    let (sl, cl) = lat_deg.to_radians().sin_cos();
-    let (so, co) = lon_deg.to_radians().sin_cos();
-    let n = RE_M / (1.0 - e2 * sl * sl).sqrt();
-    DVec3::new(n * cl * co, n * cl * so, n * (1.0 - e2) * sl).normalize()
-}
-
-fn inertial_to_ecef(v: DVec3, t_s: f64) -> DVec3 {
-    let (s, c) = (OMEGA_RAD_S * t_s).sin_cos();
-    DVec3::new(c * v.x + s * v.y, -s * v.x + c * v.y, v.z)
-}
-
-fn ecef_to_inertial(v: DVec3, t_s: f64) -> DVec3 {
-    inertial_to_ecef(v, -t_s)
+    geodetic_to_ecef(lat_deg, lon_deg, 0.0).normalize()
 }
 
 /// What a prediction found.
@@ -257,8 +239,6 @@ pub struct EntryGuidance {
     last_update_s: f64,
     /// Crossrange to the target from the current ground track (right positive), m.
     pub crossrange_m: f64,
-    /// Last prediction.
-    pub last: Option<Prediction>,
 }
 
 impl EntryGuidance {
@@ -272,7 +252,6 @@ impl EntryGuidance {
             reversals: 0,
             last_update_s: f64::NEG_INFINITY,
             crossrange_m: 0.0,
-            last: None,
         }
     }
 
@@ -344,8 +323,7 @@ impl EntryGuidance {
             mag = lateral_min;
         }
         // Deceleration limit.
-        let mut p = self.predict(s, mag);
-        if p.peak_g > G_LIMIT_PREDICTED {
+        if self.predict(s, mag).peak_g > G_LIMIT_PREDICTED {
             let (mut lo, mut hi) = (0.0, mag);
             for _ in 0..10 {
                 let mid = 0.5 * (lo + hi);
@@ -356,10 +334,8 @@ impl EntryGuidance {
                 }
             }
             mag = lo;
-            p = self.predict(s, mag);
         }
         self.magnitude_rad = mag;
-        self.last = Some(p);
         self.bank_cmd_rad()
     }
 

@@ -14,5 +14,8 @@ pub mod fsw;
 pub mod gnc;
 pub mod nav;
 
+/// Standard gravity, m/s² (load factors in g).
+pub(crate) const G0_M_S2: f64 = 9.806_65;
+
 /// Software version reported in `FC_Ident`.
 pub const VERSION: (u8, u8, u8) = (0, 1, 0);

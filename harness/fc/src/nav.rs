@@ -12,10 +12,43 @@ use capsule_icd::imu::ImuDatagram;
 use glam::{DQuat, DVec3};
 
 const MU_M3_S2: f64 = 3.986_004_418e14;
-const RE_M: f64 = 6_378_137.0;
+/// WGS-84 equatorial radius, m.
+pub(crate) const RE_M: f64 = 6_378_137.0;
 const J2: f64 = 1.082_626_68e-3;
-const F: f64 = 1.0 / 298.257_223_563;
-const OMEGA_RAD_S: f64 = 7.292_115e-5;
+/// WGS-84 flattening.
+pub(crate) const F: f64 = 1.0 / 298.257_223_563;
+/// Earth rotation rate, rad/s.
+pub(crate) const OMEGA_RAD_S: f64 = 7.292_115e-5;
+
+/// Earth-fixed position of a geodetic latitude/longitude (deg) and height (m) on WGS-84.
+pub fn geodetic_to_ecef(lat_deg: f64, lon_deg: f64, alt_m: f64) -> DVec3 {
+    let e2 = F * (2.0 - F);
+    let (sl, cl) = lat_deg.to_radians().sin_cos();
+    let (so, co) = lon_deg.to_radians().sin_cos();
+    let n = RE_M / (1.0 - e2 * sl * sl).sqrt();
+    DVec3::new(
+        (n + alt_m) * cl * co,
+        (n + alt_m) * cl * so,
+        (n * (1.0 - e2) + alt_m) * sl,
+    )
+}
+
+/// An Earth-fixed vector in the inertial frame at time `t_s` (the frames coincide at 0).
+pub fn ecef_to_inertial(v: DVec3, t_s: f64) -> DVec3 {
+    let (st, ct) = (OMEGA_RAD_S * t_s).sin_cos();
+    DVec3::new(ct * v.x - st * v.y, st * v.x + ct * v.y, v.z)
+}
+
+/// An inertial vector in the Earth-fixed frame at time `t_s`.
+pub fn inertial_to_ecef(v: DVec3, t_s: f64) -> DVec3 {
+    let (s, c) = (OMEGA_RAD_S * t_s).sin_cos();
+    DVec3::new(c * v.x + s * v.y, -s * v.x + c * v.y, v.z)
+}
+
+/// Velocity relative to the rotating atmosphere (inertial frame), m/s.
+pub fn air_velocity(s: &NavState) -> DVec3 {
+    s.velocity_m_s - DVec3::new(0.0, 0.0, OMEGA_RAD_S).cross(s.position_m)
+}
 
 /// A navigation state.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -126,9 +159,7 @@ impl Nav {
 
     /// Speed relative to the rotating atmosphere, m/s.
     pub fn airspeed_m_s(&self) -> Option<f64> {
-        self.state.map(|s| {
-            (s.velocity_m_s - DVec3::new(0.0, 0.0, OMEGA_RAD_S).cross(s.position_m)).length()
-        })
+        self.state.map(|s| air_velocity(&s).length())
     }
 
     /// GNSS position update (geodetic, WGS-84; the receiver's nominal 50 ms latency is
@@ -152,22 +183,7 @@ impl Nav {
         let Some(s) = self.state.as_mut() else {
             return false;
         };
-        let e2 = F * (2.0 - F);
-        let (sl, cl) = lat_deg.to_radians().sin_cos();
-        let (so, co) = lon_deg.to_radians().sin_cos();
-        let n = RE_M / (1.0 - e2 * sl * sl).sqrt();
-        let r_ecef = DVec3::new(
-            (n + alt_m) * cl * co,
-            (n + alt_m) * cl * so,
-            (n * (1.0 - e2) + alt_m) * sl,
-        );
-        let th = OMEGA_RAD_S * s.t_s;
-        let (st, ct) = th.sin_cos();
-        let r_in = DVec3::new(
-            ct * r_ecef.x - st * r_ecef.y,
-            st * r_ecef.x + ct * r_ecef.y,
-            r_ecef.z,
-        );
+        let r_in = ecef_to_inertial(geodetic_to_ecef(lat_deg, lon_deg, alt_m), s.t_s);
         let r_meas = r_in + s.velocity_m_s * LATENCY_S;
         let err = r_meas - s.position_m;
         let dt = (t_s - last_used_s).max(0.0);

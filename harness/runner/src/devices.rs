@@ -35,8 +35,9 @@ pub mod pyro_bits {
     pub const MAIN_RELEASE: u8 = 1 << 5;
 }
 
-/// Thrusters behind the `RCS_ValveCmd` bits, in bit order (vehicle file names).
-pub const RCS_THRUSTERS: [&str; 8] = [
+/// The thrusters the devices drive, by vehicle-file name: the RCS jets behind the
+/// `RCS_ValveCmd` bits, in bit order, then the deorbit motor.
+pub const THRUSTERS: [&str; 9] = [
     "roll_pos_a",
     "roll_pos_b",
     "roll_neg_a",
@@ -45,9 +46,12 @@ pub const RCS_THRUSTERS: [&str; 8] = [
     "pitch_neg",
     "yaw_pos",
     "yaw_neg",
+    "deorbit_motor",
 ];
+/// The RCS jets: the first entries of [`THRUSTERS`].
+pub const RCS_JETS: usize = 8;
 /// The deorbit motor's thruster name in the vehicle file.
-pub const DEORBIT_MOTOR: &str = "deorbit_motor";
+pub const DEORBIT_MOTOR: &str = THRUSTERS[RCS_JETS];
 /// RCS driver: valves close after this long without a command, s (ICD).
 pub const RCS_COMMAND_TIMEOUT_S: f64 = 0.1;
 /// RCS tank pressure when full, MPa (cold-gas nitrogen).
@@ -94,7 +98,7 @@ impl DeviceEvent {
             DeviceEvent::ThrusterIsolated { thruster } => {
                 format!(
                     "thruster_isolated:{}",
-                    RCS_THRUSTERS[*thruster as usize % 8]
+                    THRUSTERS[*thruster as usize % RCS_JETS]
                 )
             }
             DeviceEvent::Safed => "safed".to_string(),
@@ -344,19 +348,24 @@ impl Devices {
         let t = twin.time_s();
         if self.rcs_cmd != 0 && t - self.rcs_cmd_t_s > RCS_COMMAND_TIMEOUT_S + 1e-9 {
             self.rcs_cmd = 0;
-            for name in RCS_THRUSTERS {
+            for name in &THRUSTERS[..RCS_JETS] {
                 if let Some(i) = twin.thruster_index(name) {
                     twin.set_throttle(i, 0.0);
                 }
             }
         }
+        if self.safed && self.motor == MotorState::Burning {
+            if let Some(i) = twin.thruster_index(DEORBIT_MOTOR) {
+                twin.set_throttle(i, 0.0);
+            }
+            self.motor = MotorState::Done;
+            self.events.push((t, DeviceEvent::BurnEnd));
+        }
         if self.motor == MotorState::Burning {
             let empty = twin
                 .thruster_index(DEORBIT_MOTOR)
-                .and_then(|i| twin.vehicle().thrusters.get(i))
-                .and_then(|th| twin.vehicle().tanks.iter().position(|k| k.name == th.tank))
-                .and_then(|k| twin.tanks_kg().get(k))
-                .is_none_or(|m| *m <= 0.0);
+                .and_then(|i| twin.thruster_tank_kg(i))
+                .is_none_or(|(left, _)| left <= 0.0);
             self.motor_burn_s = t - self.motor_t0_s;
             if empty {
                 self.motor = MotorState::Done;
@@ -367,23 +376,13 @@ impl Devices {
 
     /// Thruster propellant fraction left in the RCS tank (0..1).
     fn rcs_fill(twin: &Twin) -> f64 {
-        let v = twin.vehicle();
-        let Some(th) = twin
-            .thruster_index(RCS_THRUSTERS[0])
-            .and_then(|i| v.thrusters.get(i))
-        else {
-            return 0.0;
-        };
-        let Some(k) = v.tanks.iter().position(|k| k.name == th.tank) else {
-            return 0.0;
-        };
-        let full = v.tanks[k].propellant_kg;
-        if full <= 0.0 {
-            return 0.0;
+        match twin
+            .thruster_index(THRUSTERS[0])
+            .and_then(|i| twin.thruster_tank_kg(i))
+        {
+            Some((left, full)) if full > 0.0 => (left / full).clamp(0.0, 1.0),
+            _ => 0.0,
         }
-        twin.tanks_kg()
-            .get(k)
-            .map_or(0.0, |m| (m / full).clamp(0.0, 1.0))
     }
 
     /// Produces this step's wire output from the twin's current truth.
@@ -565,7 +564,7 @@ impl Devices {
         // RCS driver status: valve positions as read back.
         if self.rcs_status.due(t) {
             let mut state = 0u8;
-            for (k, name) in RCS_THRUSTERS.iter().enumerate() {
+            for (k, name) in THRUSTERS[..RCS_JETS].iter().enumerate() {
                 if twin
                     .thruster_index(name)
                     .is_some_and(|i| twin.thruster_valve_open(i))
@@ -656,9 +655,11 @@ impl Devices {
     }
 
     /// Commands the emulated actuators safe when a run is stopped: the pyro controller
-    /// disarms (no further fire command acts) and the event `safed` is recorded.
+    /// disarms (no further fire command acts), the RCS valves close and a burning
+    /// deorbit motor is cut off, and the event `safed` is recorded.
     pub fn make_safe(&mut self, t_s: f64) {
-        self.rcs_cmd = 0;
+        // The next `actuate` closes the RCS valves (as on a command timeout) and cuts
+        // the deorbit motor off.
         self.rcs_cmd_t_s = f64::NEG_INFINITY;
         self.pyro_armed = false;
         self.pyro_last_cmd = None;
@@ -748,7 +749,7 @@ impl Devices {
                 self.rcs_cmd = get("RCS_ValveCmd") as u8;
                 self.rcs_cmd_t_s = t_s;
                 let isolate = get("RCS_IsolateMask") as u8;
-                for (k, name) in RCS_THRUSTERS.iter().enumerate() {
+                for (k, name) in THRUSTERS[..RCS_JETS].iter().enumerate() {
                     let bit = 1u8 << k;
                     let Some(i) = twin.thruster_index(name) else {
                         continue;

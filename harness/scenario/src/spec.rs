@@ -220,18 +220,9 @@ pub const SENSOR_CHANNELS: &[&str] = &[
 pub const NODES: &[&str] = &[
     "baro", "thermo", "power", "pyro", "beacon", "rcs", "deorbit",
 ];
-/// Thrusters a `thruster` injection may name.
-pub const THRUSTERS: &[&str] = &[
-    "roll_pos_a",
-    "roll_pos_b",
-    "roll_neg_a",
-    "roll_neg_b",
-    "pitch_pos",
-    "pitch_neg",
-    "yaw_pos",
-    "yaw_neg",
-    "deorbit_motor",
-];
+use capsule_runner::devices::RCS_JETS;
+/// Thrusters a `thruster` injection may name (the RCS jets, then the deorbit motor).
+pub use capsule_runner::devices::THRUSTERS;
 
 /// Identity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -450,18 +441,8 @@ pub const CHANNELS: &[&str] = &[
     "drogue_release",
     "main_release",
 ];
-/// FC modes.
-pub const MODES: &[&str] = &[
-    "PRE_SEPARATION",
-    "COAST",
-    "DEORBIT_BURN",
-    "ENTRY",
-    "DROGUE",
-    "MAIN",
-    "SPLASHDOWN",
-    "RECOVERY",
-    "SAFE",
-];
+/// FC modes (`FC_Mode` names).
+pub const MODES: &[&str] = &capsule_runner::record::MODE_NAMES;
 /// Truth signals.
 pub const SIGNALS: &[&str] = &[
     "truth.time_s",
@@ -532,13 +513,13 @@ pub fn check_event(e: &str) -> Result<(), String> {
                 .to_string(),
         ),
         ("thruster_isolated", Some(a))
-            if a == "*" || THRUSTERS.iter().any(|t| *t == a && *t != "deorbit_motor") =>
+            if a == "*" || THRUSTERS[..RCS_JETS].contains(&a) =>
         {
             Ok(())
         }
         ("thruster_isolated", _) => Err(format!(
             "`thruster_isolated` needs an RCS thruster (`thruster_isolated:NAME`, or `*`): {}",
-            THRUSTERS[..8].join(", ")
+            THRUSTERS[..RCS_JETS].join(", ")
         )),
         ("inject", Some(a)) if !a.is_empty() => Ok(()),
         ("inject", _) => Err("`inject` needs an injection id (`inject:ID`)".to_string()),

@@ -230,5 +230,5 @@ fn the_schema_enumerations_are_the_parsers_lists() {
             .collect()
     };
     assert_eq!(enum_of(by_kind("node_silent"), "node"), own(NODES));
-    assert_eq!(enum_of(by_kind("thruster"), "thruster"), own(THRUSTERS));
+    assert_eq!(enum_of(by_kind("thruster"), "thruster"), own(&THRUSTERS));
 }

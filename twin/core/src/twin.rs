@@ -619,6 +619,11 @@ impl Twin {
             *f = fault;
         }
     }
+    /// Propellant of a thruster's tank: (left, loaded), kg.
+    pub fn thruster_tank_kg(&self, thruster: usize) -> Option<(f64, f64)> {
+        let k = *self.thruster_tank.get(thruster)?;
+        Some((self.tanks_kg[k], self.vehicle.tanks[k].propellant_kg))
+    }
     /// Closes (or opens) the latch valve upstream of a thruster: an isolated thruster
     /// gets no propellant, whatever its own valve does (stuck open included).
     pub fn set_thruster_isolated(&mut self, thruster: usize, isolated: bool) {
