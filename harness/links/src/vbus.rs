@@ -349,31 +349,86 @@ async fn serve_node(
 ) {
     let (mut rd, mut wr) = stream.into_split();
     let writer = tokio::spawn(async move {
+        // Everything already queued goes out in one write (one system call per burst,
+        // not per frame).
+        let mut batch = Vec::with_capacity(BUS_RECORD_LEN * 64);
         while let Some(rec) = out.recv().await {
-            if wr.write_all(&rec).await.is_err() {
+            batch.clear();
+            batch.extend_from_slice(&rec);
+            while batch.len() < WRITE_BATCH_BYTES
+                && let Ok(rec) = out.try_recv()
+            {
+                batch.extend_from_slice(&rec);
+            }
+            if wr.write_all(&batch).await.is_err() {
                 return;
             }
         }
     });
-    let mut rec = [0u8; NODE_RECORD_LEN];
-    loop {
-        if rd.read_exact(&mut rec).await.is_err() {
-            break;
+    let mut records = RecordReader::<NODE_RECORD_LEN>::default();
+    'read: loop {
+        match records.fill(&mut rd).await {
+            Ok(true) => {}
+            Ok(false) | Err(_) => break,
         }
-        match vbus_wire::decode(&rec).map(from_item) {
-            Some(p) => {
-                if bus.try_send(BusMsg::Frame(id, p, now_ns())).is_err() {
-                    stats.overload_drops.fetch_add(1, Ordering::Relaxed);
+        while let Some(rec) = records.next_record() {
+            match vbus_wire::decode(&rec).map(from_item) {
+                Some(p) => {
+                    if bus.try_send(BusMsg::Frame(id, p, now_ns())).is_err() {
+                        stats.overload_drops.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
-            }
-            None => {
-                stats.bad_records.fetch_add(1, Ordering::Relaxed);
-                break;
+                None => {
+                    stats.bad_records.fetch_add(1, Ordering::Relaxed);
+                    break 'read;
+                }
             }
         }
     }
     let _ = bus.send(BusMsg::Leave(id)).await;
     writer.abort();
+}
+
+/// Largest burst written in one system call.
+const WRITE_BATCH_BYTES: usize = 16 * 1024;
+
+/// Fixed-length records from a byte stream, read in bulk. Reading is cancel-safe (a
+/// plain `read` into a buffer that survives cancellation), so it can sit in a
+/// `select!`; a record split across reads is completed by the next read.
+struct RecordReader<const N: usize> {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl<const N: usize> Default for RecordReader<N> {
+    fn default() -> Self {
+        Self {
+            buf: Vec::with_capacity(N * 256),
+            start: 0,
+        }
+    }
+}
+
+impl<const N: usize> RecordReader<N> {
+    /// Reads what the stream has (at least one byte); `Ok(false)` at end of stream.
+    /// Cancel-safe: bytes join the buffer only once a read has completed.
+    async fn fill(&mut self, rd: &mut (impl AsyncReadExt + Unpin)) -> std::io::Result<bool> {
+        let mut chunk = [0u8; 4096];
+        let n = rd.read(&mut chunk).await?;
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(n > 0)
+    }
+
+    /// The next complete record, if one has arrived.
+    fn next_record(&mut self) -> Option<[u8; N]> {
+        let rec: [u8; N] = self.buf.get(self.start..self.start + N)?.try_into().ok()?;
+        self.start += N;
+        Some(rec)
+    }
 }
 
 /// Connects a node to the bus at `path`.
@@ -391,31 +446,52 @@ pub async fn connect(name: &str, path: &str) -> Result<Link, LinkError> {
     let (link, mut ends) = Link::new_pair(name);
     tokio::spawn(async move {
         let (mut rd, mut wr) = stream.into_split();
-        let mut rec = [0u8; BUS_RECORD_LEN];
+        let mut records = RecordReader::<BUS_RECORD_LEN>::default();
+        let mut batch: Vec<u8> = Vec::with_capacity(NODE_RECORD_LEN * 64);
+        let mut sent: Vec<Packet> = Vec::with_capacity(64);
         loop {
             tokio::select! {
-                r = rd.read_exact(&mut rec) => match r {
-                    Ok(_) => {
+                r = records.fill(&mut rd) => match r {
+                    Ok(true) => {
                         let t = now_ns();
-                        match vbus_wire::decode_delivery(&rec) {
-                            Some((bus_t, i)) => ends.deliver(Received { t_ns: t, bus_t_ns: Some(bus_t), packet: from_item(i) }),
-                            None => LinkStats::add(&ends.stats.framing_errors, 1),
+                        while let Some(rec) = records.next_record() {
+                            match vbus_wire::decode_delivery(&rec) {
+                                Some((bus_t, i)) => ends.deliver(Received { t_ns: t, bus_t_ns: Some(bus_t), packet: from_item(i) }),
+                                None => LinkStats::add(&ends.stats.framing_errors, 1),
+                            }
                         }
                     }
+                    Ok(false) => { ends.close("virtual bus gone: end of stream").await; return; }
                     Err(e) => { ends.close(format!("virtual bus gone: {e}")).await; return; }
                 },
-                p = ends.to_task.recv() => match p {
-                    None => return,
-                    Some(p) => match to_item(&p).map(|i| vbus_wire::encode(&i)) {
-                        Some(rec) => {
-                            if let Err(e) = wr.write_all(&rec).await {
-                                ends.close(format!("virtual bus gone: {e}")).await;
-                                return;
+                p = ends.to_task.recv() => {
+                    let Some(p) = p else { return };
+                    // Everything already queued goes out in one write.
+                    batch.clear();
+                    sent.clear();
+                    let mut next = Some(p);
+                    while let Some(p) = next.take() {
+                        match to_item(&p).map(|i| vbus_wire::encode(&i)) {
+                            Some(rec) => {
+                                batch.extend_from_slice(&rec);
+                                sent.push(p);
                             }
-                            ends.sent(&p);
+                            None => LinkStats::add(&ends.stats.drops, 1),
                         }
-                        None => LinkStats::add(&ends.stats.drops, 1),
-                    },
+                        if batch.len() < WRITE_BATCH_BYTES {
+                            next = ends.to_task.try_recv().ok();
+                        }
+                    }
+                    if batch.is_empty() {
+                        continue;
+                    }
+                    if let Err(e) = wr.write_all(&batch).await {
+                        ends.close(format!("virtual bus gone: {e}")).await;
+                        return;
+                    }
+                    for p in &sent {
+                        ends.sent(p);
+                    }
                 }
             }
         }

@@ -205,3 +205,57 @@ async fn lowest_identifier_wins_arbitration() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A node record split across two socket writes (as a stream may deliver it) reaches
+/// the other node whole, and a burst of frames from a node (written in one go) keeps
+/// its order and loses nothing while the receiving node is also sending.
+#[tokio::test]
+async fn split_records_and_bursts_survive_the_socket() {
+    use capsule_icd::vbus_wire::{self, BusItem};
+    use tokio::io::AsyncWriteExt;
+    let dir = std::env::temp_dir().join(format!("vbus-split-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let sock = dir.join("bus.sock").display().to_string();
+    let bus = VirtualBus::bind_with(&sock, 500_000, capsule_links::vbus::BusTiming::Lockstep)
+        .await
+        .expect("bus");
+    let mut rx = vbus::connect("rx", &sock).await.expect("rx");
+    let mut raw = tokio::net::UnixStream::connect(&sock)
+        .await
+        .expect("raw node");
+    assert!(bus.wait_for_nodes(2, Duration::from_secs(5)).await);
+    let rec = vbus_wire::encode(&BusItem::Frame(CanFrame::new(
+        0x123,
+        &[1, 2, 3, 4, 5, 6, 7, 8],
+    )));
+    raw.write_all(&rec[..5]).await.expect("first part");
+    raw.flush().await.expect("flush");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    raw.write_all(&rec[5..]).await.expect("second part");
+    let (f, _) = next_frame(&mut rx).await;
+    assert_eq!((f.id, f.data), (0x123, [1, 2, 3, 4, 5, 6, 7, 8]));
+    // A burst of 500 frames in one write, while `rx` keeps sending its own.
+    let mut burst = Vec::new();
+    for k in 0..500u32 {
+        burst.extend_from_slice(&vbus_wire::encode(&BusItem::Frame(CanFrame::new(
+            0x200,
+            &k.to_le_bytes(),
+        ))));
+    }
+    raw.write_all(&burst).await.expect("burst");
+    for k in 0..500u32 {
+        rx.send(Packet::Frame(CanFrame::new(0x300, &[k as u8])))
+            .await
+            .expect("send");
+        let (f, _) = next_frame(&mut rx).await;
+        assert_eq!(f.id, 0x200);
+        assert_eq!(f.data[..4], k.to_le_bytes(), "frame {k} in order");
+    }
+    assert_eq!(
+        bus.stats()
+            .overload_drops
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
