@@ -21,7 +21,7 @@ use capsule_runner::devices::Devices;
 use capsule_runner::session::{Clock, Mission, RunConfig, run};
 use capsule_scenario::bench::Bench;
 use capsule_scenario::eval::{ScenarioResult, Verdict, evaluate};
-use capsule_scenario::spec::Scenario;
+use capsule_scenario::spec::{Phase, Scenario};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -214,24 +214,37 @@ fn run_one(
         rate_hz: setup.bench.timing.physics_rate_hz,
         ..ModelOptions::default()
     };
-    let init = match (&s.initial.entry, &s.initial.orbit) {
-        (Some(e), _) => e
+    let init = match (&s.initial.entry, &s.initial.orbit, &s.initial.descent) {
+        (Some(e), _, _) | (None, None, Some(e)) => e
             .to_state(s.initial.bank_deg)
             .to_body_state(&opts.planet, &l.vehicle),
-        (None, Some(o)) => twin_core::initial::circular_orbit(
+        (None, Some(o), _) => twin_core::initial::circular_orbit(
             &opts.planet,
             o.altitude_m,
             o.inclination_deg.to_radians(),
             o.raan_deg.to_radians(),
             o.arg_latitude_deg.to_radians(),
         ),
-        (None, None) => bail!(
+        (None, None, None) => bail!(
             "{}: no initial state (validated files have one)",
             s.scenario.id
         ),
     };
-    let devices = Devices::new(db.clone(), &l.vehicle.sensors, seed);
-    let twin = Twin::new(opts, l.vehicle.clone(), init, 0.0)?;
+    let mut devices = Devices::new(db.clone(), &l.vehicle.sensors, seed);
+    let mut twin = Twin::new(opts, l.vehicle.clone(), init, 0.0)?;
+    if s.initial.phase == Phase::Descent {
+        let before_s = s
+            .initial
+            .drogue_fired_s_before
+            .unwrap_or(Phase::DROGUE_FIRED_S_BEFORE);
+        if !devices.start_under_drogue(&mut twin, before_s) {
+            bail!(
+                "{}: phase `descent` needs a parachute named `drogue` in {}",
+                s.scenario.id,
+                s.initial.vehicle
+            );
+        }
+    }
     let clock_name = if setup.lockstep {
         "lockstep"
     } else {

@@ -155,6 +155,18 @@ fn malformed_scenarios_are_rejected_before_anything_runs() {
             "expected f64",
         ),
         (
+            nominal_text().replace("phase = \"entry\"", "phase = \"descent\""),
+            "entry = {",
+            "initial.entry",
+            "phase `descent` does not take `entry`",
+        ),
+        (
+            nominal_text().replace("seed = 1\n", "seed = 1\ndrogue_fired_s_before = 3.0\n"),
+            "drogue_fired_s_before",
+            "initial.drogue_fired_s_before",
+            "phase `entry` does not take `drogue_fired_s_before`",
+        ),
+        (
             nominal_text().replace("[run]", "[run]\nclock = \"fast\""),
             "clock = \"fast\"",
             "run.clock",

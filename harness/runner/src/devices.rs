@@ -290,6 +290,19 @@ impl Devices {
         }
     }
 
+    /// Initial conditions under the drogue: its primary initiator fired
+    /// `fired_s_before` seconds before now (the pyro controller reports it fired, its
+    /// continuity gone) and the twin's drogue is where its deployment sequence is that
+    /// long after. False if the vehicle has no parachute named `drogue`.
+    pub fn start_under_drogue(&mut self, twin: &mut Twin, fired_s_before: f64) -> bool {
+        let Some(i) = twin.parachute_index("drogue") else {
+            return false;
+        };
+        twin.set_parachute_deployed_ago(i, fired_s_before);
+        self.pyro[pyro_bits::DROGUE_PRIMARY.trailing_zeros() as usize].fired = true;
+        true
+    }
+
     /// Forces the GNSS receiver to lose (or regain) its fix.
     pub fn set_gnss_outage(&mut self, on: bool) {
         self.gnss.forced_outage_until_s = if on { f64::INFINITY } else { f64::NEG_INFINITY };

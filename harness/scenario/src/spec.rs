@@ -8,7 +8,8 @@
 //!
 //! [initial]
 //! vehicle = "../fixtures/vehicles/capsule-srcv.toml"   # relative to this file
-//! phase = "entry"                                      # FC mode at handover
+//! phase = "entry"      # where it starts: "entry", "orbit" (with `orbit` and `deorbit`)
+//!                      # or "descent" (with `descent`, under the drogue)
 //! seed = 1
 //! bank_deg = 60.0                                      # initial attitude's lift vector
 //! entry = { altitude_m = 120000.0, speed_m_s = 7400.0, flight_path_angle_deg = -1.6,
@@ -245,8 +246,9 @@ pub struct Identity {
 pub struct Initial {
     /// Vehicle file, relative to the scenario file.
     pub vehicle: String,
-    /// Where the scenario starts: `entry` (at the entry interface, `entry` given) or
-    /// `orbit` (free flight before the deorbit burn, `orbit` and `deorbit` given).
+    /// Where the scenario starts: `entry` (at the entry interface, `entry` given),
+    /// `orbit` (free flight before the deorbit burn, `orbit` and `deorbit` given) or
+    /// `descent` (under the drogue, `descent` given).
     pub phase: Phase,
     /// Seed of every random stream.
     #[serde(default)]
@@ -257,6 +259,15 @@ pub struct Initial {
     /// Circular orbit (phase `orbit`).
     #[serde(default)]
     pub orbit: Option<OrbitSpec>,
+    /// State under the drogue (phase `descent`): the same fields as `entry`, for a
+    /// point in the drogue descent (below 20 km, subsonic).
+    #[serde(default)]
+    pub descent: Option<twin_core::case::EntrySpec>,
+    /// Phase `descent`: how long before the start the drogue's primary initiator
+    /// fired, s (the parachute's deployment sequence and the pyro controller's fired
+    /// status are as they would be that long after). Default 30 s.
+    #[serde(default)]
+    pub drogue_fired_s_before: Option<f64>,
     /// Bank angle of the initial (trimmed) attitude, deg.
     #[serde(default)]
     pub bank_deg: f64,
@@ -314,14 +325,30 @@ pub enum Phase {
     /// In orbit, separated from the host vehicle, before the deorbit burn (FC mode
     /// COAST).
     Orbit,
+    /// Under the drogue (FC mode DROGUE; the drogue primary initiator has fired).
+    Descent,
 }
 
 impl Phase {
+    /// Default time between the drogue's firing and the start of a `descent`
+    /// scenario, s.
+    pub const DROGUE_FIRED_S_BEFORE: f64 = 30.0;
+
+    /// The name in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Entry => "entry",
+            Phase::Orbit => "orbit",
+            Phase::Descent => "descent",
+        }
+    }
+
     /// The `FC_Mode` value handed over.
     pub fn fc_mode(self) -> u8 {
         match self {
             Phase::Entry => 3,
             Phase::Orbit => 1,
+            Phase::Descent => 4,
         }
     }
 }
@@ -865,7 +892,49 @@ impl Scenario {
             "scenario.requirements",
             "expected at least one requirement id",
         );
+        let i = &self.initial;
+        let given = |name: &str, present: bool, phase: &str, c: &mut Checks| {
+            if present {
+                c.fail(
+                    format!("initial.{name}"),
+                    format!("phase `{phase}` does not take `{name}`"),
+                );
+            }
+        };
+        if i.phase != Phase::Descent {
+            given("descent", i.descent.is_some(), i.phase.name(), c);
+            given(
+                "drogue_fired_s_before",
+                i.drogue_fired_s_before.is_some(),
+                i.phase.name(),
+                c,
+            );
+        }
+        if i.phase != Phase::Orbit {
+            given("deorbit", i.deorbit.is_some(), i.phase.name(), c);
+        }
         match (self.initial.phase, &self.initial.entry, &self.initial.orbit) {
+            (Phase::Descent, entry, orbit) => {
+                given("entry", entry.is_some(), "descent", c);
+                given("orbit", orbit.is_some(), "descent", c);
+                match &i.descent {
+                    None => c.fail("initial.descent", "phase `descent` needs `descent`"),
+                    Some(d) => {
+                        d.validate("initial.descent", c);
+                        c.in_range(
+                            "initial.descent.altitude_m",
+                            d.altitude_m,
+                            1.0,
+                            20_000.0,
+                            "m",
+                        );
+                        c.in_range("initial.descent.speed_m_s", d.speed_m_s, 1e-3, 300.0, "m/s");
+                    }
+                }
+                if let Some(t) = i.drogue_fired_s_before {
+                    c.in_range("initial.drogue_fired_s_before", t, 0.0, 3600.0, "s");
+                }
+            }
             (Phase::Entry, Some(e), None) => e.validate("initial.entry", c),
             (Phase::Entry, None, _) => c.fail("initial.entry", "phase `entry` needs `entry`"),
             (Phase::Entry, Some(_), Some(_)) => {

@@ -1,7 +1,8 @@
 //! The JSON Schema for editors (`scenarios/scenario.schema.json`) stays true: every
 //! library scenario validates against it, it rejects what the parser rejects (unknown
 //! fields, unknown fault kinds, bad enums), and its enumerations are the parser's lists.
-//! The validator below implements the draft-07 subset the schema uses.
+//! The validator below implements the draft-07 subset the schema uses (including
+//! `allOf`, `anyOf`, `not` and `if`/`then`/`else`).
 
 use capsule_scenario::spec::{MODES, NODES, SIGNALS, THRUSTERS};
 use serde_json::Value;
@@ -13,6 +14,35 @@ fn schema() -> Value {
 
 /// Errors of `v` against schema `s`, with JSON-pointer-like paths.
 fn validate(s: &Value, v: &Value, path: &str, errs: &mut Vec<String>) {
+    let passes = |sub: &Value| {
+        let mut e = Vec::new();
+        validate(sub, v, path, &mut e);
+        e.is_empty()
+    };
+    for sub in s
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        validate(sub, v, path, errs);
+    }
+    if let Some(alts) = s.get("anyOf").and_then(Value::as_array)
+        && !alts.iter().any(passes)
+    {
+        errs.push(format!("{path}: matches none of the anyOf alternatives"));
+    }
+    if let Some(n) = s.get("not")
+        && passes(n)
+    {
+        errs.push(format!("{path}: matches the `not` schema {n}"));
+    }
+    if let Some(cond) = s.get("if") {
+        let branch = if passes(cond) { "then" } else { "else" };
+        if let Some(b) = s.get(branch) {
+            validate(b, v, path, errs);
+        }
+    }
     if let Some(alts) = s.get("oneOf").and_then(Value::as_array) {
         let ok = alts
             .iter()
@@ -159,8 +189,16 @@ fn the_schema_rejects_what_the_parser_rejects() {
             "unknown field `sede`",
         ),
         (
-            nominal.replace("phase = \"entry\"", "phase = \"descent\""),
+            nominal.replace("phase = \"entry\"", "phase = \"landing\""),
             "is not one of",
+        ),
+        (
+            nominal.replace("phase = \"entry\"", "phase = \"descent\""),
+            "missing `descent`",
+        ),
+        (
+            nominal.replace("seed = 1\n", "seed = 1\ndrogue_fired_s_before = 3.0\n"),
+            "matches the `not` schema",
         ),
         (
             nominal.replace("signal = \"truth.mach\"", "signal = \"truth.machh\""),

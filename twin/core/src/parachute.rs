@@ -87,6 +87,18 @@ impl Parachute {
         };
     }
 
+    /// Deployed earlier: the pyro fired at `fired_at_s` (before `t_s`, the present);
+    /// the phase is the one the deployment sequence has reached by `t_s` (initial
+    /// conditions that start under a parachute).
+    pub fn deployed_at(&mut self, fired_at_s: f64, t_s: f64) {
+        if self.phase != ChutePhase::Stowed {
+            return;
+        }
+        self.deploy(fired_at_s);
+        self.update_phase(t_s);
+        self.update_phase(t_s);
+    }
+
     /// Release / riser cut command.
     pub fn release(&mut self) {
         if !matches!(self.phase, ChutePhase::Stowed | ChutePhase::Failed) {
@@ -189,5 +201,56 @@ impl Parachute {
             }
             _ => 0.0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vehicle::ReefingSpec;
+
+    fn spec(reefing: Option<ReefingSpec>) -> ParachuteSpec {
+        ParachuteSpec {
+            name: "p".into(),
+            cd_s_m2: Some(2.0),
+            cd: None,
+            diameter_m: None,
+            attach_m: [0.0; 3],
+            line_stretch_s: 0.6,
+            inflation_time_s: 0.5,
+            inflation_exponent: 2.0,
+            reefing,
+        }
+    }
+
+    /// A parachute deployed some time ago is where a live deployment from that moment
+    /// would be now: the same phase and drag area.
+    #[test]
+    fn deployed_earlier_matches_a_live_deployment() {
+        let reef = ReefingSpec {
+            cd_s_m2: 1.0,
+            disreef_after_s: 4.0,
+            disreef_inflation_s: 1.0,
+        };
+        for reefing in [None, Some(reef)] {
+            for ago_s in [0.3, 0.8, 2.0, 4.9, 20.0] {
+                let now_s = 100.0;
+                let mut live = Parachute::new(spec(reefing.clone()));
+                live.deploy(now_s - ago_s);
+                let mut t = now_s - ago_s;
+                while t < now_s {
+                    t = (t + 0.001).min(now_s);
+                    live.update_phase(t);
+                }
+                let mut snap = Parachute::new(spec(reefing.clone()));
+                snap.deployed_at(now_s - ago_s, now_s);
+                assert_eq!(snap.phase, live.phase, "ago {ago_s} s");
+                assert!((snap.cd_s_at(now_s) - live.cd_s_at(now_s)).abs() < 1e-9);
+            }
+        }
+        let mut open = Parachute::new(spec(None));
+        open.deployed_at(80.0, 100.0);
+        assert_eq!(open.phase, ChutePhase::Open);
+        assert_eq!(open.cd_s_at(100.0), 2.0);
     }
 }

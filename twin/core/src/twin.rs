@@ -597,6 +597,17 @@ impl Twin {
         }
         self.env_valid = false;
     }
+    /// A parachute deployed `ago_s` before now (initial conditions that start under a
+    /// parachute, e.g. descent scenarios): its phase and drag area are what the
+    /// deployment sequence gives `ago_s` after the pyro fired.
+    pub fn set_parachute_deployed_ago(&mut self, idx: usize, ago_s: f64) {
+        let t = self.t_s;
+        if let Some(c) = self.chutes.get_mut(idx) {
+            c.deployed_at(t - ago_s.max(0.0), t);
+        }
+        self.env_valid = false;
+        self.refresh_env();
+    }
     /// Pyro command to release (cut away) a parachute.
     pub fn release_parachute(&mut self, idx: usize) {
         if let Some(c) = self.chutes.get_mut(idx) {
