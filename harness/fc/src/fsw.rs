@@ -1188,13 +1188,16 @@ impl Fsw {
         let heartbeat_dead =
             self.defect == Some(Defect::HeartbeatStopsAfterModeChange) && self.mode_changes > 1;
         if t_s + 1e-9 >= self.next_status_s && !heartbeat_dead {
-            let alt = self
-                .nav
-                .altitude_m()
-                .unwrap_or(0.0)
-                .clamp(-1000.0, 261_143.75);
-            let vel = self.nav.airspeed_m_s().unwrap_or(0.0).clamp(0.0, 16_383.0);
             let nav_valid = self.nav.state().is_some() && !self.imu_failed;
+            // ICD: the navigated altitude while navigation is valid, else the baro's.
+            let alt = if nav_valid {
+                self.nav.altitude_m()
+            } else {
+                self.baro_altitude_m()
+            }
+            .unwrap_or(0.0)
+            .clamp(-1000.0, 261_143.75);
+            let vel = self.nav.airspeed_m_s().unwrap_or(0.0).clamp(0.0, 16_383.0);
             out.push(self.db.encode(
                 "FC_Status",
                 &[

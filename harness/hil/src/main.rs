@@ -103,7 +103,10 @@ fn load(path: &Path) -> Result<Loaded> {
     let name = path.display().to_string();
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read scenario {name}"))?;
-    let scenario = Scenario::from_toml(&Source::new(&name, &text))?;
+    let src = Source::new(&name, &text);
+    let scenario = Scenario::from_toml(&src)?;
+    let db = CanDb::from_dbc("fixtures/icd/capsule.dbc (built in)", DBC)?;
+    scenario.check_icd(&db, &src)?;
     let vpath = path
         .parent()
         .unwrap_or(Path::new("."))

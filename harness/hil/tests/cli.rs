@@ -259,7 +259,7 @@ fn check_and_list_read_the_library() {
 fn every_seeded_defect_is_caught_by_the_named_expectation() {
     let cases = [
         ("late-drogue", "SCN-001", "drogue-subsonic"),
-        ("main-before-drogue", "SCN-001", "drogue-subsonic"),
+        ("main-before-drogue", "SCN-001", "main-after-drogue"),
         ("beacon-never-activated", "SCN-001", "beacon"),
         ("heartbeat-stops-after-mode-change", "SCN-001", "heartbeat"),
         ("no-backup-pyro", "SCN-002", "drogue-via-backup"),

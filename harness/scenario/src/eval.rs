@@ -1,6 +1,6 @@
 //! Judging a run against a scenario's expectations.
 
-use crate::spec::{Expectation, Scenario};
+use crate::spec::{Expectation, Scenario, SignalCheck};
 use capsule_icd::can::CanDb;
 use capsule_runner::record::{EndReason, RunRecord};
 use serde::Serialize;
@@ -81,8 +81,150 @@ fn matches(pattern: &str, name: &str) -> bool {
     }
 }
 
-fn truth_at(run: &RunRecord, t: f64) -> Option<&Snapshot> {
-    run.snapshots.iter().rev().find(|s| s.t_s <= t + 1e-9)
+/// A signal's samples over a run, in time order: truth signals at the recorded
+/// snapshots (read between them by linear interpolation), CAN signals at each frame
+/// of their message on the wire (held until the next).
+struct Series {
+    name: String,
+    samples: Vec<(f64, f64)>,
+    interpolate: bool,
+}
+
+impl Series {
+    fn of(run: &RunRecord, db: &CanDb, name: &str) -> Series {
+        let samples = match name.strip_prefix("can.").and_then(|r| r.split_once('.')) {
+            Some((m, sig)) => match db.by_name(m).and_then(|d| Some((d.id, d.signal(sig)?))) {
+                Some((id, sd)) => run
+                    .frames
+                    .iter()
+                    .filter(|r| r.frame.id == id && !r.frame.rtr)
+                    .map(|r| (r.t_s, sd.physical(sd.extract(&r.frame.data))))
+                    .collect(),
+                None => Vec::new(),
+            },
+            None => run
+                .snapshots
+                .iter()
+                .filter_map(|s| Some((s.t_s, signal(s, name)?)))
+                .collect(),
+        };
+        Series {
+            name: name.to_string(),
+            samples,
+            interpolate: !name.starts_with("can."),
+        }
+    }
+
+    /// The value at `t` (none before the first sample).
+    fn at(&self, t: f64) -> Option<f64> {
+        let k = self.samples.partition_point(|(ts, _)| *ts <= t + 1e-9);
+        let (ta, va) = *self.samples.get(k.checked_sub(1)?)?;
+        match self.samples.get(k) {
+            Some(&(tb, vb)) if self.interpolate && tb > ta => {
+                Some(va + (vb - va) * ((t - ta) / (tb - ta)).clamp(0.0, 1.0))
+            }
+            _ => Some(va),
+        }
+    }
+
+    /// The samples in [from, until].
+    fn within(&self, from: f64, until: f64) -> impl Iterator<Item = &(f64, f64)> {
+        self.samples
+            .iter()
+            .filter(move |(t, _)| *t >= from - 1e-9 && *t <= until + 1e-9)
+    }
+}
+
+/// What one check says about a value at `t`: the text of the failure, if it fails.
+fn check_value(c: &SignalCheck, v: f64, t: f64, near: Option<&Series>) -> Result<f64, String> {
+    if !in_bounds(v, c.min, c.max) || !v.is_finite() {
+        return Err(format!(
+            "{} = {v:.3} at t = {t:.2} s (expected {})",
+            c.signal,
+            bounds_text(c.min, c.max)
+        ));
+    }
+    match (near, c.tolerance) {
+        (Some(r), Some(tol)) => {
+            let Some(rv) = r.at(t) else {
+                return Err(format!("{} has no value at t = {t:.2} s", r.name));
+            };
+            let d = (v - rv).abs();
+            if d > tol {
+                Err(format!(
+                    "{} = {v:.3} at t = {t:.2} s, {} = {rv:.3}: differs by {d:.3} (> {tol})",
+                    c.signal, r.name
+                ))
+            } else {
+                Ok(d)
+            }
+        }
+        _ => Ok(0.0),
+    }
+}
+
+fn check_text(c: &SignalCheck) -> String {
+    let mut parts = Vec::new();
+    if c.min.is_some() || c.max.is_some() {
+        parts.push(format!("{} {}", c.signal, bounds_text(c.min, c.max)));
+    }
+    if let (Some(n), Some(t)) = (&c.near, c.tolerance) {
+        parts.push(format!("{} within {t} of {n}", c.signal));
+    }
+    parts.join(", ")
+}
+
+/// The scope of a `never` or `always` expectation: (from, until, text).
+fn scope(
+    x: &Expectation,
+    evs: &[(f64, String)],
+    run: &RunRecord,
+) -> Result<(f64, f64, String), String> {
+    let first_after = |pattern: &str, t0: f64| {
+        evs.iter()
+            .find(|(t, n)| *t >= t0 - 1e-9 && matches(pattern, n))
+            .map(|(t, _)| *t)
+    };
+    if let Some(m) = &x.during {
+        let entered = format!("fc_mode:{m}");
+        let Some(from) = first_after(&entered, f64::NEG_INFINITY) else {
+            return Err(format!("the FC never entered {m}"));
+        };
+        let until = evs
+            .iter()
+            .find(|(t, n)| *t >= from - 1e-9 && n.starts_with("fc_mode:") && *n != entered)
+            .map_or(run.t_end_s, |(t, _)| *t);
+        return Ok((
+            from,
+            until,
+            format!(" during {m} ({from:.2} to {until:.2} s)"),
+        ));
+    }
+    let from = match &x.from {
+        Some(e) => {
+            first_after(e, f64::NEG_INFINITY).ok_or_else(|| format!("{e} never happened"))?
+        }
+        None => f64::NEG_INFINITY,
+    };
+    let until = x
+        .until
+        .as_deref()
+        .and_then(|e| first_after(e, from))
+        .unwrap_or(run.t_end_s);
+    let text = match (&x.from, &x.until) {
+        (None, None) => String::new(),
+        (f, u) => format!(
+            " from {} until {} ({} to {until:.2} s)",
+            f.as_deref().unwrap_or("the start"),
+            u.as_deref().unwrap_or("the end"),
+            if from.is_finite() {
+                format!("{from:.2}")
+            } else {
+                "0".into()
+            }
+        ),
+    };
+    Ok((from, until, text))
 }
 
 fn signal(s: &Snapshot, name: &str) -> Option<f64> {
@@ -139,17 +281,57 @@ fn judge(
         let Some((t, _)) = evs.iter().find(|(_, n)| matches(at, n)) else {
             return (false, expected, format!("{at} never happened"));
         };
-        let Some(s) = truth_at(run, *t) else {
-            return (false, expected, "no truth recorded".into());
-        };
         let mut ok = true;
         let mut parts = vec![format!("t = {t:.2} s")];
         for c in &x.check {
-            let v = signal(s, &c.signal).unwrap_or(f64::NAN);
-            ok &= in_bounds(v, c.min, c.max);
+            let v = Series::of(run, db, &c.signal).at(*t).unwrap_or(f64::NAN);
+            let near = c.near.as_deref().map(|n| Series::of(run, db, n));
+            ok &= check_value(c, v, *t, near.as_ref()).is_ok();
             parts.push(format!("{} = {v:.3}", c.signal));
+            if let Some(r) = &near {
+                parts.push(format!("{} = {:.3}", r.name, r.at(*t).unwrap_or(f64::NAN)));
+            }
         }
         return (ok, expected, parts.join(", "));
+    }
+    if let (Some(e), None) = (&x.event, x.window_s) {
+        // Order: the event's first occurrence comes after `after` and before `before`
+        // (in the order things happened, which within one cycle is the wire order).
+        let expected = match (&x.after, &x.before) {
+            (Some(a), Some(b)) => format!("{e} after {a} and before {b}"),
+            (Some(a), None) => format!("{e} after {a}"),
+            (None, Some(b)) => format!("{e} before {b}"),
+            (None, None) => format!("{e} in order"),
+        };
+        let first = |p: &str| evs.iter().position(|(_, n)| matches(p, n));
+        let Some(ie) = first(e) else {
+            return (false, expected, format!("{e} never happened"));
+        };
+        let te = evs[ie].0;
+        let mut measured = vec![format!("{} at {te:.2} s", evs[ie].1)];
+        let mut ok = true;
+        if let Some(a) = &x.after {
+            match first(a) {
+                Some(ia) => {
+                    ok &= ia < ie;
+                    measured.push(format!("{} at {:.2} s", evs[ia].1, evs[ia].0));
+                }
+                None => {
+                    ok = false;
+                    measured.push(format!("{a} never happened"));
+                }
+            }
+        }
+        if let Some(b) = &x.before {
+            match first(b) {
+                Some(ib) => {
+                    ok &= ie < ib;
+                    measured.push(format!("{} at {:.2} s", evs[ib].1, evs[ib].0));
+                }
+                None => measured.push(format!("{b} did not happen")),
+            }
+        }
+        return (ok, expected, measured.join(", "));
     }
     if let (Some(a), Some(e), Some([lo, hi])) = (&x.after, &x.event, x.window_s) {
         let expected = format!("{e} within [{lo}, {hi}] s after {a}");
@@ -254,11 +436,59 @@ fn judge(
         );
     }
     if let Some(n) = &x.never {
-        let hit = evs.iter().find(|(_, e)| matches(n, e));
-        return match hit {
-            Some((t, e)) => (false, format!("never {n}"), format!("{e} at {t:.2} s")),
-            None => (true, format!("never {n}"), "did not happen".into()),
+        let (from, until, text) = match scope(x, evs, run) {
+            Ok(s) => s,
+            Err(m) => return (false, format!("never {n} (scoped)"), m),
         };
+        let expected = format!("never {n}{text}");
+        let hit = evs
+            .iter()
+            .find(|(t, e)| *t >= from - 1e-9 && *t <= until + 1e-9 && matches(n, e));
+        return match hit {
+            Some((t, e)) => (false, expected, format!("{e} at {t:.2} s")),
+            None => (true, expected, "did not happen".into()),
+        };
+    }
+    if let Some(checks) = &x.always {
+        let (from, until, text) = match scope(x, evs, run) {
+            Ok(s) => s,
+            Err(m) => return (false, "always (scoped)".into(), m),
+        };
+        let expected = format!(
+            "always{text}: {}",
+            checks.iter().map(check_text).collect::<Vec<_>>().join("; ")
+        );
+        let mut measured = Vec::new();
+        for c in checks {
+            let series = Series::of(run, db, &c.signal);
+            let near = c.near.as_deref().map(|n| Series::of(run, db, n));
+            let (mut n, mut lo, mut hi, mut worst_d) =
+                (0usize, f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
+            for &(t, v) in series.within(from, until) {
+                match check_value(c, v, t, near.as_ref()) {
+                    Err(m) => return (false, expected, m),
+                    Ok(d) => worst_d = worst_d.max(d),
+                }
+                n += 1;
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+            if n == 0 {
+                return (
+                    false,
+                    expected,
+                    format!("no sample of {} in the scope", c.signal),
+                );
+            }
+            measured.push(match &near {
+                Some(r) => format!(
+                    "{}: {n} samples, largest difference from {} {worst_d:.3}",
+                    c.signal, r.name
+                ),
+                None => format!("{}: {n} samples in [{lo:.3}, {hi:.3}]", c.signal),
+            });
+        }
+        return (true, expected, measured.join("; "));
     }
     (
         false,

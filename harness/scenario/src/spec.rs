@@ -53,7 +53,29 @@
 //! id = "no-misfire"
 //! requirement = "REQ-PYR-002"
 //! never = "pyro_no_fire:*"                    # ...or an event that must never happen
+//!
+//! [[expect]]
+//! id = "main-after-drogue"
+//! requirement = "REQ-SEQ-020"
+//! event = "pyro_fired:main_*"                 # ...or an order: `event` after `after`
+//! after = "pyro_fired:drogue_*"               #    and/or before `before` (no window)
+//! before = "splashdown"
+//!
+//! [[expect]]
+//! id = "nav-under-drogue"
+//! requirement = "REQ-NAV-010"
+//! during = "DROGUE"                           # scope of `never`/`always`: a mode, or
+//!                                             # `from`/`until` events
+//! always = [{ signal = "can.FC_Status.FC_EstAltitude", near = "truth.altitude_m", tolerance = 300.0 },
+//!           { signal = "truth.mach", max = 0.9 }]   # ...or bounds at every sample
 //! ```
+//!
+//! Signals: the truth signals below (at the recorded snapshots: every second and at
+//! every event, linearly interpolated between them) and `can.<Message>.<Signal>`, a
+//! CAN signal as it went over the wire (the flight computer's messages and the
+//! devices'), sampled at each frame and held until the next; checked against the DBC
+//! before anything runs. A check bounds the value (`min`, `max`) and/or keeps it within
+//! `tolerance` of another signal (`near`).
 //!
 //! Events: `splashdown`, `beacon_on`, `pyro_fired:<channel>`, `pyro_no_fire:<channel>`,
 //! `inject:<id>` (an injection started), `fc_fault` (the FC reported a fault) or
@@ -385,7 +407,9 @@ impl Default for RunLimits {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignalCheck {
-    /// Signal name.
+    /// Signal name: a truth signal ([`SIGNALS`]) or a CAN signal as it went over the
+    /// wire, `can.<Message>.<Signal>` (from the DBC; the flight computer's messages
+    /// and the devices' alike), e.g. `can.FC_Status.FC_EstAltitude`.
     pub signal: String,
     /// Lower bound.
     #[serde(default)]
@@ -393,6 +417,13 @@ pub struct SignalCheck {
     /// Upper bound.
     #[serde(default)]
     pub max: Option<f64>,
+    /// Tolerance form: the signal must stay within `tolerance` of this other signal
+    /// (e.g. the FC's estimated altitude near `truth.altitude_m`).
+    #[serde(default)]
+    pub near: Option<String>,
+    /// Tolerance form: the largest allowed difference, in the signal's unit.
+    #[serde(default)]
+    pub tolerance: Option<f64>,
 }
 
 /// An expectation: exactly one of the forms in the module docs.
@@ -412,10 +443,13 @@ pub struct Expectation {
     /// Form `at`: checks on the truth at that moment.
     #[serde(default)]
     pub check: Vec<SignalCheck>,
-    /// Form `within`: trigger event.
+    /// Forms `within` and `order`: trigger event (`event` happens after it).
     #[serde(default)]
     pub after: Option<String>,
-    /// Form `within`: response event.
+    /// Form `order`: `event` happens before this one (which may not happen at all).
+    #[serde(default)]
+    pub before: Option<String>,
+    /// Forms `within` and `order`: the response event.
     #[serde(default)]
     pub event: Option<String>,
     /// Form `within`: [earliest, latest] seconds after the trigger.
@@ -439,9 +473,25 @@ pub struct Expectation {
     /// Form `modes`: the FC's mode sequence.
     #[serde(default)]
     pub modes: Option<Vec<String>>,
-    /// Form `never`: an event that must not happen.
+    /// Form `never`: an event that must not happen (in the scope).
     #[serde(default)]
     pub never: Option<String>,
+    /// Form `always`: bounds that every sample in the scope meets (truth signals at
+    /// each recorded snapshot, CAN signals at each frame).
+    #[serde(default)]
+    pub always: Option<Vec<SignalCheck>>,
+    /// Scope of `never` and `always`: from the first occurrence of this event (default:
+    /// the start of the run).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Scope of `never` and `always`: until the first occurrence of this event after
+    /// the scope's start (default: the end of the run).
+    #[serde(default)]
+    pub until: Option<String>,
+    /// Scope of `never` and `always`: while the flight computer is in this mode (from
+    /// its first entry into it to its next mode change).
+    #[serde(default)]
+    pub during: Option<String>,
 }
 
 /// Event names (a channel or mode follows after `:`).
@@ -652,6 +702,59 @@ impl Scenario {
         s.validate(&mut c);
         c.finish(src)?;
         Ok(s)
+    }
+
+    /// Checks the names a scenario takes from the ICD (the `message` of a rate check,
+    /// `can.<Message>.<Signal>` in checks) against the DBC in use, before anything runs.
+    pub fn check_icd(
+        &self,
+        db: &capsule_icd::can::CanDb,
+        src: &Source<'_>,
+    ) -> Result<(), ConfigError> {
+        let mut c = Checks::default();
+        let can = |c: &mut Checks, field: String, name: &str| {
+            let Some((m, sig)) = name.strip_prefix("can.").and_then(|r| r.split_once('.')) else {
+                return;
+            };
+            match db.by_name(m) {
+                None => c.fail(field, format!("`{name}`: no message `{m}` in the DBC")),
+                Some(def) if def.signal(sig).is_none() => c.fail(
+                    field,
+                    format!(
+                        "`{name}`: message `{m}` has no signal `{sig}`; its signals: {}",
+                        def.signals
+                            .iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+                Some(_) => {}
+            }
+        };
+        for (k, x) in self.expect.iter().enumerate() {
+            let f = format!("expect[{k}]");
+            if let Some(m) = &x.message {
+                c.require(
+                    db.by_name(m).is_some(),
+                    format!("{f}.message"),
+                    format!("no message `{m}` in the DBC"),
+                );
+            }
+            let lists = [
+                ("check", x.check.as_slice()),
+                ("always", x.always.as_deref().unwrap_or(&[])),
+            ];
+            for (list, checks) in lists {
+                for (j, sc) in checks.iter().enumerate() {
+                    can(&mut c, format!("{f}.{list}[{j}].signal"), &sc.signal);
+                    if let Some(n) = &sc.near {
+                        can(&mut c, format!("{f}.{list}[{j}].near"), n);
+                    }
+                }
+            }
+        }
+        c.finish(src)
     }
 
     fn validate(&self, c: &mut Checks) {
@@ -1020,16 +1123,54 @@ impl Scenario {
             );
             let forms = [
                 x.at.is_some(),
-                x.event.is_some() || x.after.is_some(),
+                x.event.is_some() || x.after.is_some() || x.before.is_some(),
                 x.outcome.is_some(),
                 x.message.is_some(),
                 x.modes.is_some(),
                 x.never.is_some(),
+                x.always.is_some(),
             ];
             let n = forms.iter().filter(|b| **b).count();
             if n != 1 {
-                c.fail(f.clone(), format!("expected exactly one form (`at`, `after`+`event`, `outcome`, `message`, `modes` or `never`), found {n}"));
+                c.fail(f.clone(), format!("expected exactly one form (`at`, `after`/`before`+`event`, `outcome`, `message`, `modes`, `never` or `always`), found {n}"));
                 continue;
+            }
+            let scoped = x.from.is_some() || x.until.is_some() || x.during.is_some();
+            if scoped {
+                c.require(
+                    x.never.is_some() || x.always.is_some(),
+                    f.clone(),
+                    "`from`, `until` and `during` scope the `never` and `always` forms only",
+                );
+                c.require(
+                    x.during.is_none() || (x.from.is_none() && x.until.is_none()),
+                    format!("{f}.during"),
+                    "`during` replaces `from` and `until`: give one or the other",
+                );
+                for (name, ev) in [("from", &x.from), ("until", &x.until)] {
+                    if let Some(e) = ev
+                        && let Err(m) = check_event(e)
+                    {
+                        c.fail(format!("{f}.{name}"), m);
+                    }
+                }
+                if let Some(m) = &x.during {
+                    c.require(
+                        MODES.contains(&m.as_str()),
+                        format!("{f}.during"),
+                        format!("unknown mode `{m}`; modes: {}", MODES.join(", ")),
+                    );
+                }
+            }
+            if let Some(checks) = &x.always {
+                c.require(
+                    !checks.is_empty(),
+                    format!("{f}.always"),
+                    "expected at least one signal check",
+                );
+                for (j, s) in checks.iter().enumerate() {
+                    signal_check(c, &format!("{f}.always[{j}]"), s);
+                }
             }
             if let Some(ev) = &x.at {
                 if let Err(m) = check_event(ev) {
@@ -1041,30 +1182,29 @@ impl Scenario {
                     "expected at least one signal check",
                 );
                 for (j, s) in x.check.iter().enumerate() {
-                    c.require(
-                        SIGNALS.contains(&s.signal.as_str()),
-                        format!("{f}.check[{j}].signal"),
-                        format!(
-                            "unknown signal `{}`; signals: {}",
-                            s.signal,
-                            SIGNALS.join(", ")
-                        ),
-                    );
-                    bounds(c, &format!("{f}.check[{j}]"), s.min, s.max);
+                    signal_check(c, &format!("{f}.check[{j}]"), s);
                 }
             }
-            if x.after.is_some() || x.event.is_some() {
-                match (&x.after, &x.event, x.window_s) {
-                    (Some(a), Some(e), Some([lo, hi])) => {
-                        if let Err(m) = check_event(a) {
-                            c.fail(format!("{f}.after"), m);
-                        }
-                        if let Err(m) = check_event(e) {
-                            c.fail(format!("{f}.event"), m);
-                        }
+            if x.after.is_some() || x.event.is_some() || x.before.is_some() {
+                for (name, ev) in [
+                    ("after", &x.after),
+                    ("before", &x.before),
+                    ("event", &x.event),
+                ] {
+                    if let Some(e) = ev
+                        && let Err(m) = check_event(e)
+                    {
+                        c.fail(format!("{f}.{name}"), m);
+                    }
+                }
+                match (&x.after, &x.before, &x.event, x.window_s) {
+                    (Some(_), None, Some(_), Some([lo, hi])) => {
                         c.require(lo.is_finite() && hi.is_finite() && lo >= 0.0 && lo <= hi, format!("{f}.window_s"), format!("impossible window [{lo}, {hi}] s: expected 0 <= earliest <= latest"));
                     }
-                    _ => c.fail(f.clone(), "the `within` form needs `after`, `event` and `window_s = [earliest, latest]`"),
+                    (_, _, Some(_), Some(_)) => c.fail(format!("{f}.window_s"), "`window_s` goes with `after` alone (the `within` form), not with `before`"),
+                    (Some(a), Some(b), Some(_), None) if a == b => c.fail(format!("{f}.before"), format!("`{a}` cannot come both before and after the event")),
+                    (Some(_), _, Some(_), None) | (None, Some(_), Some(_), None) => {}
+                    _ => c.fail(f.clone(), "the `within` form needs `after`, `event` and `window_s = [earliest, latest]`; the `order` form needs `event` and `after` and/or `before`"),
                 }
             }
             if let Some(o) = &x.outcome {
@@ -1109,6 +1249,51 @@ impl Scenario {
                 c.fail(format!("{f}.never"), m);
             }
         }
+    }
+}
+
+/// Is `name` a signal a check can read: a truth signal, or `can.<Message>.<Signal>`
+/// (whether the DBC has it is checked against the DBC, [`Scenario::check_icd`]).
+pub fn check_signal(name: &str) -> Result<(), String> {
+    if SIGNALS.contains(&name) {
+        return Ok(());
+    }
+    match name.strip_prefix("can.").map(|r| r.split_once('.')) {
+        Some(Some((m, s))) if !m.is_empty() && !s.is_empty() && !s.contains('.') => Ok(()),
+        Some(_) => Err(format!(
+            "a CAN signal is named `can.<Message>.<Signal>`, found `{name}`"
+        )),
+        None => Err(format!(
+            "unknown signal `{name}`; signals: {}, or can.<Message>.<Signal>",
+            SIGNALS.join(", ")
+        )),
+    }
+}
+
+fn signal_check(c: &mut Checks, f: &str, s: &SignalCheck) {
+    if let Err(m) = check_signal(&s.signal) {
+        c.fail(format!("{f}.signal"), m);
+    }
+    match (&s.near, s.tolerance) {
+        (Some(n), Some(t)) => {
+            if let Err(m) = check_signal(n) {
+                c.fail(format!("{f}.near"), m);
+            }
+            c.require(
+                t.is_finite() && t > 0.0,
+                format!("{f}.tolerance"),
+                format!("expected a positive tolerance, found {t}"),
+            );
+            if s.min.is_some() || s.max.is_some() {
+                bounds(c, f, s.min, s.max);
+            }
+        }
+        (Some(_), None) => c.fail(format!("{f}.near"), "`near` needs a `tolerance`"),
+        (None, Some(_)) => c.fail(
+            format!("{f}.tolerance"),
+            "`tolerance` needs `near` (the reference signal)",
+        ),
+        (None, None) => bounds(c, f, s.min, s.max),
     }
 }
 

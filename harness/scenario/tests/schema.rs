@@ -2,7 +2,7 @@
 //! library scenario validates against it, it rejects what the parser rejects (unknown
 //! fields, unknown fault kinds, bad enums), and its enumerations are the parser's lists.
 //! The validator below implements the draft-07 subset the schema uses (including
-//! `allOf`, `anyOf`, `not` and `if`/`then`/`else`).
+//! `allOf`, `anyOf`, `not`, `if`/`then`/`else` and `pattern`).
 
 use capsule_scenario::spec::{MODES, NODES, SIGNALS, THRUSTERS};
 use serde_json::Value;
@@ -60,6 +60,13 @@ fn validate(s: &Value, v: &Value, path: &str, errs: &mut Vec<String>) {
         && c != v
     {
         errs.push(format!("{path}: expected {c}, found {v}"));
+    }
+    if let (Some(p), Some(x)) = (s.get("pattern").and_then(Value::as_str), v.as_str())
+        && !regex_lite::Regex::new(p)
+            .expect("schema pattern")
+            .is_match(x)
+    {
+        errs.push(format!("{path}: {v} does not match {p}"));
     }
     if let Some(e) = s.get("enum").and_then(Value::as_array)
         && !e.contains(v)
@@ -202,7 +209,11 @@ fn the_schema_rejects_what_the_parser_rejects() {
         ),
         (
             nominal.replace("signal = \"truth.mach\"", "signal = \"truth.machh\""),
-            "is not one of",
+            "matches none of the anyOf alternatives",
+        ),
+        (
+            nominal.replace("signal = \"truth.mach\"", "signal = \"can.FC_Status\""),
+            "matches none of the anyOf alternatives",
         ),
         (
             format!(
@@ -215,6 +226,13 @@ fn the_schema_rejects_what_the_parser_rejects() {
                 "{nominal}\n[[inject]]\nid = \"x\"\nat_s = 1.0\nfault = {{ kind = \"thruster\", thruster = \"roll_pos_a\" }}\n"
             ),
             "oneOf",
+        ),
+        (
+            nominal.replace(
+                "never = \"pyro_no_fire:*\"",
+                "never = \"pyro_no_fire:*\"\nduring = \"LANDED\"",
+            ),
+            "is not one of",
         ),
         (
             nominal.replace("window_s = [0.0, 0.5]", "window_s = [0.0]"),
@@ -242,8 +260,16 @@ fn the_schema_enumerations_are_the_parsers_lists() {
     };
     let own = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     assert_eq!(
-        list("/properties/expect/items/properties/check/items/properties/signal/enum"),
+        list("/properties/expect/items/properties/check/items/properties/signal/anyOf/0/enum"),
         own(SIGNALS)
+    );
+    assert_eq!(
+        list("/properties/expect/items/properties/always/items/properties/signal/anyOf/0/enum"),
+        own(SIGNALS)
+    );
+    assert_eq!(
+        list("/properties/expect/items/properties/during/enum"),
+        own(MODES)
     );
     assert_eq!(
         list("/properties/expect/items/properties/modes/items/enum"),
