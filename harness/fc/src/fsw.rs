@@ -60,6 +60,9 @@ pub mod event {
 const FLAG_RESET_RECOVERED: u16 = 1 << 11;
 /// After a reset, inputs are gathered this long before the mode is decided, s.
 pub const RESET_SETTLE_S: f64 = 0.5;
+/// Consecutive `Pyro_Status` frames (10 Hz) with both separation switches open that
+/// confirm a separation.
+pub const SEP_CONFIRM_FRAMES: u32 = 2;
 
 /// `FC_FaultFlags` bit of the GNSS receiver.
 const FLAG_GNSS: u16 = 1 << 1;
@@ -192,6 +195,8 @@ pub struct Fsw {
     /// Fired primary awaiting confirmation: (primary bit, backup bit, time fired).
     pyro_pending: Vec<(u8, u8, f64, u8)>,
     pyro_status_t_s: f64,
+    /// Consecutive `Pyro_Status` frames with both separation switches open.
+    sep_open_frames: u32,
     pyro_node_lost: bool,
     /// Barometric altitude history for the sink rate: (time, altitude), last 1.5 s.
     baro_alt_hist: std::collections::VecDeque<(f64, f64)>,
@@ -277,6 +282,7 @@ impl Fsw {
             pyro_fired: 0,
             pyro_pending: Vec::new(),
             pyro_status_t_s: f64::NEG_INFINITY,
+            sep_open_frames: 0,
             pyro_node_lost: false,
             baro_alt_hist: std::collections::VecDeque::new(),
             drogue_slow_since_s: None,
@@ -476,6 +482,11 @@ impl Fsw {
                 self.pyro_continuity = get("Pyro_Continuity");
                 self.pyro_fired = get("Pyro_Fired").unwrap_or(0);
                 self.pyro_status_t_s = self.t_s;
+                // Separation: both switches open (2 of 2), in consecutive frames.
+                self.sep_open_frames = match get("Pyro_SepSwitch") {
+                    Some(0) => self.sep_open_frames.saturating_add(1),
+                    _ => 0,
+                };
             }
             return;
         }
@@ -1061,6 +1072,16 @@ impl Fsw {
                 };
                 if (low && self.load_g > 2.5 && !self.imu_failed) || baro_landed {
                     self.set_mode(Mode::Splashdown);
+                }
+            }
+            Mode::PreSeparation => {
+                // Mated to the host vehicle, handed over: coast once both separation
+                // switches have read open in two consecutive controller frames.
+                if self.nav.state().is_some()
+                    && self.recovering_since_s.is_none()
+                    && self.sep_open_frames >= SEP_CONFIRM_FRAMES
+                {
+                    self.set_mode(Mode::Coast);
                 }
             }
             Mode::Splashdown => {

@@ -18,7 +18,7 @@
 use anyhow::{Context, Result, anyhow, bail};
 use capsule_icd::can::CanDb;
 use capsule_runner::devices::Devices;
-use capsule_runner::session::{Clock, Mission, RunConfig, run};
+use capsule_runner::session::{Clock, Mission, RunConfig, Separation, run};
 use capsule_scenario::bench::Bench;
 use capsule_scenario::eval::{ScenarioResult, Verdict, evaluate};
 use capsule_scenario::spec::{Phase, Scenario};
@@ -301,11 +301,19 @@ fn run_one(
             Duration::from_secs_f64(setup.bench.timing.silence_timeout_s)
         },
         workdir: std::env::temp_dir().join(format!("hil-{}-{}", std::process::id(), s.scenario.id)),
-        handover_mode: s.initial.phase.fc_mode(),
+        handover_mode: if s.initial.separation.is_some() {
+            Phase::PRE_SEPARATION_MODE
+        } else {
+            s.initial.phase.fc_mode()
+        },
         mission: Mission {
             target_deg: s.initial.target.map(|t| (t.latitude_deg, t.longitude_deg)),
             deorbit: s.initial.deorbit.map(|d| (d.ignition_s, d.delta_v_m_s)),
         },
+        separation: s.initial.separation.map(|p| Separation {
+            at_s: p.at_s,
+            delta_v_m_s: p.delta_v_m_s,
+        }),
         snapshot_every_s: 1.0,
         injections: s.injections(),
         fault_seed: seed,

@@ -55,8 +55,11 @@ fn encode(db: &CanDb, name: &str, vals: &[(&str, f64)]) -> Result<CanFrame, RunE
 }
 
 impl LoopCore {
-    pub fn new(cfg: RunConfig, db: CanDb, twin: Twin, devices: Devices) -> Self {
+    pub fn new(cfg: RunConfig, db: CanDb, twin: Twin, mut devices: Devices) -> Self {
         let motor_index = twin.thruster_index(crate::devices::DEORBIT_MOTOR);
+        if cfg.separation.is_some() {
+            devices.start_mated();
+        }
         Self {
             snapshots: vec![twin.snapshot()],
             next_snapshot_s: cfg.snapshot_every_s,
@@ -160,6 +163,13 @@ impl LoopCore {
     pub fn step(&mut self, n: u32, out: &mut Outputs) -> Result<(), RunError> {
         let dt = self.twin.dt_s();
         for _ in 0..n {
+            if let Some(sep) = self.cfg.separation
+                && self.devices.mated()
+                && self.twin.time_s() + 1e-9 >= sep.at_s
+            {
+                let t = self.twin.time_s();
+                self.devices.separate(&self.twin, t, sep.delta_v_m_s);
+            }
             self.devices.actuate(&mut self.twin);
             self.devices.step(&self.twin, dt, out)?;
             self.twin.step();

@@ -52,6 +52,8 @@ pub const THRUSTERS: [&str; 9] = [
 pub const RCS_JETS: usize = 8;
 /// The deorbit motor's thruster name in the vehicle file.
 pub const DEORBIT_MOTOR: &str = THRUSTERS[RCS_JETS];
+/// Stroke time of the separation springs, s.
+pub const SEPARATION_PUSH_S: f64 = 0.1;
 /// RCS driver: valves close after this long without a command, s (ICD).
 pub const RCS_COMMAND_TIMEOUT_S: f64 = 0.1;
 /// RCS tank pressure when full, MPa (cold-gas nitrogen).
@@ -95,6 +97,7 @@ impl DeviceEvent {
             DeviceEvent::BeaconOn => "beacon_on".to_string(),
             DeviceEvent::BurnStart => "burn_start".to_string(),
             DeviceEvent::BurnEnd => "burn_end".to_string(),
+            DeviceEvent::Separation => "separation".to_string(),
             DeviceEvent::ThrusterIsolated { thruster } => {
                 format!(
                     "thruster_isolated:{}",
@@ -133,6 +136,8 @@ pub enum DeviceEvent {
     BurnStart,
     /// The deorbit motor stopped (cut off, or out of propellant).
     BurnEnd,
+    /// The capsule separated from its host vehicle (separation switches opened).
+    Separation,
     /// The RCS driver closed a thruster's latch valve.
     ThrusterIsolated {
         /// Bit number in `RCS_ValveCmd`.
@@ -225,6 +230,11 @@ pub struct Devices {
     motor_counter: u8,
     /// Simulation-only frames for the flight computer (`SIM_Reset`).
     to_fc: Vec<CanFrame>,
+    /// Separation switches as the pyro controller reads them (`Pyro_SepSwitch`: bit
+    /// set = mated to the host vehicle).
+    sep_switches: u8,
+    /// Separation springs still pushing: (steps left, velocity change per step, m/s).
+    sep_push: Option<(u32, f64)>,
 }
 
 fn clampv(db: &CanDb, msg: &str, sig: &str, v: f64) -> f64 {
@@ -287,7 +297,35 @@ impl Devices {
             motor_status: Every::new(0.1),
             motor_counter: 0,
             to_fc: Vec::new(),
+            sep_switches: 0,
+            sep_push: None,
         }
+    }
+
+    /// Initial conditions mated to the host vehicle: both separation switches closed
+    /// until [`Devices::separate`].
+    pub fn start_mated(&mut self) {
+        self.sep_switches = 0b11;
+    }
+
+    /// Separation from the host vehicle at `t_s`: both separation switches open and
+    /// the springs push the capsule along its body -x axis (away from the host,
+    /// retrograde at the orbit attitude) for [`SEPARATION_PUSH_S`], giving it
+    /// `delta_v_m_s` (a constant force over the spring stroke, well inside the IMU's
+    /// range).
+    pub fn separate(&mut self, twin: &Twin, t_s: f64, delta_v_m_s: f64) {
+        if self.sep_switches == 0 {
+            return;
+        }
+        let steps = (SEPARATION_PUSH_S / twin.dt_s()).round().max(1.0);
+        self.sep_push = Some((steps as u32, delta_v_m_s / steps));
+        self.sep_switches = 0;
+        self.events.push((t_s, DeviceEvent::Separation));
+    }
+
+    /// True while mated to the host vehicle.
+    pub fn mated(&self) -> bool {
+        self.sep_switches != 0
     }
 
     /// Initial conditions under the drogue: its primary initiator fired
@@ -358,6 +396,10 @@ impl Devices {
     /// when commands stop ([`RCS_COMMAND_TIMEOUT_S`]); the deorbit motor burns out when
     /// its propellant is gone.
     pub fn actuate(&mut self, twin: &mut Twin) {
+        if let Some((left, dv)) = self.sep_push {
+            twin.apply_delta_v_body(twin_core::glam::DVec3::new(-dv, 0.0, 0.0));
+            self.sep_push = (left > 1).then_some((left - 1, dv));
+        }
         let t = twin.time_s();
         if self.rcs_cmd != 0 && t - self.rcs_cmd_t_s > RCS_COMMAND_TIMEOUT_S + 1e-9 {
             self.rcs_cmd = 0;
@@ -570,6 +612,7 @@ impl Devices {
                         clampv(&self.db, "Pyro_Status", "Pyro_BusVoltage", v),
                     ),
                     ("Pyro_Counter", f64::from(self.pyro_counter)),
+                    ("Pyro_SepSwitch", f64::from(self.sep_switches)),
                 ],
             )?);
             self.pyro_counter = self.pyro_counter.wrapping_add(1);

@@ -78,6 +78,9 @@ pub struct RunConfig {
     pub handover_mode: u8,
     /// Mission data sent with the handover (`MSN_*`).
     pub mission: Mission,
+    /// Separation from the host vehicle during the run (the run starts mated: FC
+    /// handed over in PRE_SEPARATION, separation switches closed).
+    pub separation: Option<Separation>,
     /// Snapshot interval for the record, s.
     pub snapshot_every_s: f64,
     /// Faults to inject.
@@ -89,6 +92,15 @@ pub struct RunConfig {
     pub stop: Arc<AtomicBool>,
     /// Simulation time reached, ms, published every cycle (for progress displays).
     pub progress_ms: Option<Arc<std::sync::atomic::AtomicU64>>,
+}
+
+/// Separation from the host vehicle.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Separation {
+    /// When the host vehicle releases the capsule, s (simulation time).
+    pub at_s: f64,
+    /// Velocity the separation springs give the capsule, along its body -x axis, m/s.
+    pub delta_v_m_s: f64,
 }
 
 /// Mission data the host vehicle uploads with the handover.

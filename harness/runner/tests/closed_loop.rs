@@ -90,6 +90,7 @@ fn config(tag: &str, max_time_s: f64, clock: Clock) -> RunConfig {
         workdir: std::env::temp_dir().join(format!("runner-{}-{tag}", std::process::id())),
         handover_mode: 3,
         mission: Default::default(),
+        separation: None,
         snapshot_every_s: 1.0,
         injections: vec![],
         fault_seed: 7,

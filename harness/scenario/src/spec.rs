@@ -300,6 +300,21 @@ pub struct Initial {
     /// Deorbit burn plan uploaded to the avionics (`MSN_Deorbit`), phase `orbit`.
     #[serde(default)]
     pub deorbit: Option<DeorbitSpec>,
+    /// Phase `orbit`: start mated to the host vehicle (FC in PRE_SEPARATION,
+    /// separation switches closed) and separate during the run.
+    #[serde(default)]
+    pub separation: Option<SeparationSpec>,
+}
+
+/// Separation from the host vehicle.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeparationSpec {
+    /// Release time, s (simulation time).
+    pub at_s: f64,
+    /// Velocity given by the separation springs, along the capsule's body -x axis
+    /// (retrograde at the orbit attitude), m/s.
+    pub delta_v_m_s: f64,
 }
 
 /// A circular orbit (attitude: nose along the velocity).
@@ -355,6 +370,9 @@ impl Phase {
     /// Default time between the drogue's firing and the start of a `descent`
     /// scenario, s.
     pub const DROGUE_FIRED_S_BEFORE: f64 = 30.0;
+
+    /// The `FC_Mode` handed over when the run starts mated to the host vehicle.
+    pub const PRE_SEPARATION_MODE: u8 = 0;
 
     /// The name in scenario files.
     pub fn name(self) -> &'static str {
@@ -508,6 +526,7 @@ pub const EVENTS: &[&str] = &[
     "burn_end",
     "fc_reset_recovery",
     "thruster_isolated",
+    "separation",
 ];
 /// Pyro channels.
 pub const CHANNELS: &[&str] = &[
@@ -1015,6 +1034,27 @@ impl Scenario {
         }
         if i.phase != Phase::Orbit {
             given("deorbit", i.deorbit.is_some(), i.phase.name(), c);
+            given("separation", i.separation.is_some(), i.phase.name(), c);
+        }
+        if let Some(sep) = &i.separation {
+            c.non_negative("initial.separation.at_s", sep.at_s, "s");
+            c.in_range(
+                "initial.separation.delta_v_m_s",
+                sep.delta_v_m_s,
+                0.0,
+                5.0,
+                "m/s",
+            );
+            if let Some(d) = &i.deorbit {
+                c.require(
+                    sep.at_s < d.ignition_s,
+                    "initial.separation.at_s",
+                    format!(
+                        "separation at {} s must come before the deorbit ignition at {} s",
+                        sep.at_s, d.ignition_s
+                    ),
+                );
+            }
         }
         match (self.initial.phase, &self.initial.entry, &self.initial.orbit) {
             (Phase::Descent, entry, orbit) => {

@@ -597,6 +597,16 @@ impl Twin {
         }
         self.env_valid = false;
     }
+    /// An impulsive velocity change given in the body frame, m/s (separation springs
+    /// pushing the capsule off its host vehicle). The attitude and rates are kept.
+    pub fn apply_delta_v_body(&mut self, delta_v_body_m_s: DVec3) {
+        if delta_v_body_m_s.is_finite() {
+            self.state.velocity_eci_m_s += self.state.eci_from_body * delta_v_body_m_s;
+            self.env_valid = false;
+            self.refresh_env();
+        }
+    }
+
     /// A parachute deployed `ago_s` before now (initial conditions that start under a
     /// parachute, e.g. descent scenarios): its phase and drag area are what the
     /// deployment sequence gives `ago_s` after the pyro fired.
