@@ -1074,15 +1074,14 @@ impl Fsw {
                     self.set_mode(Mode::Splashdown);
                 }
             }
-            Mode::PreSeparation => {
-                // Mated to the host vehicle, handed over: coast once both separation
-                // switches have read open in two consecutive controller frames.
+            // Mated to the host vehicle, handed over: coast once both separation switches
+            // have read open in two consecutive controller frames.
+            Mode::PreSeparation
                 if self.nav.state().is_some()
                     && self.recovering_since_s.is_none()
-                    && self.sep_open_frames >= SEP_CONFIRM_FRAMES
-                {
-                    self.set_mode(Mode::Coast);
-                }
+                    && self.sep_open_frames >= SEP_CONFIRM_FRAMES =>
+            {
+                self.set_mode(Mode::Coast);
             }
             Mode::Splashdown => {
                 self.fire(PYRO_MAIN_RELEASE);
