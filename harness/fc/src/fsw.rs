@@ -56,6 +56,19 @@ pub mod event {
     pub const RESET_RECOVERY: u8 = 6;
 }
 
+/// `FC_FaultFlags` bit: the deorbit motor failed (under-burn).
+const FLAG_MOTOR: u16 = 1 << 12;
+/// `FC_EventDetail` of a deorbit motor failure.
+pub const FAULT_MOTOR: u16 = 0x010C;
+/// Below this acceleration along the motor axis (averaged over
+/// [`MOTOR_CHECK_WINDOW_S`], from [`MOTOR_CHECK_AFTER_S`] after ignition) the motor has
+/// failed, m/s^2 (rated: about 2.3 m/s^2).
+pub const MOTOR_MIN_ACCEL_M_S2: f64 = 0.5;
+/// Motor check window, s.
+pub const MOTOR_CHECK_WINDOW_S: f64 = 1.0;
+/// The motor check starts this long after ignition (thrust build-up), s.
+pub const MOTOR_CHECK_AFTER_S: f64 = 2.0;
+
 /// `FC_FaultFlags` bit: the software recovered from a reset.
 const FLAG_RESET_RECOVERED: u16 = 1 << 11;
 /// After a reset, inputs are gathered this long before the mode is decided, s.
@@ -240,6 +253,8 @@ pub struct Fsw {
     motor_state: Option<u8>,
     burn_started_s: Option<f64>,
     burn_cut: bool,
+    /// Motor check: (time, burn delta-v) at the start of the current window.
+    burn_check: Option<(f64, f64)>,
     gnss_rejected_since_s: Option<f64>,
     gnss_fault: bool,
     /// Reset handling: a reset requested (`SIM_Reset`, boot time, s); booting until;
@@ -312,6 +327,7 @@ impl Fsw {
             motor_state: None,
             burn_started_s: None,
             burn_cut: false,
+            burn_check: None,
             gnss_rejected_since_s: None,
             gnss_fault: false,
             reset_request_s: None,
@@ -954,7 +970,20 @@ impl Fsw {
                     self.motor_command(false);
                     self.burn_cut = true;
                 }
-                if burnt_out || (self.burn_cut && self.defect != Some(Defect::DeorbitBurnTooLong)) {
+                // Under-burn: the motor stopped pushing before the plan was delivered
+                // (failed, or out of propellant): cut it off (safe), report, and go on
+                // to entry with the delta-v it gave.
+                let motor_failed = self.motor_check();
+                if motor_failed && !self.burn_cut {
+                    self.motor_command(false);
+                    self.burn_cut = true;
+                    self.fault_flags |= FLAG_MOTOR;
+                    self.event(event::FAULT_DETECTED, FAULT_MOTOR);
+                }
+                if burnt_out
+                    || motor_failed
+                    || (self.burn_cut && self.defect != Some(Defect::DeorbitBurnTooLong))
+                {
                     let dv = (self.burn_dv_m_s * 100.0).round().clamp(0.0, 65_535.0) as u16;
                     self.event(event::BURN_END, dv);
                     self.set_mode(Mode::Entry);
@@ -1099,6 +1128,24 @@ impl Fsw {
             }
             _ => {}
         }
+    }
+
+    /// Deorbit motor check, once per window after the thrust build-up: true when the
+    /// acceleration measured along the motor axis fell below [`MOTOR_MIN_ACCEL_M_S2`].
+    fn motor_check(&mut self) -> bool {
+        let Some(t0) = self.burn_started_s else {
+            return false;
+        };
+        if self.burn_cut || self.t_s - t0 < MOTOR_CHECK_AFTER_S {
+            return false;
+        }
+        let (tw, dv0) = *self.burn_check.get_or_insert((self.t_s, self.burn_dv_m_s));
+        if self.t_s - tw < MOTOR_CHECK_WINDOW_S - 1e-9 {
+            return false;
+        }
+        let accel = (self.burn_dv_m_s - dv0) / (self.t_s - tw);
+        self.burn_check = Some((self.t_s, self.burn_dv_m_s));
+        accel < MOTOR_MIN_ACCEL_M_S2
     }
 
     /// Reset recovery: after a reset, once inputs have been gathered for
