@@ -31,6 +31,8 @@ pub enum Action {
     Sensor(String, SensorFault),
     /// Atmospheric density multiplier.
     DensityScale(f64),
+    /// Heat-shield degradation: multiplier on the ablator conductance.
+    HeatShield(f64),
     /// A wind profile (replaces the calm atmosphere while on).
     Wind(Vec<twin_core::atmosphere::WindPoint>),
     /// The IMU resets: it sends datagrams flagged invalid while it restarts, then
@@ -175,6 +177,7 @@ fn apply(
             }
         }
         Action::DensityScale(s) => twin.set_density_scale(if on { *s } else { 1.0 }),
+        Action::HeatShield(s) => twin.set_heat_shield_conductance_scale(if on { *s } else { 1.0 }),
         Action::Wind(points) => twin.set_wind(if on {
             twin_core::atmosphere::WindProfile::new(points.clone())
         } else {

@@ -173,6 +173,12 @@ pub enum FaultSpecToml {
         /// Multiplier.
         scale: f64,
     },
+    /// Heat-shield degradation: the ablator conducts `conductance_scale` times its
+    /// rated conductance (thinner or cracked shield), so more heat reaches the bondline.
+    HeatShield {
+        /// Multiplier on the ablator conductance (> 1 degrades).
+        conductance_scale: f64,
+    },
     /// The GNSS receiver loses its fix.
     GnssLoss,
     /// A wind profile (north/east by altitude, linear between points).
@@ -664,6 +670,9 @@ impl Scenario {
                         Action::Sensor(channel.clone(), *fault)
                     }
                     FaultSpecToml::DensityScale { scale } => Action::DensityScale(*scale),
+                    FaultSpecToml::HeatShield { conductance_scale } => {
+                        Action::HeatShield(*conductance_scale)
+                    }
                     FaultSpecToml::GnssLoss => Action::GnssLoss,
                     FaultSpecToml::Wind { profile } => Action::Wind(profile.clone()),
                     FaultSpecToml::ImuReset => Action::ImuReset,
@@ -865,6 +874,13 @@ impl Scenario {
                 FaultSpecToml::DensityScale { scale } => {
                     c.in_range(&format!("{f}.fault.scale"), *scale, 0.1, 10.0, "multiplier")
                 }
+                FaultSpecToml::HeatShield { conductance_scale } => c.in_range(
+                    &format!("{f}.fault.conductance_scale"),
+                    *conductance_scale,
+                    0.1,
+                    20.0,
+                    "multiplier",
+                ),
                 FaultSpecToml::GnssLoss => {}
                 FaultSpecToml::FcReset => match i.duration_s {
                     Some(d) => c.in_range(&format!("{f}.duration_s"), d, 0.0, 65.0, "s"),
