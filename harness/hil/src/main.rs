@@ -99,14 +99,18 @@ struct Loaded {
     vehicle: VehicleSpec,
 }
 
-fn load(path: &Path) -> Result<Loaded> {
+/// The ICD the harness speaks (built in; scenarios' CAN names are checked against it).
+fn icd() -> Result<CanDb> {
+    Ok(CanDb::from_dbc("fixtures/icd/capsule.dbc (built in)", DBC)?)
+}
+
+fn load(path: &Path, db: &CanDb) -> Result<Loaded> {
     let name = path.display().to_string();
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read scenario {name}"))?;
     let src = Source::new(&name, &text);
     let scenario = Scenario::from_toml(&src)?;
-    let db = CanDb::from_dbc("fixtures/icd/capsule.dbc (built in)", DBC)?;
-    scenario.check_icd(&db, &src)?;
+    scenario.check_icd(db, &src)?;
     let vpath = path
         .parent()
         .unwrap_or(Path::new("."))
@@ -123,6 +127,7 @@ fn load(path: &Path) -> Result<Loaded> {
 }
 
 fn cmd_check(args: &[String]) -> Result<ExitCode> {
+    let db = icd()?;
     let mut bad = 0;
     for p in scenario_paths(args)? {
         if let Some(b) = load_bench_if_bench(&p) {
@@ -135,7 +140,7 @@ fn cmd_check(args: &[String]) -> Result<ExitCode> {
             }
             continue;
         }
-        match load(&p) {
+        match load(&p, &db) {
             Ok(l) => println!("ok     {}  {}", l.scenario.scenario.id, p.display()),
             Err(e) => {
                 bad += 1;
@@ -163,8 +168,9 @@ fn load_bench_if_bench(p: &Path) -> Option<Result<Bench>> {
 fn cmd_list(args: &[String]) -> Result<ExitCode> {
     let dir = args.first().cloned().unwrap_or_else(|| "scenarios".into());
     println!("scenarios ({dir}):");
+    let db = icd()?;
     for p in scenario_paths(&[dir])? {
-        let l = load(&p)?;
+        let l = load(&p, &db)?;
         println!(
             "  {:<10} {:<50} {}",
             l.scenario.scenario.id,
@@ -301,11 +307,7 @@ fn run_one(
             Duration::from_secs_f64(setup.bench.timing.silence_timeout_s)
         },
         workdir: std::env::temp_dir().join(format!("hil-{}-{}", std::process::id(), s.scenario.id)),
-        handover_mode: if s.initial.separation.is_some() {
-            Phase::PRE_SEPARATION_MODE
-        } else {
-            s.initial.phase.fc_mode()
-        },
+        handover_mode: s.initial.handover_mode(),
         mission: Mission {
             target_deg: s.initial.target.map(|t| (t.latitude_deg, t.longitude_deg)),
             deorbit: s.initial.deorbit.map(|d| (d.ignition_s, d.delta_v_m_s)),
@@ -443,11 +445,11 @@ fn cmd_run(args: &[String]) -> Result<ExitCode> {
             "--clock lockstep: the avionics of bench {bench_name} do not speak SIM_Tick / SIM_Ack (flight_computer.lockstep = false); use --clock realtime"
         ));
     }
+    let db = icd()?;
     let mut loaded = Vec::new();
     for p in scenario_paths(&files)? {
-        loaded.push(load(&p)?);
+        loaded.push(load(&p, &db)?);
     }
-    let db = CanDb::from_dbc("fixtures/icd/capsule.dbc (built in)", DBC)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -312,6 +312,18 @@ pub struct Initial {
     pub separation: Option<SeparationSpec>,
 }
 
+impl Initial {
+    /// The `FC_Mode` handed over with the state: PRE_SEPARATION (0) when the run starts
+    /// mated to the host vehicle, else the phase's mode.
+    pub fn handover_mode(&self) -> u8 {
+        if self.separation.is_some() {
+            0
+        } else {
+            self.phase.fc_mode()
+        }
+    }
+}
+
 /// Separation from the host vehicle.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -376,9 +388,6 @@ impl Phase {
     /// Default time between the drogue's firing and the start of a `descent`
     /// scenario, s.
     pub const DROGUE_FIRED_S_BEFORE: f64 = 30.0;
-
-    /// The `FC_Mode` handed over when the run starts mated to the host vehicle.
-    pub const PRE_SEPARATION_MODE: u8 = 0;
 
     /// The name in scenario files.
     pub fn name(self) -> &'static str {

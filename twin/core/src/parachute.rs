@@ -95,6 +95,8 @@ impl Parachute {
             return;
         }
         self.deploy(fired_at_s);
+        // Deploying -> Inflating (at line stretch), then the inflation / reefing phase
+        // reached by `t_s`.
         self.update_phase(t_s);
         self.update_phase(t_s);
     }
