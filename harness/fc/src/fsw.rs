@@ -125,6 +125,29 @@ const PYRO_MAX_ATTEMPTS: u8 = 12;
 pub const PYRO_NODE_TIMEOUT_S: f64 = 0.5;
 /// `FC_FaultFlags` bit of the pyro controller.
 const FLAG_PYRO_NODE: u16 = 1 << 3;
+/// `FC_FaultFlags` bit of the power node.
+const FLAG_POWER_NODE: u16 = 1 << 6;
+/// `FC_EventDetail` of a lost power node (0x100 + its flag bit).
+pub const FAULT_POWER_NODE: u16 = 0x0106;
+/// The power node is lost after this long without its status, s.
+pub const POWER_NODE_TIMEOUT_S: f64 = 0.5;
+/// `FC_FaultFlags` bit of a bus under-voltage.
+const FLAG_BUS_LOW: u16 = 1 << 13;
+/// `FC_EventDetail` of a bus under-voltage (0x100 + its flag bit).
+pub const FAULT_BUS_LOW: u16 = 0x010D;
+/// The bus is under-voltage below this `Power_BusVoltage`, V: the battery's empty
+/// voltage, under which the pyro controller cannot be relied on to deliver the
+/// initiators' all-fire current (and firing into a sagging bus risks dudding them).
+pub const BUS_LOW_V: f64 = 24.0;
+/// ...for this many consecutive `Power_Status` frames (10 Hz).
+pub const BUS_LOW_FRAMES: u32 = 2;
+/// The under-voltage clears above this voltage...
+pub const BUS_OK_V: f64 = 26.0;
+/// ...for this many consecutive frames.
+pub const BUS_OK_FRAMES: u32 = 5;
+/// Pyro functions due while the bus is under-voltage are held, at most this long after
+/// the under-voltage was declared, s; then they are fired regardless.
+pub const PYRO_HOLD_MAX_S: f64 = 3.0;
 /// `FC_FaultFlags` bit of the IMU.
 const FLAG_IMU: u16 = 1 << 0;
 /// `FC_EventDetail` of a failed IMU: a channel stuck, or datagrams missing (0x100 + its
@@ -175,6 +198,22 @@ fn signal(decoded: &[(&str, f64)], name: &str) -> Option<f64> {
     decoded.iter().find(|(k, _)| *k == name).map(|(_, x)| *x)
 }
 
+/// A pyro function: its primary and backup initiators (`Pyro_FireMask` bits) and what
+/// fires with it (e.g. the drogue riser cutter with the main).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PyroFunction {
+    primary: u8,
+    backup: u8,
+    extra: u8,
+}
+
+impl PyroFunction {
+    /// Done once either initiator reports fired.
+    fn done(&self, fired_mask: u8) -> bool {
+        fired_mask & (self.primary | self.backup) != 0
+    }
+}
+
 /// The flight software state.
 #[derive(Debug)]
 pub struct Fsw {
@@ -205,12 +244,21 @@ pub struct Fsw {
     mode_changes: u32,
     pyro_continuity: Option<u8>,
     pyro_fired: u8,
-    /// Fired primary awaiting confirmation: (primary bit, backup bit, time fired).
-    pyro_pending: Vec<(u8, u8, f64, u8)>,
+    /// Fired primaries awaiting confirmation: the function, when last fired, attempts.
+    pyro_pending: Vec<(PyroFunction, f64, u8)>,
     pyro_status_t_s: f64,
     /// Consecutive `Pyro_Status` frames with both separation switches open.
     sep_open_frames: u32,
     pyro_node_lost: bool,
+    /// Power: bus voltage and the consecutive low/good frames, the under-voltage
+    /// verdict and since when, the last `Power_Status` time, the node lost.
+    bus_low_frames: u32,
+    bus_ok_frames: u32,
+    bus_low_since_s: Option<f64>,
+    power_status_t_s: f64,
+    power_node_lost: bool,
+    /// Pyro functions held during a bus under-voltage.
+    pyro_held: Vec<PyroFunction>,
     /// Barometric altitude history for the sink rate: (time, altitude), last 1.5 s.
     baro_alt_hist: std::collections::VecDeque<(f64, f64)>,
     drogue_slow_since_s: Option<f64>,
@@ -299,6 +347,12 @@ impl Fsw {
             pyro_status_t_s: f64::NEG_INFINITY,
             sep_open_frames: 0,
             pyro_node_lost: false,
+            bus_low_frames: 0,
+            bus_ok_frames: 0,
+            bus_low_since_s: None,
+            power_status_t_s: f64::NEG_INFINITY,
+            power_node_lost: false,
+            pyro_held: Vec::new(),
             baro_alt_hist: std::collections::VecDeque::new(),
             drogue_slow_since_s: None,
             drogue_failed: false,
@@ -503,6 +557,24 @@ impl Fsw {
                     Some(0) => self.sep_open_frames.saturating_add(1),
                     _ => 0,
                 };
+            }
+            return;
+        }
+        if m.name == "Power_Status" {
+            if let Ok(v) = m.decode(f)
+                && let Some(bus_v) = signal(&v, "Power_BusVoltage")
+            {
+                self.power_status_t_s = self.t_s;
+                if bus_v < BUS_LOW_V {
+                    self.bus_low_frames = self.bus_low_frames.saturating_add(1);
+                } else {
+                    self.bus_low_frames = 0;
+                }
+                if bus_v > BUS_OK_V {
+                    self.bus_ok_frames = self.bus_ok_frames.saturating_add(1);
+                } else {
+                    self.bus_ok_frames = 0;
+                }
             }
             return;
         }
@@ -804,10 +876,19 @@ impl Fsw {
     /// backup when the primary shows no continuity; a primary that is not confirmed fired
     /// within [`PYRO_CONFIRM_S`] is backed up by [`Self::pyro_fdir`].
     fn fire_function(&mut self, primary: u8, backup: u8, extra: u8) {
+        let function = PyroFunction {
+            primary,
+            backup,
+            extra,
+        };
+        if self.pyro_holding() && self.defect != Some(Defect::NoBackupPyro) {
+            self.pyro_held.push(function);
+            return;
+        }
         let primary_ok = self.pyro_continuity.is_none_or(|c| c & primary != 0);
         if primary_ok || self.defect == Some(Defect::NoBackupPyro) {
             self.fire(primary | extra);
-            self.pyro_pending.push((primary, backup, self.t_s, 0));
+            self.pyro_pending.push((function, self.t_s, 0));
         } else {
             self.event(event::FAULT_DETECTED, u16::from(primary));
             self.event(event::BACKUP_PYRO, u16::from(backup));
@@ -816,6 +897,47 @@ impl Fsw {
     }
 
     /// Backs up primaries that were not confirmed fired in time.
+    /// Power FDIR: the power node's heartbeat ([`FAULT_POWER_NODE`]) and the bus
+    /// voltage it reports: under [`BUS_LOW_V`] for [`BUS_LOW_FRAMES`] frames is an
+    /// under-voltage ([`FAULT_BUS_LOW`]), cleared above [`BUS_OK_V`] for
+    /// [`BUS_OK_FRAMES`]; meanwhile pyro functions are held (see [`Self::pyro_fdir`]).
+    fn power_fdir(&mut self) {
+        let started = self.start_s.is_some_and(|t0| self.t_s - t0 > 2.0);
+        let lost = started && self.t_s - self.power_status_t_s > POWER_NODE_TIMEOUT_S;
+        if lost && !self.power_node_lost {
+            self.fault_flags |= FLAG_POWER_NODE;
+            self.event(event::FAULT_DETECTED, FAULT_POWER_NODE);
+        } else if !lost && self.power_node_lost {
+            self.fault_flags &= !FLAG_POWER_NODE;
+            self.event(event::FAULT_CLEARED, FAULT_POWER_NODE);
+        }
+        self.power_node_lost = lost;
+        if self.bus_low_since_s.is_none() && self.bus_low_frames >= BUS_LOW_FRAMES && !lost {
+            self.bus_low_since_s = Some(self.t_s);
+            self.fault_flags |= FLAG_BUS_LOW;
+            self.event(event::FAULT_DETECTED, FAULT_BUS_LOW);
+            // Functions fired but not yet confirmed: their commands may have met a
+            // dead or sagging controller; hold them, to be fired afresh.
+            for (f, _, _) in std::mem::take(&mut self.pyro_pending) {
+                if !f.done(self.pyro_fired) {
+                    self.pyro_held.push(f);
+                }
+            }
+        } else if self.bus_low_since_s.is_some() && (self.bus_ok_frames >= BUS_OK_FRAMES || lost) {
+            // Recovered (or no longer known: the power node is lost, so the pyro
+            // functions go ahead).
+            self.bus_low_since_s = None;
+            self.fault_flags &= !FLAG_BUS_LOW;
+            self.event(event::FAULT_CLEARED, FAULT_BUS_LOW);
+        }
+    }
+
+    /// True while pyro functions are held for a bus under-voltage.
+    fn pyro_holding(&self) -> bool {
+        self.bus_low_since_s
+            .is_some_and(|t0| self.t_s - t0 < PYRO_HOLD_MAX_S)
+    }
+
     fn pyro_fdir(&mut self) {
         let now = self.t_s;
         // Pyro controller heartbeat: its status is due every 100 ms.
@@ -823,6 +945,8 @@ impl Fsw {
             now - self.pyro_status_t_s > PYRO_NODE_TIMEOUT_S && self.pyro_status_t_s.is_finite();
         if lost && !self.pyro_node_lost {
             self.event(event::FAULT_DETECTED, FAULT_PYRO_NODE);
+        } else if !lost && self.pyro_node_lost {
+            self.event(event::FAULT_CLEARED, FAULT_PYRO_NODE);
         }
         self.pyro_node_lost = lost;
         if lost {
@@ -834,13 +958,23 @@ impl Fsw {
             self.pyro_pending.clear();
             return;
         }
+        // Functions held through a bus under-voltage go once it is over (or the hold
+        // has lasted its limit).
+        if self.pyro_holding() {
+            return;
+        }
+        for f in std::mem::take(&mut self.pyro_held) {
+            if !f.done(self.pyro_fired) {
+                self.fire_function(f.primary, f.backup, f.extra);
+            }
+        }
         // A function is done once either initiator reports fired. Unconfirmed: the
         // backup after PYRO_CONFIRM_S, then both again every PYRO_RETRY_S (the command
         // may have been lost on the bus or the node may have been off it).
         let fired = self.pyro_fired;
         let mut actions = Vec::new();
-        for (p, b, t, attempts) in &mut self.pyro_pending {
-            if fired & (*p | *b) != 0 {
+        for (f, t, attempts) in &mut self.pyro_pending {
+            if f.done(fired) {
                 *attempts = u8::MAX;
                 continue;
             }
@@ -850,12 +984,12 @@ impl Fsw {
                 PYRO_RETRY_S
             };
             if now - *t > wait && *attempts < PYRO_MAX_ATTEMPTS {
-                actions.push((*p, *b, *attempts));
+                actions.push((f.primary, f.backup, *attempts));
                 *attempts += 1;
                 *t = now;
             }
         }
-        self.pyro_pending.retain(|e| e.3 < PYRO_MAX_ATTEMPTS);
+        self.pyro_pending.retain(|e| e.2 < PYRO_MAX_ATTEMPTS);
         for (p, b, attempts) in actions {
             if attempts == 0 {
                 self.event(event::FAULT_DETECTED, u16::from(p));
@@ -1023,6 +1157,7 @@ impl Fsw {
 
     /// The mode sequence (entry onwards).
     fn sequence(&mut self) {
+        self.power_fdir();
         self.pyro_fdir();
         self.gnc_cycle();
         if matches!(self.mode, Mode::Entry | Mode::Drogue | Mode::Main) {

@@ -98,3 +98,176 @@ fn separation_needs_both_switches_open_twice() {
     // The second consecutive open reading separates it.
     assert_eq!(step(&mut f, 0.0, 10.0), Mode::Coast);
 }
+
+/// What one cycle sent: (message name, signals).
+type Sent = Vec<(String, Vec<(String, f64)>)>;
+
+fn decode_all(db: &CanDb, frames: &[capsule_icd::can::CanFrame]) -> Sent {
+    frames
+        .iter()
+        .map(|f| {
+            let (m, v) = db.decode(f).expect("FC frames decode");
+            (
+                m.name.clone(),
+                v.into_iter().map(|(k, x)| (k.to_string(), x)).collect(),
+            )
+        })
+        .collect()
+}
+
+fn value(sig: &[(String, f64)], name: &str) -> f64 {
+    sig.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, x)| *x)
+        .expect("signal")
+}
+
+/// Under the drogue at 2900 m by the barometer (the main is due at 3000 m), with the
+/// pyro and power nodes reporting every 100 ms at `bus_v(t)`; returns, per cycle, its
+/// time and what the flight software sent.
+fn drogue_descent_with_bus(
+    bus_v: impl Fn(f64) -> f64,
+    baro_from_s: f64,
+    until_s: f64,
+) -> Vec<(f64, Sent)> {
+    use capsule_fc::fsw::Mode;
+    let db = db();
+    let mut f = Fsw::new(db.clone(), 1);
+    f.cycle(0.0).expect("cycle");
+    f.set_mode(Mode::Drogue);
+    // ISA troposphere: p = p0 (1 - h / 44330.77)^(1 / 0.190263).
+    let p_2900 = 101_325.0 * (1.0 - 2_900.0 / 44_330.77f64).powf(1.0 / 0.190_263);
+    let mut out = Vec::new();
+    let mut k = 0u32;
+    loop {
+        k += 1;
+        let t = f64::from(k) * 0.01;
+        if t > until_s + 1e-9 {
+            break;
+        }
+        if k.is_multiple_of(10) {
+            let n = f64::from((k / 10) % 16);
+            let frames = [
+                db.encode(
+                    "Power_Status",
+                    &[("Power_BusVoltage", bus_v(t)), ("Power_Counter", n)],
+                ),
+                db.encode(
+                    "Pyro_Status",
+                    &[
+                        ("Pyro_Armed", 1.0),
+                        ("Pyro_Continuity", 63.0),
+                        ("Pyro_BusVoltage", bus_v(t)),
+                        ("Pyro_Counter", n),
+                    ],
+                ),
+            ];
+            for fr in frames {
+                f.on_can(&fr.expect("encode"));
+            }
+            if t >= baro_from_s {
+                let baro = db.encode(
+                    "Baro_Data",
+                    &[
+                        ("Baro_Pressure", p_2900.round()),
+                        ("Baro_Temperature", -3.9),
+                        ("Baro_Status", 0.0),
+                        ("Baro_Counter", n),
+                    ],
+                );
+                f.on_can(&baro.expect("encode"));
+            }
+        }
+        let sent = f.cycle(t).expect("cycle");
+        out.push((t, decode_all(&db, &sent)));
+    }
+    out
+}
+
+fn first(
+    log: &[(f64, Sent)],
+    pred: impl Fn(&str, &[(String, f64)]) -> bool,
+) -> Option<(f64, &[(String, f64)])> {
+    log.iter().find_map(|(t, sent)| {
+        sent.iter()
+            .find(|(n, s)| pred(n, s))
+            .map(|(_, s)| (*t, s.as_slice()))
+    })
+}
+
+fn fault_event(code: f64, detail: u16) -> impl Fn(&str, &[(String, f64)]) -> bool {
+    move |n, s| {
+        n == "FC_Event"
+            && value(s, "FC_EventCode") == code
+            && value(s, "FC_EventDetail") == f64::from(detail)
+    }
+}
+
+fn fire_command(n: &str, s: &[(String, f64)]) -> bool {
+    n == "Pyro_Command" && value(s, "Pyro_FireMask") != 0.0
+}
+
+/// A bus under 24 V in two consecutive `Power_Status` frames is an under-voltage
+/// (0x010D); the main, due meanwhile, is held and fired through its primary (with the
+/// drogue riser cutter) once the bus has read over 26 V for five frames.
+#[test]
+fn pyro_functions_wait_for_the_bus_to_recover() {
+    use capsule_fc::fsw::{BUS_LOW_FRAMES, BUS_OK_FRAMES, FAULT_BUS_LOW, event};
+    // Low from the start, back to 28 V at 1.55 s; the baro shows 2900 m from 0.5 s.
+    let log = drogue_descent_with_bus(|t| if t < 1.55 { 20.0 } else { 28.0 }, 0.5, 3.0);
+    let (t_low, _) = first(
+        &log,
+        fault_event(f64::from(event::FAULT_DETECTED), FAULT_BUS_LOW),
+    )
+    .expect("under-voltage reported");
+    // Frames at 0.1 s and 0.2 s: declared on the second.
+    assert!(
+        (t_low - 0.1 * f64::from(BUS_LOW_FRAMES)).abs() < 0.015,
+        "{t_low}"
+    );
+    let (t_ok, _) = first(
+        &log,
+        fault_event(f64::from(event::FAULT_CLEARED), FAULT_BUS_LOW),
+    )
+    .expect("under-voltage cleared");
+    // 28 V from the frame at 1.6 s: the fifth good frame is at 2.0 s.
+    assert!(
+        (t_ok - (1.5 + 0.1 * f64::from(BUS_OK_FRAMES))).abs() < 0.015,
+        "{t_ok}"
+    );
+    let (t_fire, s) = first(&log, fire_command).expect("the main is fired");
+    assert!(
+        t_fire >= t_ok - 1e-9 && t_fire - t_ok < 0.015,
+        "fired at {t_fire}, bus ok at {t_ok}"
+    );
+    // Main primary (bit 2) and the drogue riser cutter (bit 4); not the backup.
+    assert_eq!(value(s, "Pyro_FireMask"), f64::from(0b1_0100u8));
+    assert_eq!(value(s, "Pyro_Arm"), 1.0);
+}
+
+/// The hold is bounded: with the bus low for good, the main goes 3 s after the
+/// under-voltage was declared.
+#[test]
+fn the_pyro_hold_ends_after_its_limit() {
+    use capsule_fc::fsw::{FAULT_BUS_LOW, PYRO_HOLD_MAX_S, event};
+    let log = drogue_descent_with_bus(|_| 20.0, 0.5, 5.0);
+    let (t_low, _) = first(
+        &log,
+        fault_event(f64::from(event::FAULT_DETECTED), FAULT_BUS_LOW),
+    )
+    .expect("under-voltage reported");
+    let (t_fire, s) = first(&log, fire_command).expect("the main is fired");
+    assert!(
+        (t_fire - (t_low + PYRO_HOLD_MAX_S)).abs() < 0.015,
+        "fired at {t_fire}, under-voltage from {t_low}"
+    );
+    assert_eq!(value(s, "Pyro_FireMask"), f64::from(0b1_0100u8));
+}
+
+/// Without a bus fault the main is fired on the first cycle the baro shows it due.
+#[test]
+fn a_good_bus_does_not_delay_the_main() {
+    let log = drogue_descent_with_bus(|_| 28.0, 0.5, 1.0);
+    let (t_fire, _) = first(&log, fire_command).expect("the main is fired");
+    assert!((t_fire - 0.5).abs() < 0.015, "{t_fire}");
+}

@@ -316,6 +316,12 @@ impl LoopCore {
                     self.fc_named.push((t_s, "fc_fault".into()));
                     self.fc_named.push((t_s, format!("fc_fault:{detail:#06x}")));
                 }
+                if code == 3.0 {
+                    let detail = get("FC_EventDetail", 0.0) as u16;
+                    self.fc_named.push((t_s, "fc_fault_cleared".into()));
+                    self.fc_named
+                        .push((t_s, format!("fc_fault_cleared:{detail:#06x}")));
+                }
             }
         }
         // The FC's commands cross the faulted bus too.

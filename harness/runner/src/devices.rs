@@ -56,6 +56,19 @@ pub const DEORBIT_MOTOR: &str = THRUSTERS[RCS_JETS];
 pub const SEPARATION_PUSH_S: f64 = 0.1;
 /// RCS driver: valves close after this long without a command, s (ICD).
 pub const RCS_COMMAND_TIMEOUT_S: f64 = 0.1;
+/// The CAN nodes powered from the capsule's main bus, by DBC transmitter name (the
+/// power node measures the bus from its own hold-up supply and the beacon has its own
+/// battery, so both stay up through a brown-out).
+pub const BUS_POWERED_NODES: [&str; 5] = ["baro", "thermo", "pyro", "rcs", "deorbit"];
+/// Under-voltage lockout of the bus-powered nodes' converters: they stop below this
+/// bus voltage, V (assumption: the usual 18 V minimum input of 28 V-class converters).
+pub const NODE_UVLO_OFF_V: f64 = 18.0;
+/// The nodes restart when the bus is back above this voltage, V (1 V of hysteresis).
+pub const NODE_UVLO_ON_V: f64 = 19.0;
+/// The pyro controller's firing circuit delivers the initiators' all-fire current only
+/// from this bus voltage up, V (assumption); below it, a powered controller's fire
+/// command leaves the initiator intact (`pyro_no_fire`).
+pub const PYRO_ALL_FIRE_V: f64 = 22.0;
 /// RCS tank pressure when full, MPa (cold-gas nitrogen).
 const RCS_FULL_PRESSURE_MPA: f64 = 20.0;
 /// Deorbit motor chamber pressure at full thrust, MPa.
@@ -98,6 +111,8 @@ impl DeviceEvent {
             DeviceEvent::BurnStart => "burn_start".to_string(),
             DeviceEvent::BurnEnd => "burn_end".to_string(),
             DeviceEvent::Separation => "separation".to_string(),
+            DeviceEvent::BrownOut => "brown_out".to_string(),
+            DeviceEvent::BusRestored => "bus_restored".to_string(),
             DeviceEvent::ThrusterIsolated { thruster } => {
                 format!(
                     "thruster_isolated:{}",
@@ -138,6 +153,12 @@ pub enum DeviceEvent {
     BurnEnd,
     /// The capsule separated from its host vehicle (separation switches opened).
     Separation,
+    /// The bus fell below the nodes' under-voltage lockout ([`NODE_UVLO_OFF_V`]): the
+    /// bus-powered nodes ([`BUS_POWERED_NODES`]) stopped.
+    BrownOut,
+    /// The bus is back above [`NODE_UVLO_ON_V`]: the nodes restarted (pyro controller
+    /// disarmed, counters from zero).
+    BusRestored,
     /// The RCS driver closed a thruster's latch valve.
     ThrusterIsolated {
         /// Bit number in `RCS_ValveCmd`.
@@ -213,6 +234,8 @@ pub struct Devices {
     pub events: Vec<(f64, DeviceEvent)>,
     epoch_utc_s: f64,
     silent: std::collections::BTreeSet<String>,
+    /// The bus-powered nodes are off (bus under their lockout).
+    browned_out: bool,
     safed: bool,
     /// RCS driver: commanded valves, latch (isolation) valves, time of the last command.
     rcs_cmd: u8,
@@ -235,6 +258,12 @@ pub struct Devices {
     sep_switches: u8,
     /// Separation springs still pushing: (steps left, velocity change per step, m/s).
     sep_push: Option<(u32, f64)>,
+}
+
+/// True when a CAN node sends and hears: not silenced by a fault, and powered.
+fn speaks(silent: &std::collections::BTreeSet<String>, browned_out: bool, node: &str) -> bool {
+    let unpowered = browned_out && BUS_POWERED_NODES.contains(&node);
+    !silent.contains(node) && !unpowered
 }
 
 fn clampv(db: &CanDb, msg: &str, sig: &str, v: f64) -> f64 {
@@ -283,6 +312,7 @@ impl Devices {
             events: Vec::new(),
             epoch_utc_s: 12.0 * 3600.0,
             silent: std::collections::BTreeSet::new(),
+            browned_out: false,
             safed: false,
             rcs_cmd: 0,
             rcs_isolated: 0,
@@ -365,8 +395,47 @@ impl Devices {
         }
     }
 
+    /// Brown-out: the bus is pulled down to at most `bus_voltage_v` (None: released).
+    /// Below [`NODE_UVLO_OFF_V`] the bus-powered nodes stop; they restart, disarmed and
+    /// with their counters from zero, when it recovers.
+    pub fn set_brown_out(&mut self, bus_voltage_v: Option<f64>) {
+        self.battery.fault_bus_limit_v = bus_voltage_v;
+    }
+
+    /// Bus voltage now, V.
+    pub fn bus_voltage_v(&self) -> f64 {
+        self.battery.sample().voltage_v
+    }
+
     fn speaks(&self, node: &str) -> bool {
-        !self.silent.contains(node)
+        speaks(&self.silent, self.browned_out, node)
+    }
+
+    /// Follows the bus voltage: the bus-powered nodes stop under their lockout and
+    /// restart (from their power-on state) when it recovers.
+    fn follow_bus(&mut self, t_s: f64) {
+        let v = self.bus_voltage_v();
+        if !self.browned_out && v < NODE_UVLO_OFF_V {
+            self.browned_out = true;
+            self.events.push((t_s, DeviceEvent::BrownOut));
+            // Power lost: the pyro controller's arming, the valve drivers' and the
+            // motor controller's command state go with it (valves and motor are closed
+            // in `actuate`).
+            self.pyro_armed = false;
+            self.rcs_cmd = 0;
+            self.rcs_cmd_t_s = f64::NEG_INFINITY;
+        } else if self.browned_out && v > NODE_UVLO_ON_V {
+            self.browned_out = false;
+            self.events.push((t_s, DeviceEvent::BusRestored));
+            self.pyro_last_cmd = None;
+            self.rcs_last_cmd = None;
+            self.motor_last_cmd = None;
+            self.baro_counter = 0;
+            self.thermo_counter = 0;
+            self.pyro_counter = 0;
+            self.rcs_counter = 0;
+            self.motor_counter = 0;
+        }
     }
 
     /// True once the beacon transmits.
@@ -409,7 +478,16 @@ impl Devices {
                 }
             }
         }
-        if self.safed && self.motor == MotorState::Burning {
+        // Unpowered valve drivers close their valves; the motor controller's
+        // propellant valves close and the burn is over.
+        if self.browned_out {
+            for name in &THRUSTERS[..RCS_JETS] {
+                if let Some(i) = twin.thruster_index(name) {
+                    twin.set_throttle(i, 0.0);
+                }
+            }
+        }
+        if (self.safed || self.browned_out) && self.motor == MotorState::Burning {
             if let Some(i) = twin.thruster_index(DEORBIT_MOTOR) {
                 twin.set_throttle(i, 0.0);
             }
@@ -448,6 +526,7 @@ impl Devices {
         let first_frame = out.frames.len();
         self.battery
             .step(dt_s, if self.beacon_on { 0.5 } else { 0.0 });
+        self.follow_bus(t);
         // IMU.
         if let Some(s) = self.imu.poll(&truth) {
             let mut valid = true;
@@ -690,8 +769,8 @@ impl Devices {
             )?);
             self.beacon_counter = self.beacon_counter.wrapping_add(1);
         }
-        // Silent nodes put nothing on the bus.
-        if !self.silent.is_empty() {
+        // Silent and unpowered nodes put nothing on the bus.
+        if !self.silent.is_empty() || self.browned_out {
             let db = &self.db;
             let silent = &self.silent;
             let mut k = first_frame;
@@ -700,7 +779,7 @@ impl Devices {
                     .by_id(out.frames[k].id)
                     .map(|m| m.transmitter.to_lowercase())
                     .unwrap_or_default();
-                if silent.contains(&node) {
+                if !speaks(silent, self.browned_out, &node) {
                     out.frames.remove(k);
                 } else {
                     k += 1;
@@ -763,7 +842,10 @@ impl Devices {
                     if mask & bit == 0 {
                         continue;
                     }
-                    if self.pyro[k].fire() {
+                    // Under the all-fire voltage the bridgewire is not heated enough:
+                    // the initiator stays intact (its continuity still reads).
+                    let energised = self.battery.sample().voltage_v >= PYRO_ALL_FIRE_V;
+                    if energised && self.pyro[k].fire() {
                         self.events
                             .push((t_s, DeviceEvent::PyroFired { channel: bit }));
                         let chute = |name: &str, tw: &Twin| tw.parachute_index(name);

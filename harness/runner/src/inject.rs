@@ -33,6 +33,8 @@ pub enum Action {
     DensityScale(f64),
     /// Heat-shield degradation: multiplier on the ablator conductance.
     HeatShield(f64),
+    /// A power brown-out: the main bus pulled down to at most this voltage, V.
+    BrownOut(f64),
     /// A wind profile (replaces the calm atmosphere while on).
     Wind(Vec<twin_core::atmosphere::WindPoint>),
     /// The IMU resets: it sends datagrams flagged invalid while it restarts, then
@@ -183,6 +185,7 @@ fn apply(
         } else {
             twin_core::atmosphere::WindProfile::default()
         }),
+        Action::BrownOut(v) => devices.set_brown_out(on.then_some(*v)),
         Action::ImuReset => devices.set_imu_resetting(on),
         Action::FcReset => {
             if on {

@@ -229,6 +229,7 @@ pub struct RunRecord {
     /// Every event by its scenario name, with its time, in time order: device events,
     /// `splashdown`, `fc_mode:<MODE>`, `fc_fault` and
     /// `fc_fault:<detail>` (the FC reported a fault; detail as `0x0108`),
+    /// `fc_fault_cleared` and `fc_fault_cleared:<detail>` (reported gone),
     /// `inject:<id>`.
     pub named_events: Vec<(f64, String)>,
     /// Injections started and ended: (time, id, started).

@@ -79,8 +79,10 @@
 //!
 //! Events: `splashdown`, `beacon_on`, `pyro_fired:<channel>`, `pyro_no_fire:<channel>`,
 //! `inject:<id>` (an injection started), `fc_fault` (the FC reported a fault) or
-//! `fc_fault:0xHHHH` (with that `FC_EventDetail`, see the ICD),
-//! `pyro_not_armed`, `fc_mode:<MODE>`; channels `drogue_primary`, `drogue_backup`,
+//! `fc_fault:0xHHHH` (with that `FC_EventDetail`, see the ICD), `fc_fault_cleared` and
+//! `fc_fault_cleared:0xHHHH` (the FC reported the fault gone),
+//! `pyro_not_armed`, `fc_mode:<MODE>`, `separation`, `brown_out` and `bus_restored`
+//! (the bus-powered CAN nodes stop and restart); channels `drogue_primary`, `drogue_backup`,
 //! `main_primary`, `main_backup`, `drogue_release`, `main_release`; a `*` matches any.
 //! Outcome `landing_vertical_speed_m_s` is the downward part of the impact speed.
 //! Truth signals: `truth.altitude_m`, `truth.mach`, `truth.airspeed_m_s`,
@@ -178,6 +180,13 @@ pub enum FaultSpecToml {
     HeatShield {
         /// Multiplier on the ablator conductance (> 1 degrades).
         conductance_scale: f64,
+    },
+    /// A power brown-out: the main bus is pulled down to at most `bus_voltage_v`
+    /// (the bus-powered CAN nodes stop below 18 V and restart, disarmed, when it
+    /// recovers; pyro initiators need 22 V to fire).
+    BrownOut {
+        /// Bus voltage during the brown-out, V.
+        bus_voltage_v: f64,
     },
     /// The GNSS receiver loses its fix.
     GnssLoss,
@@ -537,11 +546,14 @@ pub const EVENTS: &[&str] = &[
     "fc_mode",
     "inject",
     "fc_fault",
+    "fc_fault_cleared",
     "burn_start",
     "burn_end",
     "fc_reset_recovery",
     "thruster_isolated",
     "separation",
+    "brown_out",
+    "bus_restored",
 ];
 /// Pyro channels.
 pub const CHANNELS: &[&str] = &[
@@ -610,7 +622,7 @@ pub fn check_event(e: &str) -> Result<(), String> {
             "`fc_mode` needs a mode (`fc_mode:MODE`): {}",
             MODES.join(", ")
         )),
-        ("fc_fault", Some(a))
+        ("fc_fault" | "fc_fault_cleared", Some(a))
             if a.len() == 6
                 && a.starts_with("0x")
                 && a[2..]
@@ -619,15 +631,10 @@ pub fn check_event(e: &str) -> Result<(), String> {
         {
             Ok(())
         }
-        ("fc_fault", Some(_)) => Err(
-            "`fc_fault:DETAIL` takes the FC_EventDetail as 0x and four lower-case hex digits (e.g. `fc_fault:0x0108`)"
-                .to_string(),
-        ),
-        ("thruster_isolated", Some(a))
-            if a == "*" || THRUSTERS[..RCS_JETS].contains(&a) =>
-        {
-            Ok(())
-        }
+        ("fc_fault" | "fc_fault_cleared", Some(_)) => Err(format!(
+            "`{kind}:DETAIL` takes the FC_EventDetail as 0x and four lower-case hex digits (e.g. `{kind}:0x0108`)"
+        )),
+        ("thruster_isolated", Some(a)) if a == "*" || THRUSTERS[..RCS_JETS].contains(&a) => Ok(()),
         ("thruster_isolated", _) => Err(format!(
             "`thruster_isolated` needs an RCS thruster (`thruster_isolated:NAME`, or `*`): {}",
             THRUSTERS[..RCS_JETS].join(", ")
@@ -682,6 +689,7 @@ impl Scenario {
                     FaultSpecToml::HeatShield { conductance_scale } => {
                         Action::HeatShield(*conductance_scale)
                     }
+                    FaultSpecToml::BrownOut { bus_voltage_v } => Action::BrownOut(*bus_voltage_v),
                     FaultSpecToml::GnssLoss => Action::GnssLoss,
                     FaultSpecToml::Wind { profile } => Action::Wind(profile.clone()),
                     FaultSpecToml::ImuReset => Action::ImuReset,
@@ -889,6 +897,13 @@ impl Scenario {
                     0.1,
                     20.0,
                     "multiplier",
+                ),
+                FaultSpecToml::BrownOut { bus_voltage_v } => c.in_range(
+                    &format!("{f}.fault.bus_voltage_v"),
+                    *bus_voltage_v,
+                    0.0,
+                    40.0,
+                    "V",
                 ),
                 FaultSpecToml::GnssLoss => {}
                 FaultSpecToml::FcReset => match i.duration_s {

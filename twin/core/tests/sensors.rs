@@ -219,8 +219,11 @@ fn battery_voltage_sags_under_load_and_with_a_brown_out() {
         (v0 - v1 - 10.0 * spec.internal_resistance_ohm).abs() < 3e-3,
         "{v0} -> {v1}"
     );
-    b.fault_extra_resistance_ohm = 1.0;
-    assert!(b.sample().voltage_v < v1 - 10.0);
+    b.fault_bus_limit_v = Some(17.0);
+    assert_eq!(b.sample().voltage_v, 17.0);
+    // A limit above the loaded voltage changes nothing.
+    b.fault_bus_limit_v = Some(40.0);
+    assert_eq!(b.sample().voltage_v, v1);
 }
 
 #[test]

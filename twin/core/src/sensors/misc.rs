@@ -225,8 +225,9 @@ pub struct Battery {
     spec: BatterySpec,
     soc: f64,
     current_a: f64,
-    /// Extra series resistance (brown-out fault), ohm.
-    pub fault_extra_resistance_ohm: f64,
+    /// Brown-out fault: the bus is pulled down to at most this voltage (a short
+    /// elsewhere on the bus, a failing cell string), V.
+    pub fault_bus_limit_v: Option<f64>,
 }
 
 impl Battery {
@@ -236,7 +237,7 @@ impl Battery {
             spec: spec.clone(),
             soc: spec.initial_soc,
             current_a: spec.base_load_a,
-            fault_extra_resistance_ohm: 0.0,
+            fault_bus_limit_v: None,
         }
     }
 
@@ -250,9 +251,11 @@ impl Battery {
     pub fn sample(&self) -> BatterySample {
         let s = &self.spec;
         let ocv = s.empty_voltage_v + (s.full_voltage_v - s.empty_voltage_v) * self.soc;
-        let r = s.internal_resistance_ohm + self.fault_extra_resistance_ohm;
+        let loaded_v = (ocv - self.current_a * s.internal_resistance_ohm).max(0.0);
         BatterySample {
-            voltage_v: (ocv - self.current_a * r).max(0.0),
+            voltage_v: self
+                .fault_bus_limit_v
+                .map_or(loaded_v, |limit_v| loaded_v.min(limit_v.max(0.0))),
             current_a: self.current_a,
             soc: self.soc,
         }
