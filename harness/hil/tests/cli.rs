@@ -244,10 +244,6 @@ fn check_and_list_read_the_library() {
     let (code, out, err) = hil(&["check", "scenarios"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("ok     SCN-001"), "{out}");
-    // The trials outside the library stay valid files too.
-    let (code, out, err) = hil(&["check", "fixtures/trials"]);
-    assert_eq!(code, 0, "{err}");
-    assert!(out.contains("ok     TRIAL-001"), "{out}");
     let (code, out, _) = hil(&["list"]);
     assert_eq!(code, 0);
     assert!(
