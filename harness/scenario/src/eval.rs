@@ -449,6 +449,19 @@ fn judge(
             None => (true, expected, "did not happen".into()),
         };
     }
+    if let Some(n) = &x.count {
+        let (from, until, text) = match scope(x, evs, run) {
+            Ok(s) => s,
+            Err(m) => return (false, format!("count {n} (scoped)"), m),
+        };
+        let k = evs
+            .iter()
+            .filter(|(t, e)| *t >= from - 1e-9 && *t <= until + 1e-9 && matches(n, e))
+            .count();
+        let expected = format!("count {n}{text} {}", bounds_text(x.min, x.max));
+        let ok = x.min.is_none_or(|lo| k as f64 >= lo) && x.max.is_none_or(|hi| k as f64 <= hi);
+        return (ok, expected, format!("{n} happened {k} times"));
+    }
     if let Some(checks) = &x.always {
         let (from, until, text) = match scope(x, evs, run) {
             Ok(s) => s,

@@ -55,6 +55,12 @@
 //! never = "pyro_no_fire:*"                    # ...or an event that must never happen
 //!
 //! [[expect]]
+//! id = "one-drogue-shot"
+//! requirement = "REQ-PYR-002"
+//! count = "pyro_fired:drogue_*"               # ...or how often an event happens
+//! max = 1                                      #    (`min`/`max`, scoped like `never`)
+//!
+//! [[expect]]
 //! id = "main-after-drogue"
 //! requirement = "REQ-SEQ-020"
 //! event = "pyro_fired:main_*"                 # ...or an order: `event` after `after`
@@ -518,6 +524,10 @@ pub struct Expectation {
     /// Form `never`: an event that must not happen (in the scope).
     #[serde(default)]
     pub never: Option<String>,
+    /// Form `count`: how many times an event happens (in the scope), bounded by `min`
+    /// and/or `max`.
+    #[serde(default)]
+    pub count: Option<String>,
     /// Form `always`: bounds that every sample in the scope meets (truth signals at
     /// each recorded snapshot, CAN signals at each frame).
     #[serde(default)]
@@ -1209,18 +1219,19 @@ impl Scenario {
                 x.modes.is_some(),
                 x.never.is_some(),
                 x.always.is_some(),
+                x.count.is_some(),
             ];
             let n = forms.iter().filter(|b| **b).count();
             if n != 1 {
-                c.fail(f.clone(), format!("expected exactly one form (`at`, `after`/`before`+`event`, `outcome`, `message`, `modes`, `never` or `always`), found {n}"));
+                c.fail(f.clone(), format!("expected exactly one form (`at`, `after`/`before`+`event`, `outcome`, `message`, `modes`, `never`, `always` or `count`), found {n}"));
                 continue;
             }
             let scoped = x.from.is_some() || x.until.is_some() || x.during.is_some();
             if scoped {
                 c.require(
-                    x.never.is_some() || x.always.is_some(),
+                    x.never.is_some() || x.always.is_some() || x.count.is_some(),
                     f.clone(),
-                    "`from`, `until` and `during` scope the `never` and `always` forms only",
+                    "`from`, `until` and `during` scope the `never`, `always` and `count` forms only",
                 );
                 c.require(
                     x.during.is_none() || (x.from.is_none() && x.until.is_none()),
@@ -1285,6 +1296,21 @@ impl Scenario {
                     (Some(a), Some(b), Some(_), None) if a == b => c.fail(format!("{f}.before"), format!("`{a}` cannot come both before and after the event")),
                     (Some(_), _, Some(_), None) | (None, Some(_), Some(_), None) => {}
                     _ => c.fail(f.clone(), "the `within` form needs `after`, `event` and `window_s = [earliest, latest]`; the `order` form needs `event` and `after` and/or `before`"),
+                }
+            }
+            if let Some(e) = &x.count {
+                if let Err(m) = check_event(e) {
+                    c.fail(format!("{f}.count"), m);
+                }
+                bounds(c, &f, x.min, x.max);
+                for (name, v) in [("min", x.min), ("max", x.max)] {
+                    if let Some(v) = v {
+                        c.require(
+                            v >= 0.0 && v.fract() == 0.0,
+                            format!("{f}.{name}"),
+                            format!("a count bound is a whole number >= 0, got {v}"),
+                        );
+                    }
                 }
             }
             if let Some(o) = &x.outcome {

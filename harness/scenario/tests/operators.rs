@@ -157,6 +157,25 @@ fn never_over_a_scope() {
 }
 
 #[test]
+fn count_over_a_scope() {
+    // One initiator fired in the record (the main primary, at 1.5 s).
+    let (ok, m) = judge("count = \"pyro_fired:*\"\nmin = 1\nmax = 1");
+    assert!(ok, "{m}");
+    assert_eq!(m, "pyro_fired:* happened 1 times");
+    let (ok, m) = judge("count = \"pyro_fired:*\"\nmax = 0");
+    assert!(!ok);
+    assert_eq!(m, "pyro_fired:* happened 1 times");
+    // Scoped: from MAIN (the same cycle) it counts; until DROGUE (0.5 s) it does not.
+    assert!(judge("count = \"pyro_fired:*\"\nfrom = \"fc_mode:MAIN\"\nmin = 1").0);
+    let (ok, m) = judge("count = \"pyro_fired:*\"\nuntil = \"fc_mode:DROGUE\"\nmin = 1");
+    assert!(!ok);
+    assert_eq!(m, "pyro_fired:* happened 0 times");
+    // An event that never happens counts zero: a `min` fails, a `max` passes.
+    assert!(!judge("count = \"beacon_on\"\nmin = 1").0);
+    assert!(judge("count = \"beacon_on\"\nmax = 0").0);
+}
+
+#[test]
 fn always_over_a_scope_with_bounds() {
     // All snapshots: 1000 .. 700 m.
     let (ok, m) = judge("always = [{ signal = \"truth.altitude_m\", min = 650.0 }]");
@@ -234,7 +253,7 @@ fn malformed_operators_are_located() {
         ),
         (
             "at = \"splashdown\"\ncheck = [{ signal = \"truth.altitude_m\", max = 1.0 }]\nfrom = \"fc_mode:MAIN\"",
-            "`from`, `until` and `during` scope the `never` and `always` forms only",
+            "`from`, `until` and `during` scope the `never`, `always` and `count` forms only",
         ),
         (
             "always = [{ signal = \"can.FC_Status.FC_Altitude\", max = 1.0 }]",
@@ -247,6 +266,15 @@ fn malformed_operators_are_located() {
         (
             "always = [{ signal = \"truth.altitude_m\", near = \"truth.mach\" }]",
             "field `expect[0].always[0].near`: `near` needs a `tolerance`",
+        ),
+        (
+            "count = \"pyro_fired:*\"\nmax = 1.5",
+            "field `expect[0].max`: a count bound is a whole number >= 0, got 1.5",
+        ),
+        ("count = \"pyro_fired:*\"", "expected `min` and/or `max`"),
+        (
+            "count = \"pyro_fired\"\nmax = 1",
+            "`pyro_fired` needs a channel",
         ),
         (
             "event = \"splashdown\"\nbefore = \"beacon_on\"\nwindow_s = [0.0, 1.0]",
