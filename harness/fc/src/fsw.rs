@@ -479,7 +479,7 @@ impl Fsw {
                 && self.nav.state().is_some()
             {
                 let gate = self.defect != Some(Defect::GnssJumpAccepted);
-                let used = self.nav.gnss_update(self.t_s, *lat, *lon, *h, gate);
+                let used = self.nav.gnss_update(*lat, *lon, *h, gate);
                 // GNSS FDIR: fixes rejected by the gate for GNSS_REJECT_PERSIST_S running are a fault
                 // (position jump); the first fix accepted again clears it.
                 if used {
@@ -904,13 +904,12 @@ impl Fsw {
     fn power_fdir(&mut self) {
         let started = self.start_s.is_some_and(|t0| self.t_s - t0 > 2.0);
         let lost = started && self.t_s - self.power_status_t_s > POWER_NODE_TIMEOUT_S;
-        if lost && !self.power_node_lost {
-            self.fault_flags |= FLAG_POWER_NODE;
-            self.event(event::FAULT_DETECTED, FAULT_POWER_NODE);
-        } else if !lost && self.power_node_lost {
-            self.fault_flags &= !FLAG_POWER_NODE;
-            self.event(event::FAULT_CLEARED, FAULT_POWER_NODE);
-        }
+        self.report_node(
+            lost,
+            self.power_node_lost,
+            FLAG_POWER_NODE,
+            FAULT_POWER_NODE,
+        );
         self.power_node_lost = lost;
         if self.bus_low_since_s.is_none() && self.bus_low_frames >= BUS_LOW_FRAMES && !lost {
             self.bus_low_since_s = Some(self.t_s);
@@ -943,17 +942,8 @@ impl Fsw {
         // Pyro controller heartbeat: its status is due every 100 ms.
         let lost =
             now - self.pyro_status_t_s > PYRO_NODE_TIMEOUT_S && self.pyro_status_t_s.is_finite();
-        if lost && !self.pyro_node_lost {
-            self.event(event::FAULT_DETECTED, FAULT_PYRO_NODE);
-        } else if !lost && self.pyro_node_lost {
-            self.event(event::FAULT_CLEARED, FAULT_PYRO_NODE);
-        }
+        self.report_node(lost, self.pyro_node_lost, FLAG_PYRO_NODE, FAULT_PYRO_NODE);
         self.pyro_node_lost = lost;
-        if lost {
-            self.fault_flags |= FLAG_PYRO_NODE;
-        } else {
-            self.fault_flags &= !FLAG_PYRO_NODE;
-        }
         if self.defect == Some(Defect::NoBackupPyro) {
             self.pyro_pending.clear();
             return;
@@ -1036,14 +1026,23 @@ impl Fsw {
         let lost = self.rcs_active
             && self.rcs_status_t_s.is_finite()
             && self.t_s - self.rcs_status_t_s > RCS_NODE_TIMEOUT_S;
-        if lost && !self.rcs_node_lost {
-            self.fault_flags |= FLAG_RCS_NODE;
-            self.event(event::FAULT_DETECTED, FAULT_RCS_NODE);
-        } else if !lost && self.rcs_node_lost {
-            self.fault_flags &= !FLAG_RCS_NODE;
-            self.event(event::FAULT_CLEARED, FAULT_RCS_NODE);
-        }
+        self.report_node(lost, self.rcs_node_lost, FLAG_RCS_NODE, FAULT_RCS_NODE);
         self.rcs_node_lost = lost;
+    }
+
+    /// A CAN node's heartbeat verdict: `FC_FaultFlags` bit `flag` while it is lost,
+    /// FAULT_DETECTED / FAULT_CLEARED with `fault` when that changes.
+    fn report_node(&mut self, lost: bool, was_lost: bool, flag: u16, fault: u16) {
+        if lost {
+            self.fault_flags |= flag;
+        } else {
+            self.fault_flags &= !flag;
+        }
+        if lost && !was_lost {
+            self.event(event::FAULT_DETECTED, fault);
+        } else if !lost && was_lost {
+            self.event(event::FAULT_CLEARED, fault);
+        }
     }
 
     /// Guidance and control for the free-flight and entry modes: sets the RCS valves.

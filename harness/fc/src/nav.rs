@@ -166,7 +166,7 @@ const PROPAGATE_S: f64 = 0.1;
 pub const GNSS_GATE_CHI2: f64 = 36.0;
 
 /// The navigator.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Nav {
     state: Option<NavState>,
     last_time_us: Option<u32>,
@@ -192,28 +192,6 @@ pub struct Nav {
     pub gnss_rejected: u64,
     /// IMU gaps bridged by coasting.
     pub coasts: u64,
-}
-
-impl Default for Nav {
-    fn default() -> Self {
-        Self {
-            state: None,
-            last_time_us: None,
-            last_rate: DVec3::ZERO,
-            last_force: DVec3::ZERO,
-            gyro_bias_rad_s: DVec3::ZERO,
-            accel_bias_m_s2: DVec3::ZERO,
-            p: [[0.0; N]; N],
-            acc_dt_s: 0.0,
-            acc_dv_m_s: DVec3::ZERO,
-            acc_rate_rad_s: 0.0,
-            samples: 0,
-            rejected: 0,
-            gnss_used: 0,
-            gnss_rejected: 0,
-            coasts: 0,
-        }
-    }
 }
 
 /// The longest IMU gap navigation coasts across, us; beyond it the gap is not bridged.
@@ -325,24 +303,12 @@ impl Nav {
         (tr(IR), tr(IV))
     }
 
-    /// The estimated gyro bias (sensor axes), rad/s.
-    pub fn gyro_bias_rad_s(&self) -> DVec3 {
-        self.gyro_bias_rad_s
-    }
-
     /// GNSS position update (geodetic, WGS-84; the fix is [`GNSS_LATENCY_S`] old when
     /// it arrives: it is placed in the inertial frame at its own time and carried
     /// forward with the navigated velocity). A fix whose innovation is beyond
     /// [`GNSS_GATE_CHI2`] against the filter's covariance is rejected; `gate` false
     /// takes every fix (the seeded defect). Returns whether the fix was used.
-    pub fn gnss_update(
-        &mut self,
-        _t_s: f64,
-        lat_deg: f64,
-        lon_deg: f64,
-        alt_m: f64,
-        gate: bool,
-    ) -> bool {
+    pub fn gnss_update(&mut self, lat_deg: f64, lon_deg: f64, alt_m: f64, gate: bool) -> bool {
         self.propagate_covariance();
         let Some(s) = self.state.as_ref() else {
             return false;
@@ -377,10 +343,7 @@ impl Nav {
             let kr = s_inv.transpose() * ph;
             *row = kr.to_array();
         }
-        let dx: Vec<f64> = k
-            .iter()
-            .map(|row| row[0] * y.x + row[1] * y.y + row[2] * y.z)
-            .collect();
+        let dx: [f64; N] = std::array::from_fn(|i| k[i][0] * y.x + k[i][1] * y.y + k[i][2] * y.z);
         // P = (I - K H) P (I - K H)' + K R K' (Joseph form).
         let mut a = [[0.0; N]; N];
         for i in 0..N {

@@ -311,16 +311,16 @@ impl LoopCore {
                 if code == 6.0 {
                     self.fc_named.push((t_s, "fc_reset_recovery".into()));
                 }
-                if code == 2.0 {
+                // FAULT_DETECTED and FAULT_CLEARED, with and without their detail.
+                let fault = match code {
+                    2.0 => Some("fc_fault"),
+                    3.0 => Some("fc_fault_cleared"),
+                    _ => None,
+                };
+                if let Some(name) = fault {
                     let detail = get("FC_EventDetail", 0.0) as u16;
-                    self.fc_named.push((t_s, "fc_fault".into()));
-                    self.fc_named.push((t_s, format!("fc_fault:{detail:#06x}")));
-                }
-                if code == 3.0 {
-                    let detail = get("FC_EventDetail", 0.0) as u16;
-                    self.fc_named.push((t_s, "fc_fault_cleared".into()));
-                    self.fc_named
-                        .push((t_s, format!("fc_fault_cleared:{detail:#06x}")));
+                    self.fc_named.push((t_s, name.into()));
+                    self.fc_named.push((t_s, format!("{name}:{detail:#06x}")));
                 }
             }
         }

@@ -418,11 +418,10 @@ impl Devices {
         if !self.browned_out && v < NODE_UVLO_OFF_V {
             self.browned_out = true;
             self.events.push((t_s, DeviceEvent::BrownOut));
-            // Power lost: the pyro controller's arming, the valve drivers' and the
-            // motor controller's command state go with it (valves and motor are closed
-            // in `actuate`).
+            // Power lost: the pyro controller's arming goes; the valve drivers close
+            // their valves as on a command timeout, and the motor controller's valves
+            // close (both in `actuate`).
             self.pyro_armed = false;
-            self.rcs_cmd = 0;
             self.rcs_cmd_t_s = f64::NEG_INFINITY;
         } else if self.browned_out && v > NODE_UVLO_ON_V {
             self.browned_out = false;
@@ -478,15 +477,7 @@ impl Devices {
                 }
             }
         }
-        // Unpowered valve drivers close their valves; the motor controller's
-        // propellant valves close and the burn is over.
-        if self.browned_out {
-            for name in &THRUSTERS[..RCS_JETS] {
-                if let Some(i) = twin.thruster_index(name) {
-                    twin.set_throttle(i, 0.0);
-                }
-            }
-        }
+        // An unpowered motor controller's propellant valves close: the burn is over.
         if (self.safed || self.browned_out) && self.motor == MotorState::Burning {
             if let Some(i) = twin.thruster_index(DEORBIT_MOTOR) {
                 twin.set_throttle(i, 0.0);

@@ -105,7 +105,28 @@ fn a_collapsed_bus_stops_the_bus_powered_nodes_and_they_restart_disarmed() {
     let t = twin.time_s();
     assert!(devices.on_fc_frame(&fire(&db, 0, 1), &mut twin, t));
 
+    // A roll valve commanded open just before the collapse...
+    let jet = twin.thruster_index("roll_pos_a").expect("roll jet");
+    let open = |counter: u8| {
+        db.encode(
+            "RCS_Command",
+            &[("RCS_ValveCmd", 1.0), ("RCS_CmdCounter", f64::from(counter))],
+        )
+        .expect("encode")
+    };
+    let t = twin.time_s();
+    assert!(devices.on_fc_frame(&open(1), &mut twin, t));
+    run(&mut twin, &mut devices, 0.002);
+    assert!(twin.thruster_valve_open(jet));
+
     devices.set_brown_out(Some(15.0));
+    // ...closes at once with its unpowered driver (well before the 0.1-s command
+    // timeout), and a new command is not heard.
+    run(&mut twin, &mut devices, 0.002);
+    assert!(!twin.thruster_valve_open(jet));
+    let t = twin.time_s();
+    assert!(!devices.on_fc_frame(&open(2), &mut twin, t));
+    assert!(!twin.thruster_valve_open(jet));
     let during = run(&mut twin, &mut devices, 1.2);
     assert_eq!(events(&devices), ["brown_out"]);
     let up = nodes(&during);
