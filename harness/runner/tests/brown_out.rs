@@ -110,7 +110,10 @@ fn a_collapsed_bus_stops_the_bus_powered_nodes_and_they_restart_disarmed() {
     let open = |counter: u8| {
         db.encode(
             "RCS_Command",
-            &[("RCS_ValveCmd", 1.0), ("RCS_CmdCounter", f64::from(counter))],
+            &[
+                ("RCS_ValveCmd", 1.0),
+                ("RCS_CmdCounter", f64::from(counter)),
+            ],
         )
         .expect("encode")
     };
