@@ -135,6 +135,129 @@ impl AeroTable {
     }
 }
 
+/// One breakpoint axis compiled for fast lookup: a uniform cell index maps a value to
+/// the interval holding its cell's start (cells are no wider than the narrowest
+/// interval, so at most one step is left), and the intervals' inverse widths turn the
+/// fraction's division into a product.
+#[derive(Debug, Clone, PartialEq)]
+struct Axis {
+    x: Vec<f64>,
+    inv_width: Vec<f64>,
+    inv_cell: f64,
+    cell_to_interval: Vec<u32>,
+}
+
+/// Most cells an axis gets (an axis whose narrowest interval is finer than 1/4096 of
+/// its span scans a few more steps).
+const MAX_CELLS: usize = 4096;
+
+impl Axis {
+    /// `x`: at least two increasing, finite breakpoints (checked by
+    /// [`AeroTable::validate`]).
+    fn new(x: Vec<f64>) -> Self {
+        let n = x.len();
+        let span = x[n - 1] - x[0];
+        let min_width = x
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .fold(f64::INFINITY, f64::min);
+        let cells = ((span / min_width).ceil() as usize).clamp(1, MAX_CELLS);
+        let inv_cell = cells as f64 / span;
+        let cell_to_interval = (0..cells)
+            .map(|c| {
+                let start = x[0] + c as f64 / inv_cell;
+                (x.partition_point(|&b| b <= start).saturating_sub(1)).min(n - 2) as u32
+            })
+            .collect();
+        let inv_width = x.windows(2).map(|w| 1.0 / (w[1] - w[0])).collect();
+        Self {
+            x,
+            inv_width,
+            inv_cell,
+            cell_to_interval,
+        }
+    }
+
+    /// Same contract as [`bracket`] (NaN gives the first breakpoint).
+    #[inline]
+    fn bracket(&self, v: f64) -> (usize, f64) {
+        let x = &self.x;
+        let n = x.len();
+        if !(v > x[0]) {
+            return (0, 0.0);
+        }
+        if v >= x[n - 1] {
+            return (n - 2, 1.0);
+        }
+        let c = (((v - x[0]) * self.inv_cell) as usize).min(self.cell_to_interval.len() - 1);
+        let mut i = self.cell_to_interval[c] as usize;
+        // Rounding at a cell edge can leave the start one interval off either way.
+        while i > 0 && x[i] > v {
+            i -= 1;
+        }
+        while i + 2 < n && x[i + 1] <= v {
+            i += 1;
+        }
+        (i, (v - x[i]) * self.inv_width[i])
+    }
+}
+
+/// An [`AeroTable`] compiled for the integration loop: the same bilinear interpolation
+/// (to floating-point rounding), with the three coefficients of each node side by side,
+/// angles in radians and no search or division per lookup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AeroGrid {
+    mach: Axis,
+    alpha_rad: Axis,
+    /// `[ca, cn, cm]` at `[i_mach * n_alpha + j_alpha]`.
+    nodes: Vec<[f64; 3]>,
+}
+
+impl AeroGrid {
+    /// Compiles a validated table.
+    pub fn new(table: &AeroTable) -> Self {
+        let n_alpha = table.alpha_deg.len();
+        let mut nodes = Vec::with_capacity(table.mach.len() * n_alpha);
+        for i in 0..table.mach.len() {
+            for j in 0..n_alpha {
+                nodes.push([table.ca[i][j], table.cn[i][j], table.cm[i][j]]);
+            }
+        }
+        Self {
+            mach: Axis::new(table.mach.clone()),
+            alpha_rad: Axis::new(table.alpha_deg.iter().map(|a| a.to_radians()).collect()),
+            nodes,
+        }
+    }
+
+    /// Bilinear interpolation at (Mach, total angle of attack in rad); clamped at the
+    /// table edges, like [`AeroTable::lookup`].
+    #[inline]
+    pub fn lookup(&self, mach: f64, alpha_rad: f64) -> Coefficients {
+        let (i, fm) = self.mach.bracket(mach);
+        let (j, fa) = self.alpha_rad.bracket(alpha_rad);
+        let n_alpha = self.alpha_rad.x.len();
+        let row0 = i * n_alpha + j;
+        let row1 = row0 + n_alpha;
+        let (a0, a1, b0, b1) = (
+            self.nodes[row0],
+            self.nodes[row0 + 1],
+            self.nodes[row1],
+            self.nodes[row1 + 1],
+        );
+        let bl = |k: usize| {
+            let a = a0[k] + fa * (a1[k] - a0[k]);
+            let b = b0[k] + fa * (b1[k] - b0[k]);
+            a + fm * (b - a)
+        };
+        Coefficients {
+            ca: bl(0),
+            cn: bl(1),
+            cm: bl(2),
+        }
+    }
+}
+
 /// Trimmed aerodynamics at one Mach number (for 3-DOF flight of a table vehicle).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct TrimPoint {

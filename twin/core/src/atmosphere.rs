@@ -462,32 +462,61 @@ pub fn us76(z_m: f64) -> AirState {
 const FAST_Z0: f64 = -5_000.0;
 const FAST_DZ: f64 = 20.0;
 
-struct FastTable {
-    ln_p: Vec<f64>,
-    ln_rho: Vec<f64>,
-    t: Vec<f64>,
-    a: Vec<f64>,
+/// One 20 m interval of the fast table: values at its lower node and their changes
+/// to the upper node (64 bytes: one cache line per lookup).
+#[derive(Clone, Copy)]
+struct FastNode {
+    p_pa: f64,
+    rho_kg_m3: f64,
+    t_k: f64,
+    a_m_s: f64,
+    d_ln_p: f64,
+    d_ln_rho: f64,
+    d_t_k: f64,
+    d_a_m_s: f64,
 }
 
-fn fast_table() -> &'static FastTable {
-    static T: OnceLock<FastTable> = OnceLock::new();
+/// Largest |d ln P| or |d ln rho| over one 20 m interval (checked when the table is
+/// built): keeps the series in [`exp_small`] exact to ~1e-15 relative.
+const FAST_MAX_D_LN: f64 = 0.02;
+
+fn fast_table() -> &'static [FastNode] {
+    static T: OnceLock<Vec<FastNode>> = OnceLock::new();
     T.get_or_init(|| {
         let n = ((Z_TOP - FAST_Z0) / FAST_DZ).round() as usize + 1;
-        let mut t = FastTable {
-            ln_p: Vec::with_capacity(n),
-            ln_rho: Vec::with_capacity(n),
-            t: Vec::with_capacity(n),
-            a: Vec::with_capacity(n),
-        };
-        for i in 0..n {
-            let s = us76(FAST_Z0 + FAST_DZ * i as f64);
-            t.ln_p.push(s.pressure_pa.ln());
-            t.ln_rho.push(s.density_kg_m3.ln());
-            t.t.push(s.temperature_k);
-            t.a.push(s.speed_of_sound_m_s);
-        }
-        t
+        let nodes: Vec<AirState> = (0..n).map(|i| us76(FAST_Z0 + FAST_DZ * i as f64)).collect();
+        nodes
+            .windows(2)
+            .map(|w| {
+                let (lo, hi) = (w[0], w[1]);
+                let node = FastNode {
+                    p_pa: lo.pressure_pa,
+                    rho_kg_m3: lo.density_kg_m3,
+                    t_k: lo.temperature_k,
+                    a_m_s: lo.speed_of_sound_m_s,
+                    d_ln_p: (hi.pressure_pa / lo.pressure_pa).ln(),
+                    d_ln_rho: (hi.density_kg_m3 / lo.density_kg_m3).ln(),
+                    d_t_k: hi.temperature_k - lo.temperature_k,
+                    d_a_m_s: hi.speed_of_sound_m_s - lo.speed_of_sound_m_s,
+                };
+                assert!(
+                    node.d_ln_p.abs() < FAST_MAX_D_LN && node.d_ln_rho.abs() < FAST_MAX_D_LN,
+                    "US76 fast table: interval too coarse for the exp series"
+                );
+                node
+            })
+            .collect()
     })
+}
+
+/// exp(y) for |y| <= [`FAST_MAX_D_LN`]: Taylor series to y^6 (truncation below
+/// 0.02^7 / 5040 = 2.5e-16 relative), a few multiply-adds instead of a libm call.
+#[inline]
+fn exp_small(y: f64) -> f64 {
+    1.0 + y
+        * (1.0
+            + y * (1.0 / 2.0
+                + y * (1.0 / 6.0 + y * (1.0 / 24.0 + y * (1.0 / 120.0 + y * (1.0 / 720.0))))))
 }
 
 /// US76 from a 20 m table of the exact model ([`us76`]), interpolated linearly in
@@ -497,19 +526,19 @@ fn fast_table() -> &'static FastTable {
 /// formulations meet (checked by a property test).
 #[inline]
 pub fn us76_fast(z_m: f64) -> AirState {
-    if !(FAST_Z0..=Z_TOP).contains(&z_m) {
+    if !(FAST_Z0..Z_TOP).contains(&z_m) {
         return us76(z_m);
     }
     let tab = fast_table();
-    let x = (z_m - FAST_Z0) / FAST_DZ;
-    let k = (x as usize).min(tab.t.len() - 2);
+    let x = (z_m - FAST_Z0) * (1.0 / FAST_DZ);
+    let k = (x as usize).min(tab.len() - 1);
     let f = x - k as f64;
-    let lerp = |v: &Vec<f64>| v[k] + f * (v[k + 1] - v[k]);
+    let n = &tab[k];
     AirState {
-        temperature_k: lerp(&tab.t),
-        pressure_pa: lerp(&tab.ln_p).exp(),
-        density_kg_m3: lerp(&tab.ln_rho).exp(),
-        speed_of_sound_m_s: lerp(&tab.a),
+        temperature_k: n.t_k + f * n.d_t_k,
+        pressure_pa: n.p_pa * exp_small(f * n.d_ln_p),
+        density_kg_m3: n.rho_kg_m3 * exp_small(f * n.d_ln_rho),
+        speed_of_sound_m_s: n.a_m_s + f * n.d_a_m_s,
     }
 }
 

@@ -131,6 +131,26 @@ impl Planet {
         }
     }
 
+    /// [`altitude_and_normal`](Self::altitude_and_normal) from a nearby point's unit
+    /// normal `normal_guess` (the previous integration step's): on the WGS-84 ellipsoid one
+    /// fixed-point refinement of the latitude, tan(phi') = (z + e^2 N(phi) sin phi) / p,
+    /// which contracts the guess's error by about e^2 = 0.0067, then the height along
+    /// the refined normal, h = r.n - a sqrt(1 - e^2 sin^2 phi), which is stationary in
+    /// phi (its error is second order). For a guess 1e-6 rad off (a 1 ms step at orbital
+    /// speed) the normal is within 1e-8 rad and the height within 1e-9 m of
+    /// Heikkinen's closed form, at a third of its cost. Other shapes are exact.
+    pub fn altitude_and_normal_near(&self, r: DVec3, normal_guess: DVec3) -> (f64, DVec3) {
+        if self.shape != PlanetShape::Wgs84 {
+            return self.altitude_and_normal(r);
+        }
+        let a = self.equatorial_radius_m;
+        let e2 = self.e2();
+        let sin_lat = normal_guess.z;
+        let n_radius = a / (1.0 - e2 * sin_lat * sin_lat).sqrt();
+        let n = DVec3::new(r.x, r.y, r.z + e2 * n_radius * sin_lat).normalize();
+        (r.dot(n) - a * (1.0 - e2 * n.z * n.z).sqrt(), n)
+    }
+
     /// Height and the z component of the (unnormalised) surface normal direction
     /// (x, y, z + e'^2 z0), whose elevation is the geodetic latitude: Heikkinen's
     /// closed form without the final arctangent. On the axis (p < 1 mm) the normal is

@@ -4,7 +4,7 @@
 //! actuator commands currently set. Commands and faults are applied between steps,
 //! which is where the HIL loop exchanges I/O.
 
-use crate::aero::{TrimPoint, trim_at};
+use crate::aero::{AeroGrid, TrimPoint, trim_at};
 use crate::atmosphere::{AirState, Atmosphere, WindProfile};
 use crate::gravity::GravityModel;
 use crate::heating::{ThermalModel, sutton_graves_w_m2};
@@ -110,9 +110,6 @@ pub struct Environment {
     pub dynamic_pressure_pa: f64,
     /// Total angle of attack, rad.
     pub alpha_rad: f64,
-    /// Bank angle of the aerodynamic lift about the air-relative velocity, rad
-    /// (0 = lift up, positive = lift to the right).
-    pub bank_rad: f64,
     /// Gravity, eci, m/s^2.
     pub gravity_eci_m_s2: DVec3,
     /// Aerodynamic force, body frame, N.
@@ -251,6 +248,8 @@ pub struct Twin {
     opts: ModelOptions,
     vehicle: VehicleSpec,
     trim: Option<Vec<TrimPoint>>,
+    /// The aerodynamic table compiled for the loop (table vehicles).
+    aero_grid: Option<AeroGrid>,
     dt_s: f64,
     // Derived vehicle constants.
     inertia: DMat3,
@@ -379,6 +378,10 @@ impl Twin {
             alt_ref: (DVec3::ZERO, 0.0, DVec3::Z),
             angular_accel_body: DVec3::ZERO,
             trim,
+            aero_grid: match &vehicle.aero {
+                AeroSpec::Table(t) => Some(AeroGrid::new(t)),
+                AeroSpec::Simple { .. } => None,
+            },
             opts,
             vehicle,
         };
@@ -546,7 +549,7 @@ impl Twin {
             mach: e.mach,
             dynamic_pressure_pa: e.dynamic_pressure_pa,
             alpha_deg: e.alpha_rad.to_degrees(),
-            bank_deg: e.bank_rad.to_degrees(),
+            bank_deg: self.bank_rad().to_degrees(),
             load_factor_g: self.load_factor_g(),
             heat_flux_w_m2: self.heat_flux_w_m2,
             heat_load_j_m2: self.heat_load_j_m2,
@@ -733,12 +736,17 @@ impl Twin {
     }
 
     fn refresh_env(&mut self) {
-        let (h, n) = self
-            .opts
-            .planet
-            .altitude_and_normal(self.state.position_eci_m);
-        self.alt_ref = (self.state.position_eci_m, h, n);
-        self.env = self.environment_at(self.t_s, &self.state, h, true);
+        // Refine the previous step's normal when the vehicle is near it (within 1 km,
+        // i.e. always inside a run at any rate above 10 Hz); the closed form otherwise.
+        let r = self.state.position_eci_m;
+        let (r_ref, _, n_ref) = self.alt_ref;
+        let (h, n) = if r.distance_squared(r_ref) < 1e6 {
+            self.opts.planet.altitude_and_normal_near(r, n_ref)
+        } else {
+            self.opts.planet.altitude_and_normal(r)
+        };
+        self.alt_ref = (r, h, n);
+        self.env = self.environment_at(self.t_s, &self.state, h);
         self.env_valid = true;
     }
 
@@ -751,15 +759,46 @@ impl Twin {
         h0 + n.dot(r - r0)
     }
 
-    /// Everything but thrust at a state; `diagnostics` adds quantities that only
-    /// reports need (bank angle).
-    fn environment_at(
-        &self,
-        t_s: f64,
-        s: &BodyState,
-        altitude_m: f64,
-        diagnostics: bool,
-    ) -> Environment {
+    /// Lift reference at a state: the local "up" component perpendicular to the air
+    /// velocity, and "right" (velocity x up), body frame; bank angles are measured from
+    /// up towards right.
+    fn lift_frame(&self, s: &BodyState, v_hat_body: DVec3) -> (DVec3, DVec3) {
+        let up_eci = if self.opts.planet.shape == crate::planet::PlanetShape::Flat {
+            DVec3::Z
+        } else {
+            s.position_eci_m.normalize()
+        };
+        let up_body = s.eci_from_body.conjugate() * up_eci;
+        let l0 = (up_body - v_hat_body * up_body.dot(v_hat_body)).normalize_or_zero();
+        (l0, v_hat_body.cross(l0))
+    }
+
+    /// Bank angle of the aerodynamic lift about the air-relative velocity now, rad
+    /// (0 = lift up, positive = lift to the right); the commanded bank in the 3-DOF and
+    /// simple-aerodynamics modes, 0 without airspeed or lift. Computed on demand (reports
+    /// need it, the integration does not).
+    pub fn bank_rad(&self) -> f64 {
+        let e = &self.env;
+        if e.airspeed_m_s < 1e-6 {
+            return 0.0;
+        }
+        match (&self.vehicle.aero, self.opts.dof) {
+            (AeroSpec::Table(_), Dof::Six) => {
+                let v_hat_body = e.air_velocity_body_m_s / e.airspeed_m_s;
+                let f = e.aero_force_body_n;
+                let lift = f - v_hat_body * f.dot(v_hat_body);
+                if lift.length() <= 1e-9 {
+                    return 0.0;
+                }
+                let (l0, right) = self.lift_frame(&self.state, v_hat_body);
+                lift.dot(right).atan2(lift.dot(l0))
+            }
+            _ => self.bank_command_rad,
+        }
+    }
+
+    /// Everything but thrust at a state.
+    fn environment_at(&self, t_s: f64, s: &BodyState, altitude_m: f64) -> Environment {
         let p = &self.opts.planet;
         let gravity = self.opts.gravity.accel_eci(p, s.position_eci_m);
         let air = self.opts.atmosphere.at(altitude_m, self.density_scale);
@@ -793,18 +832,6 @@ impl Twin {
             return env;
         }
         let v_hat_body = v_air_body / speed;
-        // Lift reference: local "up" component perpendicular to the velocity, and
-        // "right" (velocity x up); bank angles are measured from up towards right.
-        let lift_frame = || {
-            let up_eci = if p.shape == crate::planet::PlanetShape::Flat {
-                DVec3::Z
-            } else {
-                s.position_eci_m.normalize()
-            };
-            let up_body = body_from_eci * up_eci;
-            let l0 = (up_body - v_hat_body * up_body.dot(v_hat_body)).normalize_or_zero();
-            (l0, v_hat_body.cross(l0))
-        };
 
         let six_dof = self.opts.dof == Dof::Six;
         match (&self.vehicle.aero, six_dof) {
@@ -818,7 +845,10 @@ impl Twin {
                 } else {
                     DVec3::Z
                 };
-                let c = t.lookup(mach, alpha);
+                let c = match &self.aero_grid {
+                    Some(g) => g.lookup(mach, alpha),
+                    None => t.lookup(mach, alpha),
+                };
                 let qs = q * self.s_ref_m2;
                 let f = (DVec3::X * -c.ca - c_hat * c.cn) * qs;
                 let mref = DVec3::from_array(t.moment_reference_m);
@@ -834,15 +864,6 @@ impl Twin {
                 env.alpha_rad = alpha;
                 env.aero_force_body_n = f;
                 env.moment_body_n_m = m;
-                if diagnostics {
-                    let lift = f - v_hat_body * f.dot(v_hat_body);
-                    let (l0, right) = lift_frame();
-                    env.bank_rad = if lift.length() > 1e-9 {
-                        lift.dot(right).atan2(lift.dot(l0))
-                    } else {
-                        0.0
-                    };
-                }
             }
             _ => {
                 let (cd, cl, alpha) = match &self.vehicle.aero {
@@ -853,12 +874,11 @@ impl Twin {
                     }
                 };
                 let (sb, cb) = self.bank_command_rad.sin_cos();
-                let (l0, right) = lift_frame();
+                let (l0, right) = self.lift_frame(s, v_hat_body);
                 let lift_dir = l0 * cb + right * sb;
                 let qs = q * self.s_ref_m2;
                 env.aero_force_body_n = -v_hat_body * (qs * cd) + lift_dir * (qs * cl);
                 env.alpha_rad = alpha;
-                env.bank_rad = self.bank_command_rad;
             }
         }
         // Parachutes: drag along the air velocity at the attachment point.
@@ -926,7 +946,15 @@ impl Twin {
             c.update_phase(t);
         }
         let mass = self.mass_kg();
-        let (tf, tm) = self.thrust_body();
+        // Only a commanded or faulted thruster can produce thrust (saves two loops over
+        // the thrusters in the common coasting step; same result bit for bit).
+        let thrusting = self.throttle.iter().any(|&t| t > 0.0)
+            || self.thruster_faults.iter().any(Option::is_some);
+        let (tf, tm) = if thrusting {
+            self.thrust_body()
+        } else {
+            (DVec3::ZERO, DVec3::ZERO)
+        };
         if !self.env_valid {
             self.refresh_env();
         }
@@ -936,12 +964,7 @@ impl Twin {
         let s2 = s0.add(&k1, 0.5 * h);
         let k2 = self.derivative(
             &s2,
-            &self.environment_at(
-                t + 0.5 * h,
-                &s2,
-                self.stage_altitude(s2.position_eci_m),
-                false,
-            ),
+            &self.environment_at(t + 0.5 * h, &s2, self.stage_altitude(s2.position_eci_m)),
             tf,
             tm,
             mass,
@@ -949,12 +972,7 @@ impl Twin {
         let s3 = s0.add(&k2, 0.5 * h);
         let k3 = self.derivative(
             &s3,
-            &self.environment_at(
-                t + 0.5 * h,
-                &s3,
-                self.stage_altitude(s3.position_eci_m),
-                false,
-            ),
+            &self.environment_at(t + 0.5 * h, &s3, self.stage_altitude(s3.position_eci_m)),
             tf,
             tm,
             mass,
@@ -962,7 +980,7 @@ impl Twin {
         let s4 = s0.add(&k3, h);
         let k4 = self.derivative(
             &s4,
-            &self.environment_at(t + h, &s4, self.stage_altitude(s4.position_eci_m), false),
+            &self.environment_at(t + h, &s4, self.stage_altitude(s4.position_eci_m)),
             tf,
             tm,
             mass,
@@ -980,7 +998,7 @@ impl Twin {
         s1.eci_from_body = s1.eci_from_body.normalize();
 
         // Propellant: flow is constant over the step.
-        for k in 0..self.throttle.len() {
+        for k in 0..if thrusting { self.throttle.len() } else { 0 } {
             let th = self.effective_throttle(k);
             if th > 0.0 {
                 let spec = &self.vehicle.thrusters[k];
