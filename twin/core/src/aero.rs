@@ -183,7 +183,7 @@ impl Axis {
     fn bracket(&self, v: f64) -> (usize, f64) {
         let x = &self.x;
         let n = x.len();
-        if !(v > x[0]) {
+        if v <= x[0] || v.is_nan() {
             return (0, 0.0);
         }
         if v >= x[n - 1] {
