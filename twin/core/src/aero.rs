@@ -145,6 +145,8 @@ struct Axis {
     inv_width: Vec<f64>,
     inv_cell: f64,
     cell_to_interval: Vec<u32>,
+    /// Equal intervals (to 1e-12 of the span): the index is computed, not looked up.
+    uniform: bool,
 }
 
 /// Most cells an axis gets (an axis whose narrowest interval is finer than 1/4096 of
@@ -170,11 +172,19 @@ impl Axis {
             })
             .collect();
         let inv_width = x.windows(2).map(|w| 1.0 / (w[1] - w[0])).collect();
+        let uniform = x
+            .windows(2)
+            .all(|w| ((w[1] - w[0]) - span / (n - 1) as f64).abs() <= 1e-12 * span);
         Self {
             x,
             inv_width,
-            inv_cell,
+            inv_cell: if uniform {
+                (n - 1) as f64 / span
+            } else {
+                inv_cell
+            },
             cell_to_interval,
+            uniform,
         }
     }
 
@@ -189,7 +199,15 @@ impl Axis {
         if v >= x[n - 1] {
             return (n - 2, 1.0);
         }
-        let c = (((v - x[0]) * self.inv_cell) as usize).min(self.cell_to_interval.len() - 1);
+        // Through i64: f64 -> usize saturates with several more instructions (v > x[0]
+        // here, so the value is not negative).
+        let c = ((v - x[0]) * self.inv_cell) as i64 as usize;
+        if self.uniform {
+            // Rounding may put v a hair below x[i]: a fraction of -1e-16, harmless.
+            let i = c.min(n - 2);
+            return (i, (v - x[i]) * self.inv_cell);
+        }
+        let c = c.min(self.cell_to_interval.len() - 1);
         let mut i = self.cell_to_interval[c] as usize;
         // Rounding at a cell edge can leave the start one interval off either way.
         while i > 0 && x[i] > v {

@@ -531,7 +531,8 @@ pub fn us76_fast(z_m: f64) -> AirState {
     }
     let tab = fast_table();
     let x = (z_m - FAST_Z0) * (1.0 / FAST_DZ);
-    let k = (x as usize).min(tab.len() - 1);
+    // Through i64 (cheaper than f64 -> usize); x >= 0 here.
+    let k = (x as i64 as usize).min(tab.len() - 1);
     let f = x - k as f64;
     let n = &tab[k];
     AirState {

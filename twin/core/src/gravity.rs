@@ -35,12 +35,12 @@ impl GravityModel {
                 -planet.mu_m3_s2 / (r2 * r2.sqrt()) * r
             }
             (GravityModel::J2, _) => {
-                let r2 = r.length_squared();
-                let rn = r2.sqrt();
-                let mu_r3 = planet.mu_m3_s2 / (r2 * rn);
+                // One division and one square root (this runs four times per step).
+                let inv_r2 = 1.0 / r.length_squared();
+                let mu_r3 = planet.mu_m3_s2 * inv_r2 * inv_r2.sqrt();
                 let re = planet.equatorial_radius_m;
-                let k = 1.5 * planet.j2 * re * re / r2;
-                let z2 = r.z * r.z / r2;
+                let k = 1.5 * planet.j2 * re * re * inv_r2;
+                let z2 = r.z * r.z * inv_r2;
                 DVec3::new(
                     -mu_r3 * r.x * (1.0 - k * (5.0 * z2 - 1.0)),
                     -mu_r3 * r.y * (1.0 - k * (5.0 * z2 - 1.0)),

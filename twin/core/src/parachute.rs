@@ -174,34 +174,38 @@ impl Parachute {
     /// Drag area at time `t_s`, m^2 (continuous within a phase, for the integrator).
     #[inline]
     pub fn cd_s_at(&self, t_s: f64) -> f64 {
-        let s = &self.spec;
-        let full = s.full_cd_s_m2() * self.final_fraction();
+        // Stowed, deploying, failed and released canopies first: they are most calls.
+        if !matches!(
+            self.phase,
+            ChutePhase::Inflating | ChutePhase::Reefed | ChutePhase::Disreefing | ChutePhase::Open
+        ) {
+            return 0.0;
+        }
         let Some(ls) = self.line_stretch_at_s else {
             return 0.0;
         };
+        let s = &self.spec;
+        let full = s.full_cd_s_m2() * self.final_fraction();
         let dt = (t_s - ls).max(0.0);
-        match self.phase {
-            ChutePhase::Inflating
-            | ChutePhase::Reefed
-            | ChutePhase::Disreefing
-            | ChutePhase::Open => {
-                let first_target = s.reefing.as_ref().map_or(full, |r| r.cd_s_m2.min(full));
-                if dt < s.inflation_time_s {
-                    return first_target * (dt / s.inflation_time_s).powf(s.inflation_exponent);
-                }
-                match &s.reefing {
-                    None => full,
-                    Some(r) => {
-                        if dt < r.disreef_after_s {
-                            first_target
-                        } else {
-                            let x = ((dt - r.disreef_after_s) / r.disreef_inflation_s).min(1.0);
-                            first_target + (full - first_target) * x.powf(s.inflation_exponent)
-                        }
+        let first_target = s.reefing.as_ref().map_or(full, |r| r.cd_s_m2.min(full));
+        if dt < s.inflation_time_s {
+            return first_target * (dt / s.inflation_time_s).powf(s.inflation_exponent);
+        }
+        match &s.reefing {
+            None => full,
+            Some(r) => {
+                if dt < r.disreef_after_s {
+                    first_target
+                } else {
+                    let x = (dt - r.disreef_after_s) / r.disreef_inflation_s;
+                    if x >= 1.0 {
+                        // Fully disreefed (the expression at x = 1, without powf).
+                        first_target + (full - first_target)
+                    } else {
+                        first_target + (full - first_target) * x.powf(s.inflation_exponent)
                     }
                 }
             }
-            _ => 0.0,
         }
     }
 }

@@ -92,6 +92,37 @@ impl BodyState {
     }
 }
 
+/// The angle of attack at a step's first RK4 stage, from which the later stages of the
+/// same step get theirs by the small rotation between them instead of an arccosine.
+#[derive(Debug, Clone, Copy, Default)]
+struct AlphaRef {
+    alpha_rad: f64,
+    cos_alpha: f64,
+    sin_alpha: f64,
+}
+
+/// Largest |sin(alpha - alpha_ref)| the increment is used for (a capsule turning its
+/// velocity by more than 0.57 deg within one step gets the arccosine).
+const ALPHA_INCREMENT_MAX: f64 = 1e-2;
+
+/// Total angle of attack from its cosine and (non-negative) sine: alpha_ref plus
+/// asin(sin(alpha - alpha_ref)) by its series (terms to x^7; the first omitted one,
+/// 35 x^9 / 1152, is below 1e-19 rad for |x| <= 0.01) when the reference is close,
+/// `acos` otherwise.
+#[inline]
+fn alpha_from(cos_alpha: f64, sin_alpha: f64, reference: Option<&AlphaRef>) -> f64 {
+    if let Some(r) = reference {
+        let x = sin_alpha * r.cos_alpha - cos_alpha * r.sin_alpha;
+        let cos_d = cos_alpha * r.cos_alpha + sin_alpha * r.sin_alpha;
+        if x.abs() <= ALPHA_INCREMENT_MAX && cos_d > 0.0 {
+            let x2 = x * x;
+            return r.alpha_rad
+                + x * (1.0 + x2 * (1.0 / 6.0 + x2 * (3.0 / 40.0 + x2 * (5.0 / 112.0))));
+        }
+    }
+    cos_alpha.acos()
+}
+
 /// Environment and aerodynamic quantities at one state (everything but thrust).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Environment {
@@ -280,6 +311,7 @@ pub struct Twin {
     env: Environment,
     env_valid: bool,
     alt_ref: (DVec3, f64, DVec3),
+    alpha_ref: Option<AlphaRef>,
     angular_accel_body: DVec3,
 }
 
@@ -376,6 +408,7 @@ impl Twin {
             env: Environment::default(),
             env_valid: false,
             alt_ref: (DVec3::ZERO, 0.0, DVec3::Z),
+            alpha_ref: None,
             angular_accel_body: DVec3::ZERO,
             trim,
             aero_grid: match &vehicle.aero {
@@ -746,7 +779,9 @@ impl Twin {
             self.opts.planet.altitude_and_normal(r)
         };
         self.alt_ref = (r, h, n);
-        self.env = self.environment_at(self.t_s, &self.state, h);
+        let mut env = Environment::default();
+        self.alpha_ref = self.environment_at(self.t_s, &self.state, h, None, &mut env);
+        self.env = env;
         self.env_valid = true;
     }
 
@@ -797,8 +832,17 @@ impl Twin {
         }
     }
 
-    /// Everything but thrust at a state.
-    fn environment_at(&self, t_s: f64, s: &BodyState, altitude_m: f64) -> Environment {
+    /// Everything but thrust at a state, written into `env` (filled in place: the
+    /// struct is large and this runs four times per step); returns the angle of attack
+    /// for later stages to start from (`alpha_ref` given: this is a later stage).
+    fn environment_at(
+        &self,
+        t_s: f64,
+        s: &BodyState,
+        altitude_m: f64,
+        alpha_ref: Option<&AlphaRef>,
+        env: &mut Environment,
+    ) -> Option<AlphaRef> {
         let p = &self.opts.planet;
         let gravity = self.opts.gravity.accel_eci(p, s.position_eci_m);
         let air = self.opts.atmosphere.at(altitude_m, self.density_scale);
@@ -813,12 +857,11 @@ impl Twin {
             let w_ecef = ecef_from_ned * DVec3::new(wn, we, 0.0);
             v_air_eci -= ecef_from_eci.transpose() * w_ecef;
         }
-        let body_from_eci = s.eci_from_body.conjugate();
-        let v_air_body = body_from_eci * v_air_eci;
+        let v_air_body = s.eci_from_body.conjugate() * v_air_eci;
         let speed = v_air_body.length();
         let q = 0.5 * air.density_kg_m3 * speed * speed;
         let mach = speed / air.speed_of_sound_m_s;
-        let mut env = Environment {
+        *env = Environment {
             altitude_m,
             air: Some(air),
             air_velocity_body_m_s: v_air_body,
@@ -829,19 +872,28 @@ impl Twin {
             ..Default::default()
         };
         if speed < 1e-6 {
-            return env;
+            return None;
         }
-        let v_hat_body = v_air_body / speed;
+        // Reciprocals once: a vector divided by a scalar is three divisions.
+        let inv_speed = 1.0 / speed;
+        let mut new_ref = None;
+        let v_hat_body = v_air_body * inv_speed;
 
         let six_dof = self.opts.dof == Dof::Six;
         match (&self.vehicle.aero, six_dof) {
             (AeroSpec::Table(t), true) => {
                 let cos_a = v_hat_body.x.clamp(-1.0, 1.0);
-                let alpha = cos_a.acos();
                 let cross = DVec3::new(0.0, v_air_body.y, v_air_body.z);
                 let cl = cross.length();
+                let sin_a = (cl * inv_speed).min(1.0);
+                let alpha = alpha_from(cos_a, sin_a, alpha_ref);
+                new_ref = Some(AlphaRef {
+                    alpha_rad: alpha,
+                    cos_alpha: cos_a,
+                    sin_alpha: sin_a,
+                });
                 let c_hat = if cl > 1e-9 * speed {
-                    cross / cl
+                    cross * (1.0 / cl)
                 } else {
                     DVec3::Z
                 };
@@ -854,7 +906,7 @@ impl Twin {
                 let mref = DVec3::from_array(t.moment_reference_m);
                 let mut m = c_hat.cross(DVec3::X) * (qs * self.l_ref_m * c.cm)
                     + (mref - self.cg_m).cross(f);
-                let k = qs * self.l_ref_m * self.l_ref_m / (2.0 * speed);
+                let k = qs * self.l_ref_m * self.l_ref_m * (0.5 * inv_speed);
                 let w = s.rate_body_rad_s;
                 m += DVec3::new(
                     t.clp_per_rad * w.x,
@@ -900,7 +952,7 @@ impl Twin {
                 env.moment_body_n_m += r_att.cross(f);
             }
         }
-        env
+        new_ref
     }
 
     #[inline]
@@ -910,10 +962,10 @@ impl Twin {
         env: &Environment,
         thrust_f: DVec3,
         thrust_m: DVec3,
-        mass: f64,
+        inv_mass: f64,
     ) -> Deriv {
         let f_body = env.aero_force_body_n + env.chute_force_body_n + thrust_f;
-        let dv = env.gravity_eci_m_s2 + s.eci_from_body * (f_body / mass);
+        let dv = env.gravity_eci_m_s2 + s.eci_from_body * (f_body * inv_mass);
         if self.opts.dof == Dof::Three {
             return Deriv {
                 dr: s.velocity_eci_m_s,
@@ -945,7 +997,7 @@ impl Twin {
         for c in &mut self.chutes {
             c.update_phase(t);
         }
-        let mass = self.mass_kg();
+        let inv_mass = 1.0 / self.mass_kg();
         // Only a commanded or faulted thruster can produce thrust (saves two loops over
         // the thrusters in the common coasting step; same result bit for bit).
         let thrusting = self.throttle.iter().any(|&t| t > 0.0)
@@ -959,32 +1011,24 @@ impl Twin {
             self.refresh_env();
         }
         let s0 = self.state;
-        let e1 = self.env;
-        let k1 = self.derivative(&s0, &e1, tf, tm, mass);
-        let s2 = s0.add(&k1, 0.5 * h);
-        let k2 = self.derivative(
-            &s2,
-            &self.environment_at(t + 0.5 * h, &s2, self.stage_altitude(s2.position_eci_m)),
-            tf,
-            tm,
-            mass,
-        );
-        let s3 = s0.add(&k2, 0.5 * h);
-        let k3 = self.derivative(
-            &s3,
-            &self.environment_at(t + 0.5 * h, &s3, self.stage_altitude(s3.position_eci_m)),
-            tf,
-            tm,
-            mass,
-        );
-        let s4 = s0.add(&k3, h);
-        let k4 = self.derivative(
-            &s4,
-            &self.environment_at(t + h, &s4, self.stage_altitude(s4.position_eci_m)),
-            tf,
-            tm,
-            mass,
-        );
+        let prev_alt = self.env.altitude_m;
+        let k1 = self.derivative(&s0, &self.env, tf, tm, inv_mass);
+        // A later stage: its environment from the step's exact altitude (linearised)
+        // and angle of attack (incremented), then its derivative.
+        let mut env = Environment::default();
+        let mut stage = |s: &BodyState, t_s: f64| {
+            self.environment_at(
+                t_s,
+                s,
+                self.stage_altitude(s.position_eci_m),
+                self.alpha_ref.as_ref(),
+                &mut env,
+            );
+            self.derivative(s, &env, tf, tm, inv_mass)
+        };
+        let k2 = stage(&s0.add(&k1, 0.5 * h), t + 0.5 * h);
+        let k3 = stage(&s0.add(&k2, 0.5 * h), t + 0.5 * h);
+        let k4 = stage(&s0.add(&k3, h), t + h);
         let mut s1 = BodyState {
             position_eci_m: s0.position_eci_m
                 + (k1.dr + 2.0 * k2.dr + 2.0 * k3.dr + k4.dr) * (h / 6.0),
@@ -1011,7 +1055,6 @@ impl Twin {
 
         // Heating and thermal model (first order in time; these do not feed back).
         let q0 = self.heat_flux_w_m2;
-        let prev_alt = e1.altitude_m;
         self.state = s1;
         self.t_s = t + h;
         self.step += 1;
