@@ -1142,3 +1142,36 @@ impl Twin {
         };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The angle of attack of a later RK4 stage, incremented from the first stage's,
+    /// is the angle itself (to rounding) across the whole range and for turns up to
+    /// the increment's limit; beyond it the arccosine is used.
+    #[test]
+    fn alpha_increment_matches_the_angle() {
+        for deg in 0..=180 {
+            let a0 = f64::from(deg).to_radians();
+            let r = AlphaRef {
+                alpha_rad: a0,
+                cos_alpha: a0.cos(),
+                sin_alpha: a0.sin(),
+            };
+            for d in [-0.0099, -1e-3, -1e-7, 0.0, 1e-7, 1e-3, 0.0099] {
+                let a = (a0 + d).clamp(0.0, std::f64::consts::PI);
+                let got = alpha_from(a.cos(), a.sin(), Some(&r));
+                assert!((got - a).abs() < 1e-14, "alpha0 {deg} deg, d {d}: {got} vs {a}");
+            }
+        }
+        // A large turn within one step falls back to acos.
+        let r = AlphaRef {
+            alpha_rad: 0.5,
+            cos_alpha: 0.5f64.cos(),
+            sin_alpha: 0.5f64.sin(),
+        };
+        let got = alpha_from(1.2f64.cos(), 1.2f64.sin(), Some(&r));
+        assert!((got - 1.2).abs() < 1e-14, "{got}");
+    }
+}
