@@ -729,15 +729,16 @@ fn fly(spec: &CaseSpec, mut twin: Twin) -> CaseResult {
     let g0 = G0_M_S2;
     loop {
         // Triggers (evaluated on the current state, before the step).
-        let env = *twin.environment();
+        let (mach, q_pa, alt_m) = {
+            let e = twin.environment();
+            (e.mach, e.dynamic_pressure_pa, e.altitude_m)
+        };
         for (k, p) in spec.parachutes.iter().enumerate() {
             if fired[k] || twin.contact().is_some() {
                 continue;
             }
-            let go = p
-                .mach_below
-                .is_some_and(|m| env.mach < m && env.dynamic_pressure_pa > 1.0)
-                || p.altitude_below_m.is_some_and(|h| env.altitude_m < h);
+            let go = p.mach_below.is_some_and(|m| mach < m && q_pa > 1.0)
+                || p.altitude_below_m.is_some_and(|h| alt_m < h);
             if go && let Some(i) = chute_idx[k] {
                 fired[k] = true;
                 for r in &p.release {
@@ -746,12 +747,12 @@ fn fly(spec: &CaseSpec, mut twin: Twin) -> CaseResult {
                     }
                 }
                 twin.deploy_parachute(i);
-                events.push((k, i, twin.time_s(), env.altitude_m, env.mach));
+                events.push((k, i, twin.time_s(), alt_m, mach));
             }
         }
         twin.step();
         let t = twin.time_s();
-        let env = *twin.environment();
+        let env = twin.environment();
         if twin.contact().is_none() {
             // Load factor from aero + parachutes only.
             let f = env.aero_force_body_n + env.chute_force_body_n;

@@ -101,6 +101,16 @@ impl Parachute {
         self.update_phase(t_s);
     }
 
+    /// True in the phases with a canopy in the air (inflating, reefed, disreefing,
+    /// open): the only ones [`cd_s_at`](Self::cd_s_at) can be non-zero in.
+    #[inline]
+    pub fn is_out(&self) -> bool {
+        matches!(
+            self.phase,
+            ChutePhase::Inflating | ChutePhase::Reefed | ChutePhase::Disreefing | ChutePhase::Open
+        )
+    }
+
     /// Release / riser cut command.
     pub fn release(&mut self) {
         if !matches!(self.phase, ChutePhase::Stowed | ChutePhase::Failed) {
@@ -175,10 +185,7 @@ impl Parachute {
     #[inline]
     pub fn cd_s_at(&self, t_s: f64) -> f64 {
         // Stowed, deploying, failed and released canopies first: they are most calls.
-        if !matches!(
-            self.phase,
-            ChutePhase::Inflating | ChutePhase::Reefed | ChutePhase::Disreefing | ChutePhase::Open
-        ) {
+        if !self.is_out() {
             return 0.0;
         }
         let Some(ls) = self.line_stretch_at_s else {

@@ -92,6 +92,16 @@ impl BodyState {
     }
 }
 
+/// The diagonal of a matrix whose off-diagonal elements are all zero.
+fn diagonal(m: &DMat3) -> Option<DVec3> {
+    let off = [
+        m.x_axis.y, m.x_axis.z, m.y_axis.x, m.y_axis.z, m.z_axis.x, m.z_axis.y,
+    ];
+    off.iter()
+        .all(|&x| x == 0.0)
+        .then(|| DVec3::new(m.x_axis.x, m.y_axis.y, m.z_axis.z))
+}
+
 /// The angle of attack at a step's first RK4 stage, from which the later stages of the
 /// same step get theirs by the small rotation between them instead of an arccosine.
 #[derive(Debug, Clone, Copy, Default)]
@@ -285,6 +295,9 @@ pub struct Twin {
     // Derived vehicle constants.
     inertia: DMat3,
     inertia_inv: DMat3,
+    /// Diagonals of the inertia and its inverse when both matrices are diagonal
+    /// (principal axes along the body axes): element-wise products, same bits.
+    inertia_diagonal: Option<(DVec3, DVec3)>,
     cg_m: DVec3,
     s_ref_m2: f64,
     l_ref_m: f64,
@@ -370,6 +383,7 @@ impl Twin {
             dt_s: 1.0 / opts.rate_hz,
             inertia,
             inertia_inv: inertia.inverse(),
+            inertia_diagonal: diagonal(&inertia).zip(diagonal(&inertia.inverse())),
             cg_m: DVec3::from_array(vehicle.mass.cg_m),
             s_ref_m2: vehicle.reference_area_m2(),
             l_ref_m: vehicle.reference_length_m(),
@@ -846,8 +860,10 @@ impl Twin {
         let p = &self.opts.planet;
         let gravity = self.opts.gravity.accel_eci(p, s.position_eci_m);
         let air = self.opts.atmosphere.at(altitude_m, self.density_scale);
-        let omega = p.omega_eci();
-        let mut v_air_eci = s.velocity_eci_m_s - omega.cross(s.position_eci_m);
+        // omega x r with omega along z (the same bits as the full cross product).
+        let w_z = p.rotation_rate_rad_s;
+        let r = s.position_eci_m;
+        let mut v_air_eci = s.velocity_eci_m_s - DVec3::new(-w_z * r.y, w_z * r.x, 0.0);
         if !self.opts.wind.is_calm() {
             let (wn, we) = self.opts.wind.at(altitude_m);
             let ecef_from_eci = p.ecef_from_eci(t_s);
@@ -904,7 +920,8 @@ impl Twin {
                 let qs = q * self.s_ref_m2;
                 let f = (DVec3::X * -c.ca - c_hat * c.cn) * qs;
                 let mref = DVec3::from_array(t.moment_reference_m);
-                let mut m = c_hat.cross(DVec3::X) * (qs * self.l_ref_m * c.cm)
+                // c_hat x X, written out.
+                let mut m = DVec3::new(0.0, c_hat.z, -c_hat.y) * (qs * self.l_ref_m * c.cm)
                     + (mref - self.cg_m).cross(f);
                 let k = qs * self.l_ref_m * self.l_ref_m * (0.5 * inv_speed);
                 let w = s.rate_body_rad_s;
@@ -933,8 +950,9 @@ impl Twin {
                 env.alpha_rad = alpha;
             }
         }
-        // Parachutes: drag along the air velocity at the attachment point.
-        for c in &self.chutes {
+        // Parachutes: drag along the air velocity at the attachment point (phases do
+        // not change within a step, so a step without a canopy out skips the loop).
+        for c in self.chutes.iter().filter(|c| c.is_out()) {
             let cds = c.cd_s_at(t_s);
             if cds <= 0.0 {
                 continue;
@@ -976,7 +994,10 @@ impl Twin {
         }
         let w = s.rate_body_rad_s;
         let m = env.moment_body_n_m + thrust_m;
-        let dw = self.inertia_inv * (m - w.cross(self.inertia * w));
+        let dw = match self.inertia_diagonal {
+            Some((i, i_inv)) => (m - w.cross(i * w)) * i_inv,
+            None => self.inertia_inv * (m - w.cross(self.inertia * w)),
+        };
         let dq = s.eci_from_body * DQuat::from_xyzw(0.5 * w.x, 0.5 * w.y, 0.5 * w.z, 0.0);
         Deriv {
             dr: s.velocity_eci_m_s,
@@ -1162,7 +1183,10 @@ mod tests {
             for d in [-0.0099, -1e-3, -1e-7, 0.0, 1e-7, 1e-3, 0.0099] {
                 let a = (a0 + d).clamp(0.0, std::f64::consts::PI);
                 let got = alpha_from(a.cos(), a.sin(), Some(&r));
-                assert!((got - a).abs() < 1e-14, "alpha0 {deg} deg, d {d}: {got} vs {a}");
+                assert!(
+                    (got - a).abs() < 1e-14,
+                    "alpha0 {deg} deg, d {d}: {got} vs {a}"
+                );
             }
         }
         // A large turn within one step falls back to acos.
