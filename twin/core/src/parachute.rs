@@ -193,8 +193,16 @@ impl Parachute {
         };
         let s = &self.spec;
         let full = s.full_cd_s_m2() * self.final_fraction();
-        let dt = (t_s - ls).max(0.0);
         let first_target = s.reefing.as_ref().map_or(full, |r| r.cd_s_m2.min(full));
+        if self.phase == ChutePhase::Open {
+            // Fully open (the values of the branches below once inflation and any
+            // disreefing are over; a phase does not change within a step).
+            return match s.reefing {
+                None => full,
+                Some(_) => first_target + (full - first_target),
+            };
+        }
+        let dt = (t_s - ls).max(0.0);
         if dt < s.inflation_time_s {
             return first_target * (dt / s.inflation_time_s).powf(s.inflation_exponent);
         }

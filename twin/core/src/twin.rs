@@ -794,7 +794,7 @@ impl Twin {
         };
         self.alt_ref = (r, h, n);
         let mut env = Environment::default();
-        self.alpha_ref = self.environment_at(self.t_s, &self.state, h, None, &mut env);
+        self.alpha_ref = self.environment_at::<true>(self.t_s, &self.state, h, None, &mut env);
         self.env = env;
         self.env_valid = true;
     }
@@ -849,7 +849,9 @@ impl Twin {
     /// Everything but thrust at a state, written into `env` (filled in place: the
     /// struct is large and this runs four times per step); returns the angle of attack
     /// for later stages to start from (`alpha_ref` given: this is a later stage).
-    fn environment_at(
+    /// `FULL = false` (the later RK4 stages) leaves `env.air` empty, so the air's
+    /// temperature and pressure, which no force needs, are not computed.
+    fn environment_at<const FULL: bool>(
         &self,
         t_s: f64,
         s: &BodyState,
@@ -879,7 +881,7 @@ impl Twin {
         let mach = speed / air.speed_of_sound_m_s;
         *env = Environment {
             altitude_m,
-            air: Some(air),
+            air: if FULL { Some(air) } else { None },
             air_velocity_body_m_s: v_air_body,
             airspeed_m_s: speed,
             mach,
@@ -1038,7 +1040,7 @@ impl Twin {
         // and angle of attack (incremented), then its derivative.
         let mut env = Environment::default();
         let mut stage = |s: &BodyState, t_s: f64| {
-            self.environment_at(
+            self.environment_at::<false>(
                 t_s,
                 s,
                 self.stage_altitude(s.position_eci_m),
