@@ -201,11 +201,12 @@ impl Axis {
         }
         // Through i64: f64 -> usize saturates with several more instructions (v > x[0]
         // here, so the value is not negative).
-        let c = ((v - x[0]) * self.inv_cell) as i64 as usize;
+        let t = (v - x[0]) * self.inv_cell;
+        let c = t as i64 as usize;
         if self.uniform {
-            // Rounding may put v a hair below x[i]: a fraction of -1e-16, harmless.
+            // Interval and fraction from the scaled value itself (no dependent load).
             let i = c.min(n - 2);
-            return (i, (v - x[i]) * self.inv_cell);
+            return (i, t - i as f64);
         }
         let c = c.min(self.cell_to_interval.len() - 1);
         let mut i = self.cell_to_interval[c] as usize;

@@ -112,25 +112,27 @@ struct AlphaRef {
 }
 
 /// Largest |sin(alpha - alpha_ref)| the increment is used for (a capsule turning its
-/// velocity by more than 0.57 deg within one step gets the arccosine).
-const ALPHA_INCREMENT_MAX: f64 = 1e-2;
+/// air velocity by more than 0.057 deg between the first and a later stage of one step,
+/// 2 rad/s at 1 kHz, gets the arccosine).
+const ALPHA_INCREMENT_MAX: f64 = 1e-3;
 
-/// Total angle of attack from its cosine and (non-negative) sine: alpha_ref plus
-/// asin(sin(alpha - alpha_ref)) by its series (terms to x^7; the first omitted one,
-/// 35 x^9 / 1152, is below 1e-19 rad for |x| <= 0.01) when the reference is close,
-/// `acos` otherwise.
+/// Total angle of attack from the body-frame air velocity's axial component `vx`, its
+/// cross-flow magnitude `cl` (both unnormalised) and 1/airspeed: alpha_ref plus
+/// asin(sin(alpha - alpha_ref)) by its series x + x^3/6 + 3x^5/40 (the first omitted
+/// term, 5x^7/112, is below 5e-23 rad for |x| <= 1e-3) when the reference is close,
+/// `acos` otherwise. The division by the airspeed comes last and the series is short:
+/// this sits on the step's longest dependency chain.
 #[inline]
-fn alpha_from(cos_alpha: f64, sin_alpha: f64, reference: Option<&AlphaRef>) -> f64 {
+fn alpha_from(vx: f64, cl: f64, inv_speed: f64, reference: Option<&AlphaRef>) -> f64 {
     if let Some(r) = reference {
-        let x = sin_alpha * r.cos_alpha - cos_alpha * r.sin_alpha;
-        let cos_d = cos_alpha * r.cos_alpha + sin_alpha * r.sin_alpha;
+        let x = (cl * r.cos_alpha - vx * r.sin_alpha) * inv_speed;
+        let cos_d = vx * r.cos_alpha + cl * r.sin_alpha;
         if x.abs() <= ALPHA_INCREMENT_MAX && cos_d > 0.0 {
             let x2 = x * x;
-            return r.alpha_rad
-                + x * (1.0 + x2 * (1.0 / 6.0 + x2 * (3.0 / 40.0 + x2 * (5.0 / 112.0))));
+            return (r.alpha_rad + x) + x * x2 * (1.0 / 6.0 + x2 * (3.0 / 40.0));
         }
     }
-    cos_alpha.acos()
+    (vx * inv_speed).clamp(-1.0, 1.0).acos()
 }
 
 /// Environment and aerodynamic quantities at one state (everything but thrust).
@@ -900,16 +902,16 @@ impl Twin {
         let six_dof = self.opts.dof == Dof::Six;
         match (&self.vehicle.aero, six_dof) {
             (AeroSpec::Table(t), true) => {
-                let cos_a = v_hat_body.x.clamp(-1.0, 1.0);
                 let cross = DVec3::new(0.0, v_air_body.y, v_air_body.z);
                 let cl = cross.length();
-                let sin_a = (cl * inv_speed).min(1.0);
-                let alpha = alpha_from(cos_a, sin_a, alpha_ref);
-                new_ref = Some(AlphaRef {
-                    alpha_rad: alpha,
-                    cos_alpha: cos_a,
-                    sin_alpha: sin_a,
-                });
+                let alpha = alpha_from(v_air_body.x, cl, inv_speed, alpha_ref);
+                if alpha_ref.is_none() {
+                    new_ref = Some(AlphaRef {
+                        alpha_rad: alpha,
+                        cos_alpha: v_hat_body.x.clamp(-1.0, 1.0),
+                        sin_alpha: (cl * inv_speed).min(1.0),
+                    });
+                }
                 let c_hat = if cl > 1e-9 * speed {
                     cross * (1.0 / cl)
                 } else {
@@ -1175,16 +1177,19 @@ mod tests {
     /// the increment's limit; beyond it the arccosine is used.
     #[test]
     fn alpha_increment_matches_the_angle() {
+        let reference = |a0: f64| AlphaRef {
+            alpha_rad: a0,
+            cos_alpha: a0.cos(),
+            sin_alpha: a0.sin(),
+        };
         for deg in 0..=180 {
             let a0 = f64::from(deg).to_radians();
-            let r = AlphaRef {
-                alpha_rad: a0,
-                cos_alpha: a0.cos(),
-                sin_alpha: a0.sin(),
-            };
-            for d in [-0.0099, -1e-3, -1e-7, 0.0, 1e-7, 1e-3, 0.0099] {
+            let r = reference(a0);
+            for d in [-9e-4, -1e-4, -1e-7, 0.0, 1e-7, 1e-4, 9e-4] {
                 let a = (a0 + d).clamp(0.0, std::f64::consts::PI);
-                let got = alpha_from(a.cos(), a.sin(), Some(&r));
+                // Unnormalised components (airspeed 7 km/s), as the loop has them.
+                let speed = 7000.0;
+                let got = alpha_from(a.cos() * speed, a.sin() * speed, 1.0 / speed, Some(&r));
                 assert!(
                     (got - a).abs() < 1e-14,
                     "alpha0 {deg} deg, d {d}: {got} vs {a}"
@@ -1192,12 +1197,7 @@ mod tests {
             }
         }
         // A large turn within one step falls back to acos.
-        let r = AlphaRef {
-            alpha_rad: 0.5,
-            cos_alpha: 0.5f64.cos(),
-            sin_alpha: 0.5f64.sin(),
-        };
-        let got = alpha_from(1.2f64.cos(), 1.2f64.sin(), Some(&r));
+        let got = alpha_from(1.2f64.cos(), 1.2f64.sin(), 1.0, Some(&reference(0.5)));
         assert!((got - 1.2).abs() < 1e-14, "{got}");
     }
 }
