@@ -174,6 +174,32 @@ impl LinkStats {
     }
 }
 
+/// Carries a protocol decoder's error counts into the counters of the link it reads.
+///
+/// A serial line is framed above the link (IMU datagrams, NMEA sentences), so the link
+/// itself sees bytes; the stream decoder that reads them finds the bad checksums and
+/// broken frames. Call [`DecodeTally::report`] after feeding the decoder: the errors it
+/// found since the last call are added to the link's `crc_errors` (checksum / CRC
+/// mismatches) and `framing_errors` (bad structure, and bytes thrown away by a full
+/// input buffer counted as one framing error per overflow event).
+#[derive(Debug, Default)]
+pub struct DecodeTally {
+    reported: capsule_icd::DecodeStats,
+}
+
+impl DecodeTally {
+    /// Adds `now - last reported` to `link`'s counters.
+    pub fn report(&mut self, link: &Link, now: &capsule_icd::DecodeStats) {
+        let r = &mut self.reported;
+        let crc = now.checksum_errors.saturating_sub(r.checksum_errors);
+        let framing = now.framing_errors.saturating_sub(r.framing_errors)
+            + u64::from(now.overflow_bytes > r.overflow_bytes);
+        LinkStats::add(&link.stats.crc_errors, crc);
+        LinkStats::add(&link.stats.framing_errors, framing);
+        *r = *now;
+    }
+}
+
 /// Events from a link task.
 #[derive(Debug)]
 pub(crate) enum Event {

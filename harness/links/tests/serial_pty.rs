@@ -3,7 +3,7 @@
 
 use capsule_icd::imu::{ImuDatagram, ImuStreamDecoder};
 use capsule_links::address::{Address, SerialSettings};
-use capsule_links::{LinkError, Packet, serial};
+use capsule_links::{DecodeTally, LinkError, Packet, serial};
 use std::time::Duration;
 
 const S8N1: SerialSettings = SerialSettings {
@@ -64,6 +64,68 @@ async fn imu_datagrams_cross_a_pty_without_loss() {
     let b = sender.await.expect("sender");
     assert_eq!(b.stats().tx_bytes, u64::from(n) * 40);
     assert_eq!(a.stats().rx_bytes, u64::from(n) * 40);
+}
+
+/// CRC and framing errors found by the decoder reading a serial link land in that
+/// link's counters: every 10th datagram has a payload byte flipped (CRC mismatch), every
+/// 25th is preceded by a header with a wrong message id (framing error).
+#[tokio::test]
+async fn decoder_errors_are_counted_on_the_serial_link() {
+    let (mut a, slave) = serial::pty_pair("imu").expect("pty");
+    let b = serial::open("imu-dev", &slave, S8N1).expect("open slave");
+    let n = 300u16;
+    let (mut corrupted, mut fake_headers) = (0u64, 0u64);
+    let mut stream = Vec::new();
+    for k in 0..n {
+        let d = ImuDatagram {
+            counter: k,
+            status: 0,
+            time_us: u32::from(k) * 1000,
+            rate_rad_s: [0.01, 0.02, 0.03],
+            specific_force_m_s2: [0.0, 0.0, 9.8],
+            temperature_c: 25.0,
+        };
+        let mut bytes = d.encode().to_vec();
+        if k % 25 == 0 {
+            stream.extend_from_slice(&[bytes[0], bytes[1], bytes[2] ^ 0xff, bytes[3]]);
+            fake_headers += 1;
+        }
+        if k % 10 == 5 {
+            bytes[12] ^= 0x01;
+            corrupted += 1;
+        }
+        stream.extend_from_slice(&bytes);
+    }
+    let total = stream.len();
+    for chunk in stream.chunks(512) {
+        b.send(Packet::Bytes(chunk.to_vec())).await.expect("send");
+    }
+    let mut dec = ImuStreamDecoder::default();
+    let mut tally = DecodeTally::default();
+    let mut out = Vec::new();
+    let mut got = 0usize;
+    while got < total {
+        let r = tokio::time::timeout(Duration::from_secs(5), a.recv())
+            .await
+            .expect("bytes arrive")
+            .expect("link up");
+        if let Packet::Bytes(bytes) = r.packet {
+            got += bytes.len();
+            dec.push(&bytes, &mut out);
+            tally.report(&a, &dec.stats);
+        }
+    }
+    assert_eq!(
+        out.len() as u64,
+        u64::from(n) - corrupted,
+        "every intact datagram"
+    );
+    assert_eq!(dec.stats.checksum_errors, corrupted);
+    assert!(dec.stats.framing_errors >= fake_headers, "{:?}", dec.stats);
+    let link = a.stats();
+    assert_eq!(link.crc_errors, dec.stats.checksum_errors, "{link:?}");
+    assert_eq!(link.framing_errors, dec.stats.framing_errors, "{link:?}");
+    assert_eq!(link.rx_bytes, total as u64);
 }
 
 #[tokio::test]
