@@ -180,8 +180,8 @@ impl LinkStats {
 /// itself sees bytes; the stream decoder that reads them finds the bad checksums and
 /// broken frames. Call [`DecodeTally::report`] after feeding the decoder: the errors it
 /// found since the last call are added to the link's `crc_errors` (checksum / CRC
-/// mismatches) and `framing_errors` (bad structure, and bytes thrown away by a full
-/// input buffer counted as one framing error per overflow event).
+/// mismatches) and `framing_errors` (bad structure; a report in which the decoder's
+/// full input buffer dropped bytes adds one more).
 #[derive(Debug, Default)]
 pub struct DecodeTally {
     reported: capsule_icd::DecodeStats,

@@ -13,6 +13,18 @@ const S8N1: SerialSettings = SerialSettings {
     stop_bits: 1,
 };
 
+/// The k-th datagram of a test stream (counter and time from k).
+fn datagram(k: u16) -> ImuDatagram {
+    ImuDatagram {
+        counter: k,
+        status: 0,
+        time_us: u32::from(k) * 1000,
+        rate_rad_s: [0.01, 0.02, 0.03],
+        specific_force_m_s2: [0.0, 0.0, 9.8],
+        temperature_c: 25.0,
+    }
+}
+
 #[tokio::test]
 async fn imu_datagrams_cross_a_pty_without_loss() {
     let (mut a, slave) = serial::pty_pair("imu").expect("pty");
@@ -20,15 +32,7 @@ async fn imu_datagrams_cross_a_pty_without_loss() {
     let n = 2000u16;
     let sender = tokio::spawn(async move {
         for k in 0..n {
-            let d = ImuDatagram {
-                counter: k,
-                status: 0,
-                time_us: u32::from(k) * 1000,
-                rate_rad_s: [0.01, 0.02, 0.03],
-                specific_force_m_s2: [0.0, 0.0, 9.8],
-                temperature_c: 25.0,
-            };
-            b.send(Packet::Bytes(d.encode().to_vec()))
+            b.send(Packet::Bytes(datagram(k).encode().to_vec()))
                 .await
                 .expect("send");
         }
@@ -77,15 +81,7 @@ async fn decoder_errors_are_counted_on_the_serial_link() {
     let (mut corrupted, mut fake_headers) = (0u64, 0u64);
     let mut stream = Vec::new();
     for k in 0..n {
-        let d = ImuDatagram {
-            counter: k,
-            status: 0,
-            time_us: u32::from(k) * 1000,
-            rate_rad_s: [0.01, 0.02, 0.03],
-            specific_force_m_s2: [0.0, 0.0, 9.8],
-            temperature_c: 25.0,
-        };
-        let mut bytes = d.encode().to_vec();
+        let mut bytes = datagram(k).encode().to_vec();
         if k % 25 == 0 {
             stream.extend_from_slice(&[bytes[0], bytes[1], bytes[2] ^ 0xff, bytes[3]]);
             fake_headers += 1;

@@ -135,17 +135,20 @@ impl AeroTable {
     }
 }
 
-/// One breakpoint axis compiled for fast lookup: a uniform cell index maps a value to
-/// the interval holding its cell's start (cells are no wider than the narrowest
-/// interval, so at most one step is left), and the intervals' inverse widths turn the
-/// fraction's division into a product.
+/// One breakpoint axis compiled for fast lookup. On an axis of equal intervals the
+/// interval index and fraction come straight from the scaled value. Otherwise a
+/// uniform cell index maps a value to the interval holding its cell's start (cells
+/// are no wider than the narrowest interval, so at most one step is left), and the
+/// intervals' inverse widths turn the fraction's division into a product.
 #[derive(Debug, Clone, PartialEq)]
 struct Axis {
     x: Vec<f64>,
     inv_width: Vec<f64>,
+    /// Cells per unit of the axis (equal intervals: the cells are the intervals).
     inv_cell: f64,
+    /// Interval of each cell's start; empty on an axis of equal intervals.
     cell_to_interval: Vec<u32>,
-    /// Equal intervals (to 1e-12 of the span): the index is computed, not looked up.
+    /// Equal intervals (to 1e-12 of the span).
     uniform: bool,
 }
 
@@ -163,26 +166,30 @@ impl Axis {
             .windows(2)
             .map(|w| w[1] - w[0])
             .fold(f64::INFINITY, f64::min);
-        let cells = ((span / min_width).ceil() as usize).clamp(1, MAX_CELLS);
-        let inv_cell = cells as f64 / span;
-        let cell_to_interval = (0..cells)
-            .map(|c| {
-                let start = x[0] + c as f64 / inv_cell;
-                (x.partition_point(|&b| b <= start).saturating_sub(1)).min(n - 2) as u32
-            })
-            .collect();
         let inv_width = x.windows(2).map(|w| 1.0 / (w[1] - w[0])).collect();
         let uniform = x
             .windows(2)
             .all(|w| ((w[1] - w[0]) - span / (n - 1) as f64).abs() <= 1e-12 * span);
+        let cells = if uniform {
+            n - 1
+        } else {
+            ((span / min_width).ceil() as usize).clamp(1, MAX_CELLS)
+        };
+        let inv_cell = cells as f64 / span;
+        let cell_to_interval = if uniform {
+            Vec::new()
+        } else {
+            (0..cells)
+                .map(|c| {
+                    let start = x[0] + c as f64 / inv_cell;
+                    (x.partition_point(|&b| b <= start).saturating_sub(1)).min(n - 2) as u32
+                })
+                .collect()
+        };
         Self {
             x,
             inv_width,
-            inv_cell: if uniform {
-                (n - 1) as f64 / span
-            } else {
-                inv_cell
-            },
+            inv_cell,
             cell_to_interval,
             uniform,
         }
@@ -233,7 +240,12 @@ pub struct AeroGrid {
 }
 
 impl AeroGrid {
-    /// Compiles a validated table.
+    /// Compiles a table that passed [`AeroTable::validate`] (at least two increasing
+    /// breakpoints per axis and matching row lengths; [`crate::twin::Twin::new`]
+    /// checks this before compiling).
+    ///
+    /// # Panics
+    /// On a table that would fail validation.
     pub fn new(table: &AeroTable) -> Self {
         let n_alpha = table.alpha_deg.len();
         let mut nodes = Vec::with_capacity(table.mach.len() * n_alpha);

@@ -104,7 +104,7 @@ fn diagonal(m: &DMat3) -> Option<DVec3> {
 
 /// The angle of attack at a step's first RK4 stage, from which the later stages of the
 /// same step get theirs by the small rotation between them instead of an arccosine.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 struct AlphaRef {
     alpha_rad: f64,
     cos_alpha: f64,
@@ -900,8 +900,9 @@ impl Twin {
         let v_hat_body = v_air_body * inv_speed;
 
         let six_dof = self.opts.dof == Dof::Six;
-        match (&self.vehicle.aero, six_dof) {
-            (AeroSpec::Table(t), true) => {
+        // A table vehicle always has its compiled grid (built with the twin).
+        match (&self.vehicle.aero, &self.aero_grid, six_dof) {
+            (AeroSpec::Table(t), Some(grid), true) => {
                 let cross = DVec3::new(0.0, v_air_body.y, v_air_body.z);
                 let cl = cross.length();
                 let alpha = alpha_from(v_air_body.x, cl, inv_speed, alpha_ref);
@@ -917,10 +918,7 @@ impl Twin {
                 } else {
                     DVec3::Z
                 };
-                let c = match &self.aero_grid {
-                    Some(g) => g.lookup(mach, alpha),
-                    None => t.lookup(mach, alpha),
-                };
+                let c = grid.lookup(mach, alpha);
                 let qs = q * self.s_ref_m2;
                 let f = (DVec3::X * -c.ca - c_hat * c.cn) * qs;
                 let mref = DVec3::from_array(t.moment_reference_m);
@@ -954,9 +952,8 @@ impl Twin {
                 env.alpha_rad = alpha;
             }
         }
-        // Parachutes: drag along the air velocity at the attachment point (phases do
-        // not change within a step, so a step without a canopy out skips the loop).
-        for c in self.chutes.iter().filter(|c| c.is_out()) {
+        // Parachutes: drag along the air velocity at the attachment point.
+        for c in &self.chutes {
             let cds = c.cd_s_at(t_s);
             if cds <= 0.0 {
                 continue;
