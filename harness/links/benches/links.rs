@@ -206,7 +206,9 @@ async fn main() {
     let (dev, path) = slcan::adapter_on_pty("adapter").expect("adapter");
     let stream =
         tokio_serial::SerialStream::open(&tokio_serial::new(&path, 1_000_000)).expect("open");
-    let host = slcan::open_host("host", stream, 1_000_000).expect("host");
+    let host = slcan::open_host("host", "slcan:pty", stream, 1_000_000)
+        .await
+        .expect("host");
     tokio::time::sleep(Duration::from_millis(100)).await;
     can_load("slcan over pty (host -> adapter)", host, dev, 7_400.0, 3.0).await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -38,11 +38,15 @@ pub async fn open(name: &str, address: &address::Address) -> Result<Link, LinkEr
             path,
             settings,
             can_bitrate,
-        } => slcan::open_host(
-            name,
-            serial::open_stream(name, path, *settings)?,
-            *can_bitrate,
-        ),
+        } => {
+            slcan::open_host(
+                name,
+                &address.to_string(),
+                serial::open_stream(name, path, *settings)?,
+                *can_bitrate,
+            )
+            .await
+        }
         Address::VirtualBus { path } => vbus::connect(name, path).await,
     }
 }
@@ -131,8 +135,12 @@ pub struct LinkStats {
     pub crc_errors: AtomicU64,
     /// Framing errors.
     pub framing_errors: AtomicU64,
-    /// Packets dropped (queue full, bus overload, injected drop).
+    /// Packets dropped on the way out (transmit queue full, bus overload, injected
+    /// drop, a packet of the wrong kind).
     pub drops: AtomicU64,
+    /// Received packets dropped because the harness's receive queue was full (the loop
+    /// did not read fast enough, or the peer floods the link).
+    pub rx_dropped: AtomicU64,
 }
 
 /// A point-in-time copy of [`LinkStats`].
@@ -152,6 +160,26 @@ pub struct StatsSnapshot {
     pub framing_errors: u64,
     /// See [`LinkStats`].
     pub drops: u64,
+    /// See [`LinkStats`].
+    pub rx_dropped: u64,
+}
+
+impl std::fmt::Display for StatsSnapshot {
+    /// `rx 120 (960 B) tx 80 (640 B) crc 0 framing 0 drops 0 rx-dropped 0`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "rx {} ({} B) tx {} ({} B) crc {} framing {} drops {} rx-dropped {}",
+            self.rx_packets,
+            self.rx_bytes,
+            self.tx_packets,
+            self.tx_bytes,
+            self.crc_errors,
+            self.framing_errors,
+            self.drops,
+            self.rx_dropped
+        )
+    }
 }
 
 impl LinkStats {
@@ -166,6 +194,7 @@ impl LinkStats {
             crc_errors: l(&self.crc_errors),
             framing_errors: l(&self.framing_errors),
             drops: l(&self.drops),
+            rx_dropped: l(&self.rx_dropped),
         }
     }
 
@@ -218,6 +247,8 @@ pub struct Link {
     rx: mpsc::Receiver<Event>,
     stats: Arc<LinkStats>,
     closed: Option<String>,
+    /// The slave end of a pty this link holds open until its peer attaches.
+    pub(crate) guard: Option<serial::SlaveGuard>,
 }
 
 /// The task side of a link.
@@ -242,7 +273,7 @@ impl TaskEnds {
         LinkStats::add(&self.stats.rx_packets, 1);
         LinkStats::add(&self.stats.rx_bytes, n);
         if self.from_task.try_send(Event::Data(r)).is_err() {
-            LinkStats::add(&self.stats.drops, 1);
+            LinkStats::add(&self.stats.rx_dropped, 1);
         }
     }
 
@@ -276,6 +307,7 @@ impl Link {
                 rx,
                 stats: stats.clone(),
                 closed: None,
+                guard: None,
             },
             TaskEnds {
                 name: name.to_string(),
@@ -294,6 +326,15 @@ impl Link {
     /// Counters.
     pub fn stats(&self) -> StatsSnapshot {
         self.stats.snapshot()
+    }
+
+    /// Says that the peer has attached to the far end (a pty's slave), so the harness
+    /// stops holding it open: from now on the peer closing its end closes the link.
+    /// No effect on other links.
+    pub fn peer_attached(&self) {
+        if let Some(g) = &self.guard {
+            serial::release(g);
+        }
     }
 
     /// Shared counters (protocol layers add CRC/framing errors here).

@@ -151,31 +151,168 @@ fn code_for(bitrate: u32) -> Option<usize> {
     BITRATES.iter().position(|b| *b == bitrate)
 }
 
-/// Opens an SLCAN adapter on `stream` as a CAN link: closes the channel, sets the bit
-/// rate, opens it, then carries frames.
-pub fn open_host(name: &str, stream: SerialStream, can_bitrate: u32) -> Result<Link, LinkError> {
-    let code = code_for(can_bitrate).ok_or_else(|| LinkError::Open {
+/// How long the host waits for the adapter's answer to each set-up command.
+pub const REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How often the host asks an open adapter for its status flags (`F`).
+pub const STATUS_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Status flag bits (`F` reply): receive FIFO full, transmit FIFO full, data overrun
+/// (frames lost) and bus error / arbitration lost / error warning / error passive.
+const FLAGS_LOST: u8 = 0b0000_1011;
+const FLAGS_BUS: u8 = 0b1111_0100;
+
+/// Opens an SLCAN adapter on `stream` as a CAN link, checking every answer: closes the
+/// channel (an error answer is tolerated: it may be closed already), asks for the
+/// version, sets the bit rate and opens the channel; a refused (`BEL`) or missing
+/// answer to `S` or `O` fails with an error naming the adapter and the command. Then
+/// carries frames, and polls the status flags every [`STATUS_POLL`]: lost frames
+/// (FIFO full, overrun) count as receive drops, bus errors as framing errors.
+pub async fn open_host(
+    name: &str,
+    address: &str,
+    stream: SerialStream,
+    can_bitrate: u32,
+) -> Result<Link, LinkError> {
+    let fail = |cause: String, hint: Option<&str>| LinkError::Open {
         link: name.into(),
-        address: "slcan".into(),
-        cause: format!("CAN bit rate {can_bitrate} has no SLCAN code"),
-        hint: Some("use one of 10k, 20k, 50k, 100k, 125k, 250k, 500k, 800k, 1M".into()),
+        address: address.into(),
+        cause,
+        hint: hint.map(str::to_string),
+    };
+    let code = code_for(can_bitrate).ok_or_else(|| {
+        fail(
+            format!("CAN bit rate {can_bitrate} has no SLCAN code"),
+            Some("use one of 10k, 20k, 50k, 100k, 125k, 250k, 500k, 800k, 1M"),
+        )
     })?;
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let mut split = LineSplitter::default();
+    // Empty commands flush a half-typed line in the adapter; their answers (CR or
+    // BEL, adapters differ) are read and thrown away, so that every later answer
+    // belongs to its own command.
+    if let Err(e) = wr.write_all(b"\r\r\r").await {
+        return Err(fail(format!("during set-up: {e}"), None));
+    }
+    let mut buf = [0u8; 256];
+    let quiet = std::time::Duration::from_millis(100);
+    while let Ok(Ok(n)) = tokio::time::timeout(quiet, rd.read(&mut buf)).await {
+        if n == 0 {
+            break;
+        }
+    }
+    let _ = ask(&mut rd, &mut wr, &mut split, b"C\r", 1).await;
+    let version = match ask(&mut rd, &mut wr, &mut split, b"V\r", 1).await {
+        Ok(v) => v.into_iter().next().unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    for (cmd, what) in [
+        (
+            format!("S{code}\r"),
+            format!("the bit-rate command S{code} ({can_bitrate} bit/s)"),
+        ),
+        ("O\r".to_string(), "the open command O".to_string()),
+    ] {
+        match ask(&mut rd, &mut wr, &mut split, cmd.as_bytes(), 1).await {
+            Ok(_) => {}
+            Err(Answer::Refused) => {
+                return Err(fail(
+                    format!(
+                        "the adapter refused {what} (answered BEL){}",
+                        version_note(&version)
+                    ),
+                    Some(
+                        "is the channel already open by another program, or the bit rate unsupported?",
+                    ),
+                ));
+            }
+            Err(Answer::Silent) => {
+                return Err(fail(
+                    format!(
+                        "the adapter did not answer {what} within {REPLY_TIMEOUT:?}{}",
+                        version_note(&version)
+                    ),
+                    Some(
+                        "is this an SLCAN (Lawicel) adapter, at the serial settings of the bench?",
+                    ),
+                ));
+            }
+            Err(Answer::Io(e)) => return Err(fail(format!("during set-up: {e}"), None)),
+        }
+    }
     let (link, ends) = Link::new_pair(name);
-    tokio::spawn(host_task(ends, stream, code));
+    tokio::spawn(host_task(ends, rd, wr, split));
     Ok(link)
 }
 
-async fn host_task(mut ends: TaskEnds, stream: SerialStream, code: usize) {
-    let (mut rd, mut wr) = tokio::io::split(stream);
-    let init = format!("\r\r\rC\rS{code}\rO\r");
-    if let Err(e) = wr.write_all(init.as_bytes()).await {
-        ends.close(format!("write error during SLCAN init: {e}"))
-            .await;
-        return;
+fn version_note(v: &str) -> String {
+    if v.is_empty() {
+        String::new()
+    } else {
+        format!("; adapter version `{v}`")
     }
-    let mut split = LineSplitter::default();
+}
+
+/// Why a set-up command failed.
+enum Answer {
+    Refused,
+    Silent,
+    Io(std::io::Error),
+}
+
+/// Writes a command and waits for `answers` answers: the text of each non-empty CR
+/// line (an empty line is a plain OK); BEL is a refusal.
+async fn ask(
+    rd: &mut (impl AsyncReadExt + Unpin),
+    wr: &mut (impl AsyncWriteExt + Unpin),
+    split: &mut LineSplitter,
+    cmd: &[u8],
+    answers: usize,
+) -> Result<Vec<String>, Answer> {
+    wr.write_all(cmd).await.map_err(Answer::Io)?;
+    let mut got = Vec::new();
+    let mut n = 0;
+    let mut buf = [0u8; 256];
+    let mut lines = Vec::new();
+    let deadline = tokio::time::Instant::now() + REPLY_TIMEOUT;
+    while n < answers {
+        let r = tokio::time::timeout_at(deadline, rd.read(&mut buf))
+            .await
+            .map_err(|_| Answer::Silent)?
+            .map_err(Answer::Io)?;
+        if r == 0 {
+            return Err(Answer::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the adapter closed the line",
+            )));
+        }
+        split.push(&buf[..r], &mut lines);
+        for l in lines.drain(..) {
+            match l {
+                Line::Bel => return Err(Answer::Refused),
+                Line::Cr(t) => {
+                    n += 1;
+                    if !t.is_empty() {
+                        got.push(String::from_utf8_lossy(&t).into_owned());
+                    }
+                }
+                Line::Overlong => n += 1,
+            }
+        }
+    }
+    Ok(got)
+}
+
+async fn host_task(
+    mut ends: TaskEnds,
+    mut rd: tokio::io::ReadHalf<SerialStream>,
+    mut wr: tokio::io::WriteHalf<SerialStream>,
+    mut split: LineSplitter,
+) {
     let mut lines = Vec::new();
     let mut buf = vec![0u8; 4096];
+    let mut poll = tokio::time::interval(STATUS_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             r = rd.read(&mut buf) => match r {
@@ -189,18 +326,35 @@ async fn host_task(mut ends: TaskEnds, stream: SerialStream, code: usize) {
                                 Some((f, _)) => ends.deliver(Received { t_ns: t, bus_t_ns: None, packet: Packet::Frame(f) }),
                                 None => LinkStats::add(&ends.stats.framing_errors, 1),
                             },
-                            Line::Cr(_) => {} // acknowledgements (empty, z, Z) and status replies
-                            Line::Bel => LinkStats::add(&ends.stats.drops, 1), // adapter refused a command
+                            Line::Cr(l) if l.first() == Some(&b'F') => {
+                                let flags = std::str::from_utf8(&l[1..]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                                match flags {
+                                    Some(f) => {
+                                        if f & FLAGS_LOST != 0 { LinkStats::add(&ends.stats.rx_dropped, 1); }
+                                        if f & FLAGS_BUS != 0 { LinkStats::add(&ends.stats.framing_errors, 1); }
+                                        if f != 0 { tracing::warn!(link = %ends.name, flags = format!("{f:#04x}"), "SLCAN adapter status flags"); }
+                                    }
+                                    None => LinkStats::add(&ends.stats.framing_errors, 1),
+                                }
+                            }
+                            Line::Cr(_) => {} // acknowledgements (empty, z, Z)
+                            Line::Bel => LinkStats::add(&ends.stats.drops, 1), // adapter refused a transmission
                             Line::Overlong => LinkStats::add(&ends.stats.framing_errors, 1),
                         }
                     }
                 }
                 Err(e) => { ends.close(format!("read error: {e}")).await; return; }
             },
+            _ = poll.tick() => {
+                if let Err(e) = tokio::time::timeout(crate::serial::WRITE_STALL, wr.write_all(b"F\r")).await.unwrap_or_else(|_| Err(std::io::Error::other("the adapter stopped reading"))) {
+                    ends.close(format!("write error: {e}")).await;
+                    return;
+                }
+            }
             p = ends.to_task.recv() => match p {
                 None => return,
                 Some(Packet::Frame(f)) => {
-                    if let Err(e) = wr.write_all(&encode_frame(&f, None)).await {
+                    if let Err(e) = tokio::time::timeout(crate::serial::WRITE_STALL, wr.write_all(&encode_frame(&f, None))).await.unwrap_or_else(|_| Err(std::io::Error::other("the adapter stopped reading"))) {
                         ends.close(format!("write error: {e}")).await;
                         return;
                     }

@@ -85,7 +85,8 @@ pub struct BusStats {
     pub frames: AtomicU64,
     /// Frames dropped for overload.
     pub overload_drops: AtomicU64,
-    /// Malformed records received (and the node disconnected).
+    /// Malformed records received from nodes (counted and skipped: records have a
+    /// fixed length, so the stream stays in step).
     pub bad_records: AtomicU64,
     /// Bus busy time, ns.
     pub busy_ns: AtomicU64,
@@ -190,6 +191,30 @@ impl VirtualBus {
     pub fn frames(&self) -> u64 {
         self.stats.frames.load(Ordering::Relaxed)
     }
+
+    /// A copy of the counters.
+    pub fn counters(&self) -> BusCounters {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        BusCounters {
+            frames: l(&self.stats.frames),
+            overload_drops: l(&self.stats.overload_drops),
+            bad_records: l(&self.stats.bad_records),
+            busy_ns: l(&self.stats.busy_ns),
+        }
+    }
+}
+
+/// A point-in-time copy of [`BusStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BusCounters {
+    /// Frames carried.
+    pub frames: u64,
+    /// Frames dropped for overload (backlog full, or a node not reading).
+    pub overload_drops: u64,
+    /// Malformed records from nodes, skipped.
+    pub bad_records: u64,
+    /// Bus busy time, ns.
+    pub busy_ns: u64,
 }
 
 async fn run_bus(
@@ -366,7 +391,7 @@ async fn serve_node(
         }
     });
     let mut records = RecordReader::<NODE_RECORD_LEN>::default();
-    'read: loop {
+    loop {
         match records.fill(&mut rd).await {
             Ok(true) => {}
             Ok(false) | Err(_) => break,
@@ -380,7 +405,6 @@ async fn serve_node(
                 }
                 None => {
                     stats.bad_records.fetch_add(1, Ordering::Relaxed);
-                    break 'read;
                 }
             }
         }

@@ -68,7 +68,9 @@ async fn our_host_talks_to_our_adapter_over_a_pty() {
     let (mut dev, path) = slcan::adapter_on_pty("bus-side").expect("adapter");
     let stream =
         tokio_serial::SerialStream::open(&tokio_serial::new(&path, 115_200)).expect("open slave");
-    let mut host = slcan::open_host("bench", stream, 500_000).expect("host");
+    let mut host = slcan::open_host("bench", "slcan:pty", stream, 500_000)
+        .await
+        .expect("host");
     let f = CanFrame::new(0x321, &[1, 2, 3, 4, 5, 6, 7, 8]);
     host.send(Packet::Frame(f)).await.expect("send");
     let r = tokio::time::timeout(Duration::from_secs(5), dev.recv())
@@ -174,4 +176,133 @@ async fn python_can_slcan_host_interoperates_with_our_adapter() {
         stdout.trim(),
         r#"[{"id": 1110, "ext": false, "data": [7, 7]}, {"id": 2748, "ext": true, "data": [5]}]"#
     );
+}
+
+/// A fake adapter on a pty that answers every command of `refuse` with BEL, stays
+/// silent on those of `ignore`, and answers everything else with CR; it reports each
+/// command it saw.
+fn fake_adapter(
+    refuse: &'static [u8],
+    ignore: &'static [u8],
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (master, path, guard) = capsule_links::serial::pty_raw().expect("pty");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let _guard = guard;
+        let (mut rd, mut wr) = tokio::io::split(master);
+        let mut line = Vec::new();
+        let mut buf = [0u8; 256];
+        while let Ok(n) = rd.read(&mut buf).await {
+            if n == 0 {
+                return;
+            }
+            for &b in &buf[..n] {
+                if b != b'\r' {
+                    line.push(b);
+                    continue;
+                }
+                let cmd = String::from_utf8_lossy(&line).into_owned();
+                let first = line.first().copied().unwrap_or(b'\r');
+                line.clear();
+                let _ = tx.send(cmd);
+                if ignore.contains(&first) {
+                    continue;
+                }
+                let reply: &[u8] = if refuse.contains(&first) {
+                    b"\x07"
+                } else {
+                    b"\r"
+                };
+                if wr.write_all(reply).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    (path, rx)
+}
+
+async fn open_fake(path: &str) -> Result<capsule_links::Link, capsule_links::LinkError> {
+    let stream =
+        tokio_serial::SerialStream::open(&tokio_serial::new(path, 115_200)).expect("open slave");
+    slcan::open_host("can", "slcan:fake@115200", stream, 500_000).await
+}
+
+#[tokio::test]
+async fn an_adapter_that_refuses_the_open_command_is_named() {
+    let (path, mut seen) = fake_adapter(b"O", b"");
+    let e = open_fake(&path).await.expect_err("must fail");
+    let msg = e.to_string();
+    assert!(msg.contains("link `can`"), "{msg}");
+    assert!(msg.contains("slcan:fake@115200"), "{msg}");
+    assert!(msg.contains("refused the open command O"), "{msg}");
+    let mut cmds = Vec::new();
+    while let Ok(c) = seen.try_recv() {
+        cmds.push(c);
+    }
+    assert!(cmds.contains(&"S6".to_string()), "{cmds:?}");
+}
+
+#[tokio::test]
+async fn an_adapter_that_refuses_the_bit_rate_is_named() {
+    let (path, _seen) = fake_adapter(b"S", b"");
+    let msg = open_fake(&path).await.expect_err("must fail").to_string();
+    assert!(
+        msg.contains("refused the bit-rate command S6 (500000 bit/s)"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn an_adapter_that_does_not_answer_is_named() {
+    let (path, _seen) = fake_adapter(b"", b"O");
+    let msg = open_fake(&path).await.expect_err("must fail").to_string();
+    assert!(msg.contains("did not answer the open command O"), "{msg}");
+}
+
+#[tokio::test]
+async fn adapter_status_flags_are_counted() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // An adapter that answers `F` with data overrun + bus error (0x88).
+    let (master, path, guard) = capsule_links::serial::pty_raw().expect("pty");
+    tokio::spawn(async move {
+        let _guard = guard;
+        let (mut rd, mut wr) = tokio::io::split(master);
+        let mut buf = [0u8; 256];
+        let mut line = Vec::new();
+        while let Ok(n) = rd.read(&mut buf).await {
+            if n == 0 {
+                return;
+            }
+            for &b in &buf[..n] {
+                if b != b'\r' {
+                    line.push(b);
+                    continue;
+                }
+                let reply: &[u8] = if line.first() == Some(&b'F') {
+                    b"F88\r"
+                } else {
+                    b"\r"
+                };
+                line.clear();
+                if wr.write_all(reply).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let link = open_fake(&path).await.expect("opens");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = link.stats();
+        if s.rx_dropped >= 1 && s.framing_errors >= 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "flags never counted: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
