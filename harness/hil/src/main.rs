@@ -1,49 +1,109 @@
-//! `hil`: runs capsule scenarios in the loop.
-//!
-//! ```text
-//! hil run <scenario.toml | dir>... [--bench FILE] [--clock lockstep|realtime]
-//!         [--seed N] [--defect NAME] [--junit FILE] [--json FILE]
-//! hil check <scenario.toml | dir>...      validate only (scenarios and benches)
-//! hil list [dir]                          scenarios, requirements, benches
-//! hil devices                             serial ports and CAN interfaces here
-//! ```
+//! `hil`: runs capsule scenarios in the loop. See `hil --help` and `hil <command>
+//! --help`.
 //!
 //! The default bench is the simulated one (`fixtures/benches/simulated.toml`, built
 //! in): the reference flight computer in its own process, IMU and GNSS on
 //! pseudo-terminals, CAN on the virtual bus, lockstep clock. Exit code: 0 all pass,
 //! 1 a failure, 2 an error (including a file that does not validate, a dead link, a
-//! crashed flight computer, or a run stopped by Ctrl-C, whose results are written and
+//! crashed flight computer, or a run stopped by a signal, whose results are written and
 //! marked incomplete).
 
 use anyhow::{Context, Result, anyhow, bail};
-use capsule_icd::can::CanDb;
-use capsule_runner::devices::Devices;
-use capsule_runner::session::{Clock, Mission, RunConfig, Separation, run};
-use capsule_scenario::bench::Bench;
-use capsule_scenario::eval::{ScenarioResult, Verdict, evaluate};
-use capsule_scenario::spec::{Phase, Scenario};
+use capsule_runner::stop::Stop;
+use capsule_scenario::eval::{ScenarioResult, Verdict};
+use clap::{Parser, Subcommand, ValueEnum};
+use hil::assemble::{self, Loaded, RunErrorReport, RunSetup};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use twin_core::config::Source;
-use twin_core::twin::{ModelOptions, Twin};
-use twin_core::vehicle::VehicleSpec;
 
-const DBC: &str = include_str!("../../../fixtures/icd/capsule.dbc");
+/// Format version of the `--json` results.
+const JSON_FORMAT_VERSION: u32 = 2;
 
-fn usage() -> &'static str {
-    "usage: hil run <scenario.toml|dir>... [--bench FILE] [--clock lockstep|realtime] [--seed N] [--defect NAME] [--junit FILE] [--json FILE]\n       hil check <scenario.toml|bench.toml|dir>...\n       hil list [dir]\n       hil devices"
+#[derive(Parser)]
+#[command(
+    name = "hil",
+    version,
+    about = "Hardware-in-the-loop harness for a cargo-return capsule: runs scenarios against the avionics on a simulated or hardware bench"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenarios against the avionics and judge them (exit 0 pass, 1 fail, 2 error
+    /// or incomplete).
+    Run(RunArgs),
+    /// Validate scenario and bench files without running (everything a run would
+    /// reject, reported for every file).
+    Check {
+        /// Scenario or bench files, or directories of them.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List the scenarios of a directory and the benches.
+    List {
+        /// The scenario directory.
+        #[arg(default_value = "scenarios")]
+        dir: PathBuf,
+    },
+    /// List serial ports and CAN interfaces on this machine.
+    Devices,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ClockArg {
+    Lockstep,
+    Realtime,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Scenario files, or directories of them (run in file-name order).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// The bench file (default: the built-in simulated bench).
+    #[arg(long)]
+    bench: Option<PathBuf>,
+    /// The clock (default: the bench's).
+    #[arg(long, value_enum)]
+    clock: Option<ClockArg>,
+    /// Seed for every scenario (default: each scenario's own).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// A seeded defect of the reference flight computer.
+    #[arg(long)]
+    defect: Option<String>,
+    /// Write JUnit XML results here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write JSON results here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Directory for the runs' own files (one sub-directory per scenario run: the
+    /// flight computer's output, the scenario's result).
+    #[arg(long, default_value = "runs")]
+    out: PathBuf,
 }
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
     // Hidden: the reference flight computer process the simulated bench spawns.
-    if argv.first().map(String::as_str) == Some("__fc") {
-        return capsule_fc::app::main_with_args(argv[1..].to_vec());
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("__fc") {
+        return capsule_fc::app::main_with_args(argv[2..].to_vec());
     }
-    match dispatch(argv) {
+    let cli = Cli::parse();
+    let r = match cli.command {
+        Command::Run(a) => cmd_run(a),
+        Command::Check { files } => cmd_check(&files),
+        Command::List { dir } => cmd_list(&dir),
+        Command::Devices => cmd_devices(),
+    };
+    match r {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -52,86 +112,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn dispatch(argv: Vec<String>) -> Result<ExitCode> {
-    let Some((cmd, rest)) = argv.split_first() else {
-        eprintln!("{}", usage());
-        return Ok(ExitCode::from(2));
-    };
-    match cmd.as_str() {
-        "run" => cmd_run(rest),
-        "check" => cmd_check(rest),
-        "list" => cmd_list(rest),
-        "devices" => cmd_devices(),
-        "-h" | "--help" | "help" => {
-            println!("{}", usage());
-            Ok(ExitCode::SUCCESS)
-        }
-        other => Err(anyhow!("unknown command `{other}`\n{}", usage())),
-    }
-}
-
-/// Scenario files named by the arguments (directories expand to their *.toml, sorted).
-fn scenario_paths(args: &[String]) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for a in args {
-        let p = Path::new(a);
-        if p.is_dir() {
-            let mut v: Vec<PathBuf> = std::fs::read_dir(p)
-                .with_context(|| format!("cannot read directory {a}"))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                .collect();
-            v.sort();
-            out.extend(v);
-        } else {
-            out.push(p.to_path_buf());
-        }
-    }
-    if out.is_empty() {
-        return Err(anyhow!("no scenario files given\n{}", usage()));
-    }
-    Ok(out)
-}
-
-struct Loaded {
-    path: PathBuf,
-    scenario: Scenario,
-    vehicle: VehicleSpec,
-}
-
-/// The ICD the harness speaks (built in; scenarios' CAN names are checked against it).
-fn icd() -> Result<CanDb> {
-    Ok(CanDb::from_dbc("fixtures/icd/capsule.dbc (built in)", DBC)?)
-}
-
-fn load(path: &Path, db: &CanDb) -> Result<Loaded> {
-    let name = path.display().to_string();
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read scenario {name}"))?;
-    let src = Source::new(&name, &text);
-    let scenario = Scenario::from_toml(&src)?;
-    scenario.check_icd(db, &src)?;
-    let vpath = path
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(&scenario.initial.vehicle);
-    let vname = vpath.display().to_string();
-    let vtext = std::fs::read_to_string(&vpath)
-        .with_context(|| format!("{name}: field `initial.vehicle`: cannot read {vname}"))?;
-    let vehicle = VehicleSpec::from_toml(&Source::new(&vname, &vtext))?;
-    Ok(Loaded {
-        path: path.to_path_buf(),
-        scenario,
-        vehicle,
-    })
-}
-
-fn cmd_check(args: &[String]) -> Result<ExitCode> {
-    let db = icd()?;
+fn cmd_check(files: &[PathBuf]) -> Result<ExitCode> {
+    let db = assemble::icd()?;
+    let rate = capsule_scenario::bench::Bench::simulated()?
+        .timing
+        .physics_rate_hz;
     let mut bad = 0;
-    for p in scenario_paths(args)? {
-        if let Some(b) = load_bench_if_bench(&p) {
-            match b {
+    let mut ids: Vec<(String, PathBuf)> = Vec::new();
+    for p in assemble::scenario_paths(files)? {
+        if assemble::is_bench(&p) {
+            match assemble::load_bench(&p) {
                 Ok(b) => println!("ok     bench {}  {}", b.bench.name, p.display()),
                 Err(e) => {
                     bad += 1;
@@ -140,8 +130,21 @@ fn cmd_check(args: &[String]) -> Result<ExitCode> {
             }
             continue;
         }
-        match load(&p, &db) {
-            Ok(l) => println!("ok     {}  {}", l.scenario.scenario.id, p.display()),
+        match assemble::check(&p, &db, rate) {
+            Ok(l) => {
+                let id = l.scenario.scenario.id.clone();
+                if let Some((_, first)) = ids.iter().find(|(i, _)| *i == id) {
+                    bad += 1;
+                    eprintln!(
+                        "error: {}: field `scenario.id`: `{id}` is also the id of {}",
+                        p.display(),
+                        first.display()
+                    );
+                } else {
+                    println!("ok     {id}  {}", p.display());
+                    ids.push((id, p));
+                }
+            }
             Err(e) => {
                 bad += 1;
                 eprintln!("error: {e:#}");
@@ -155,28 +158,24 @@ fn cmd_check(args: &[String]) -> Result<ExitCode> {
     })
 }
 
-/// A bench file (one with a `[bench]` table), loaded; `None` for other files.
-fn load_bench_if_bench(p: &Path) -> Option<Result<Bench>> {
-    let text = std::fs::read_to_string(p).ok()?;
-    if !text.lines().any(|l| l.trim() == "[bench]") {
-        return None;
-    }
-    let name = p.display().to_string();
-    Some(Bench::from_toml(&Source::new(&name, &text)).map_err(Into::into))
-}
-
-fn cmd_list(args: &[String]) -> Result<ExitCode> {
-    let dir = args.first().cloned().unwrap_or_else(|| "scenarios".into());
-    println!("scenarios ({dir}):");
-    let db = icd()?;
-    for p in scenario_paths(&[dir])? {
-        let l = load(&p, &db)?;
-        println!(
-            "  {:<10} {:<50} {}",
-            l.scenario.scenario.id,
-            l.scenario.scenario.title,
-            l.scenario.scenario.requirements.join(" ")
-        );
+fn cmd_list(dir: &Path) -> Result<ExitCode> {
+    println!("scenarios ({}):", dir.display());
+    let db = assemble::icd()?;
+    let mut bad = 0;
+    for p in assemble::scenario_paths(&[dir.to_path_buf()])? {
+        match assemble::load(&p, &db) {
+            Ok(l) => println!(
+                "  {:<10} {:<50} {}",
+                l.scenario.scenario.id,
+                l.scenario.scenario.title,
+                l.scenario.scenario.requirements.join(" ")
+            ),
+            Err(e) => {
+                bad += 1;
+                println!("  (invalid)  {}", p.display());
+                eprintln!("error: {e:#}");
+            }
+        }
     }
     let benches = Path::new("fixtures/benches");
     println!("benches ({}):", benches.display());
@@ -185,151 +184,31 @@ fn cmd_list(args: &[String]) -> Result<ExitCode> {
         "simulated", "lockstep", "reference"
     );
     if benches.is_dir() {
-        for p in scenario_paths(&[benches.display().to_string()])? {
-            if let Some(b) = load_bench_if_bench(&p) {
-                let b = b?;
-                println!(
+        for p in assemble::scenario_paths(&[benches.to_path_buf()])? {
+            if !assemble::is_bench(&p) {
+                continue;
+            }
+            match assemble::load_bench(&p) {
+                Ok(b) => println!(
                     "  {:<22} {:<9} {:<10} {}  {}",
                     b.bench.name,
                     b.bench.clock,
                     b.flight_computer.kind,
                     p.display(),
                     b.bench.description
-                );
+                ),
+                Err(e) => {
+                    bad += 1;
+                    eprintln!("error: {e:#}");
+                }
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// How a run is set up, from the bench and the command line.
-struct RunSetup {
-    bench: Bench,
-    bench_name: String,
-    lockstep: bool,
-    seed: Option<u64>,
-    stop: Arc<AtomicBool>,
-}
-
-fn run_one(
-    l: &Loaded,
-    setup: &RunSetup,
-    db: &CanDb,
-    rt: &tokio::runtime::Runtime,
-) -> Result<ScenarioResult> {
-    let s = &l.scenario;
-    let seed = setup.seed.unwrap_or(s.initial.seed);
-    let opts = ModelOptions {
-        rate_hz: setup.bench.timing.physics_rate_hz,
-        ..ModelOptions::default()
-    };
-    let init = match (&s.initial.entry, &s.initial.orbit, &s.initial.descent) {
-        (Some(e), _, _) | (None, None, Some(e)) => e
-            .to_state(s.initial.bank_deg)
-            .to_body_state(&opts.planet, &l.vehicle),
-        (None, Some(o), _) => twin_core::initial::circular_orbit(
-            &opts.planet,
-            o.altitude_m,
-            o.inclination_deg.to_radians(),
-            o.raan_deg.to_radians(),
-            o.arg_latitude_deg.to_radians(),
-        ),
-        (None, None, None) => bail!(
-            "{}: no initial state (validated files have one)",
-            s.scenario.id
-        ),
-    };
-    let mut devices = Devices::new(db.clone(), &l.vehicle.sensors, seed);
-    let mut twin = Twin::new(opts, l.vehicle.clone(), init, 0.0)?;
-    if s.initial.phase == Phase::Descent {
-        let before_s = s
-            .initial
-            .drogue_fired_s_before
-            .unwrap_or(Phase::DROGUE_FIRED_S_BEFORE);
-        if !devices.start_under_drogue(&mut twin, before_s) {
-            bail!(
-                "{}: phase `descent` needs a parachute named `drogue` in {}",
-                s.scenario.id,
-                s.initial.vehicle
-            );
-        }
-    }
-    let clock_name = if setup.lockstep {
-        "lockstep"
+    Ok(if bad == 0 {
+        ExitCode::SUCCESS
     } else {
-        "realtime"
-    };
-    let fc = &setup.bench.flight_computer;
-    let fc_command = match fc.kind.as_str() {
-        "reference" => {
-            let me = std::env::current_exe()
-                .context("cannot find the hil executable to start the flight computer")?;
-            let mut c: Vec<String> = [
-                me.display().to_string(),
-                "__fc".into(),
-                "--can".into(),
-                "{can}".into(),
-                "--imu".into(),
-                "{imu}".into(),
-                "--gnss".into(),
-                "{gnss}".into(),
-                "--clock".into(),
-                clock_name.into(),
-            ]
-            .to_vec();
-            if let Some(d) = &fc.defect {
-                c.extend(["--defect".to_string(), d.clone()]);
-            }
-            Some(c)
-        }
-        "command" => Some(fc.command.clone()),
-        _ => None,
-    };
-    let links = setup
-        .bench
-        .links()
-        .map_err(|e| anyhow!("{}: {e}", setup.bench_name))?;
-    let progress = progress_bar(&s.scenario.id, s.run.max_time_s, rt);
-    let cfg = RunConfig {
-        fc_command,
-        links,
-        clock: if setup.lockstep {
-            Clock::Lockstep
-        } else {
-            Clock::Realtime(setup.bench.timing.budget())
-        },
-        cycle_steps: (setup.bench.timing.physics_rate_hz / 100.0).round() as u32,
-        max_time_s: s.run.max_time_s,
-        after_landing_s: s.run.after_landing_s,
-        ack_timeout: if setup.lockstep {
-            Duration::from_secs(10)
-        } else {
-            Duration::from_secs_f64(setup.bench.timing.silence_timeout_s)
-        },
-        workdir: std::env::temp_dir().join(format!("hil-{}-{}", std::process::id(), s.scenario.id)),
-        handover_mode: s.initial.handover_mode(),
-        mission: Mission {
-            target_deg: s.initial.target.map(|t| (t.latitude_deg, t.longitude_deg)),
-            deorbit: s.initial.deorbit.map(|d| (d.ignition_s, d.delta_v_m_s)),
-        },
-        separation: s.initial.separation.map(|p| Separation {
-            at_s: p.at_s,
-            delta_v_m_s: p.delta_v_m_s,
-        }),
-        snapshot_every_s: 1.0,
-        injections: s.injections(),
-        fault_seed: seed,
-        stop: setup.stop.clone(),
-        progress_ms: progress.as_ref().map(|p| p.0.clone()),
-    };
-    let record = rt.block_on(run(&cfg, db.clone(), twin, devices));
-    if let Some((_, task)) = progress {
-        task.abort();
-        eprint!("\r\x1b[2K");
-    }
-    let _ = std::fs::remove_dir_all(&cfg.workdir);
-    let record = record.with_context(|| format!("scenario {}", s.scenario.id))?;
-    Ok(evaluate(s, &record, db))
+        ExitCode::from(2)
+    })
 }
 
 /// A progress bar on stderr while a scenario runs (only when stderr is a terminal):
@@ -362,122 +241,142 @@ fn progress_bar(
     Some((t_ms, task))
 }
 
-fn parse_value<'a>(
-    it: &mut impl Iterator<Item = &'a String>,
-    opt: &str,
-    what: &str,
-) -> Result<&'a String> {
-    it.next().ok_or_else(|| anyhow!("{opt} needs {what}"))
+/// What became of one scenario.
+enum Outcome {
+    Judged(Box<ScenarioResult>),
+    Error(RunErrorReport),
+    /// Not run: the command was stopped first.
+    Skipped,
 }
 
-fn cmd_run(args: &[String]) -> Result<ExitCode> {
-    let mut files = Vec::new();
-    let mut seed = None;
-    let mut junit: Option<PathBuf> = None;
-    let mut defect: Option<String> = None;
-    let mut json: Option<PathBuf> = None;
-    let mut bench_path: Option<String> = None;
-    let mut clock: Option<String> = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--json" => json = Some(parse_value(&mut it, a, "a file")?.into()),
-            "--junit" => junit = Some(parse_value(&mut it, a, "a file")?.into()),
-            "--bench" => bench_path = Some(parse_value(&mut it, a, "a bench file")?.clone()),
-            "--defect" => {
-                let d = parse_value(&mut it, a, "a name")?;
-                if capsule_fc::defects::Defect::parse(d).is_none() {
-                    let names: Vec<&str> = capsule_fc::defects::Defect::ALL
-                        .iter()
-                        .map(|d| d.name())
-                        .collect();
-                    return Err(anyhow!(
-                        "unknown defect `{d}` (defects: {})",
-                        names.join(", ")
-                    ));
-                }
-                defect = Some(d.clone());
-            }
-            "--seed" => {
-                seed = Some(
-                    parse_value(&mut it, a, "a number")?
-                        .parse()
-                        .context("--seed needs a number")?,
-                )
-            }
-            "--clock" => {
-                let c = parse_value(&mut it, a, "lockstep or realtime")?;
-                if !matches!(c.as_str(), "lockstep" | "realtime") {
-                    return Err(anyhow!("--clock {c}: expected lockstep or realtime"));
-                }
-                clock = Some(c.clone());
-            }
-            other if other.starts_with("--") => {
-                return Err(anyhow!("unknown option `{other}`\n{}", usage()));
-            }
-            other => files.push(other.to_string()),
-        }
+/// A directory for one scenario run under `out`: `<UTC start>-<n>-<id>` (the id is
+/// validated to letters, digits, `.`, `_` and `-`, so it is one plain path component).
+fn run_dir(out: &Path, n: usize, id: &str) -> Result<PathBuf> {
+    let stamp: String = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect();
+    let name = format!("{stamp}-{n:03}-{id}");
+    let mut comps = Path::new(&name).components();
+    if !matches!(
+        (comps.next(), comps.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    ) {
+        bail!("scenario id `{id}` does not make a plain directory name");
     }
-    // Validate everything (bench, options, scenarios) before running anything.
-    let (mut bench, bench_name) = match &bench_path {
-        Some(p) => {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("cannot read bench {p}"))?;
-            (Bench::from_toml(&Source::new(p, &text))?, p.clone())
-        }
+    let d = out.join(name);
+    std::fs::create_dir(&d).with_context(|| format!("cannot create {}", d.display()))?;
+    Ok(d)
+}
+
+fn cmd_run(a: RunArgs) -> Result<ExitCode> {
+    // Validate everything (bench, options, scenarios, outputs) before running anything.
+    let (mut bench, bench_name) = match &a.bench {
+        Some(p) => (assemble::load_bench(p)?, p.display().to_string()),
         None => (
-            Bench::simulated()?,
+            capsule_scenario::bench::Bench::simulated()?,
             "simulated bench (built in)".to_string(),
         ),
     };
-    if let Some(d) = defect {
+    if let Some(d) = &a.defect {
+        if capsule_fc::defects::Defect::parse(d).is_none() {
+            let names: Vec<&str> = capsule_fc::defects::Defect::ALL
+                .iter()
+                .map(|d| d.name())
+                .collect();
+            bail!("unknown defect `{d}` (defects: {})", names.join(", "));
+        }
         if bench.flight_computer.kind != "reference" {
-            return Err(anyhow!(
+            bail!(
                 "--defect needs the reference flight computer; bench {bench_name} has kind `{}`",
                 bench.flight_computer.kind
-            ));
+            );
         }
-        bench.flight_computer.defect = Some(d);
+        bench.flight_computer.defect = Some(d.clone());
     }
-    let lockstep = clock.as_deref().unwrap_or(&bench.bench.clock) == "lockstep";
+    let lockstep = match a.clock {
+        Some(ClockArg::Lockstep) => true,
+        Some(ClockArg::Realtime) => false,
+        None => bench.bench.clock == "lockstep",
+    };
     if lockstep && !bench.speaks_lockstep() {
-        return Err(anyhow!(
+        bail!(
             "--clock lockstep: the avionics of bench {bench_name} do not speak SIM_Tick / SIM_Ack (flight_computer.lockstep = false); use --clock realtime"
-        ));
+        );
     }
-    let db = icd()?;
-    let mut loaded = Vec::new();
-    for p in scenario_paths(&files)? {
-        loaded.push(load(&p, &db)?);
+    let db = assemble::icd()?;
+    let mut loaded: Vec<Loaded> = Vec::new();
+    let mut invalid = Vec::new();
+    for p in assemble::scenario_paths(&a.files)? {
+        match assemble::check(&p, &db, bench.timing.physics_rate_hz) {
+            Ok(l) => {
+                if let Some(first) = loaded
+                    .iter()
+                    .find(|o| o.scenario.scenario.id == l.scenario.scenario.id)
+                {
+                    invalid.push(format!(
+                        "{}: field `scenario.id`: `{}` is also the id of {}",
+                        p.display(),
+                        l.scenario.scenario.id,
+                        first.path.display()
+                    ));
+                } else {
+                    loaded.push(l);
+                }
+            }
+            Err(e) => invalid.push(format!("{e:#}")),
+        }
     }
+    if !invalid.is_empty() {
+        for e in &invalid {
+            eprintln!("error: {e}");
+        }
+        bail!("{} invalid file(s); nothing was run", invalid.len());
+    }
+    let mut inputs: Vec<PathBuf> = loaded
+        .iter()
+        .flat_map(|l| [l.path.clone(), l.vehicle_path.clone()])
+        .collect();
+    inputs.extend(a.bench.clone());
+    let requested: Vec<(&str, &Path)> =
+        [("json", a.json.as_deref()), ("junit", a.junit.as_deref())]
+            .into_iter()
+            .filter_map(|(n, p)| p.map(|p| (n, p)))
+            .collect();
+    let mut outputs = hil::outputs::prepare(&requested, &inputs)?;
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("--out {}: cannot create the directory", a.out.display()))?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        rt.spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\ninterrupted: commanding actuators safe, writing results (incomplete)");
-                stop.store(true, Ordering::Relaxed);
-            }
-        });
-    }
-    let setup = RunSetup {
+    let stop = Stop::new();
+    hil::signals::install(stop.clone()).context("cannot install the signal handlers")?;
+    let mut setup = RunSetup {
         bench,
         bench_name,
         lockstep,
-        seed,
+        seed: a.seed,
         stop: stop.clone(),
+        fc_output_dir: None,
     };
-    let mut results = Vec::new();
+    let mut results: Vec<(PathBuf, Outcome)> = Vec::new();
     let mut worst = 0u8;
-    for l in &loaded {
-        if stop.load(Ordering::Relaxed) {
-            break;
+    for (n, l) in loaded.iter().enumerate() {
+        if stop.is_requested() {
+            results.push((l.path.clone(), Outcome::Skipped));
+            continue;
         }
+        let dir = run_dir(&a.out, n + 1, &l.scenario.scenario.id)?;
+        setup.fc_output_dir = Some(dir.clone());
         let start = std::time::Instant::now();
-        match run_one(l, &setup, &db, &rt) {
+        let progress = progress_bar(&l.scenario.scenario.id, l.scenario.run.max_time_s, &rt);
+        let r = assemble::run_one(l, &setup, &db, &rt, progress.as_ref().map(|p| p.0.clone()));
+        if let Some((_, task)) = progress {
+            task.abort();
+            eprint!("\r\x1b[2K");
+        }
+        let outcome = match r {
             Ok(r) => {
                 println!(
                     "{:<10} {:<10} {}  ({:.1} s{})",
@@ -491,63 +390,108 @@ fn cmd_run(args: &[String]) -> Result<ExitCode> {
                         String::new()
                     }
                 );
-                for e in r.expectations.iter().filter(|e| !e.passed) {
+                for e in r.expectations.iter().filter(|e| !e.passed || !e.judged) {
+                    let mark = if e.judged { "x" } else { "?" };
                     println!(
-                        "           x {} [{}]: expected {}; measured {}",
+                        "           {mark} {} [{}]: expected {}; measured {}",
                         e.id, e.requirement, e.expected, e.measured
                     );
                 }
                 if let Some(t) = &r.timing {
                     println!("           {}", t.summary());
                 }
+                println!("           {}", r.links.summary());
                 match r.verdict {
                     Verdict::Fail => worst = worst.max(1),
                     Verdict::Incomplete | Verdict::Error => worst = 2,
                     Verdict::Pass => {}
                 }
-                results.push((l.path.clone(), Ok(r)));
+                Outcome::Judged(Box::new(r))
             }
             Err(e) => {
                 println!(
-                    "{:<10} {:<10} {}: {e:#}",
-                    "ERROR", l.scenario.scenario.id, l.scenario.scenario.title
+                    "{:<10} {:<10} {}: {}",
+                    if stop.is_requested() {
+                        "INCOMPLETE"
+                    } else {
+                        "ERROR"
+                    },
+                    l.scenario.scenario.id,
+                    l.scenario.scenario.title,
+                    e.message
                 );
+                if let Some(c) = &e.links {
+                    println!("           {}", c.summary());
+                }
                 worst = 2;
-                results.push((l.path.clone(), Err(format!("{e:#}"))));
+                Outcome::Error(e)
             }
+        };
+        let doc = scenario_json(&l.path, &outcome, stop.is_requested());
+        if let Err(e) = std::fs::write(dir.join("result.json"), to_pretty(&doc)) {
+            eprintln!(
+                "warning: cannot write {}: {e}",
+                dir.join("result.json").display()
+            );
+        }
+        results.push((l.path.clone(), outcome));
+    }
+    let interrupted = stop.is_requested();
+    let mut write_errors = 0;
+    for o in outputs.drain(..) {
+        let bytes = if o.path.as_path() == a.json.as_deref().unwrap_or(Path::new("")) {
+            let doc = serde_json::json!({
+                "format_version": JSON_FORMAT_VERSION,
+                "harness_version": env!("CARGO_PKG_VERSION"),
+                "bench": setup.bench_name,
+                "clock": if lockstep { "lockstep" } else { "realtime" },
+                "complete": !interrupted,
+                "scenarios": results.iter().map(|(p, o)| scenario_json(p, o, interrupted)).collect::<Vec<_>>(),
+            });
+            to_pretty(&doc).into_bytes()
+        } else {
+            junit_xml(&results)?.into_bytes()
+        };
+        if let Err(e) = o.write(&bytes) {
+            eprintln!("error: {e:#}");
+            write_errors += 1;
         }
     }
-    let interrupted = stop.load(Ordering::Relaxed);
-    if let Some(j) = json {
-        let v: Vec<serde_json::Value> = results
-            .iter()
-            .map(|(p, r)| match r {
-                Ok(r) => serde_json::json!({ "file": p.display().to_string(), "result": r }),
-                Err(e) => serde_json::json!({ "file": p.display().to_string(), "error": e }),
-            })
-            .collect();
-        let doc = serde_json::json!({
-            "bench": setup.bench_name,
-            "clock": if lockstep { "lockstep" } else { "realtime" },
-            "complete": !interrupted,
-            "scenarios": v,
-        });
-        std::fs::write(&j, serde_json::to_string_pretty(&doc)?)
-            .with_context(|| format!("cannot write {}", j.display()))?;
-    }
-    if let Some(j) = junit {
-        std::fs::write(&j, junit_xml(&results))
-            .with_context(|| format!("cannot write {}", j.display()))?;
-    }
     if interrupted {
+        let run = results
+            .iter()
+            .filter(|(_, o)| !matches!(o, Outcome::Skipped))
+            .count();
         println!(
-            "INCOMPLETE: stopped by Ctrl-C after {} of {} scenarios",
-            results.len(),
+            "INCOMPLETE: stopped by a signal after {run} of {} scenarios",
             loaded.len()
         );
         worst = 2;
     }
+    if write_errors > 0 {
+        worst = 2;
+    }
     Ok(ExitCode::from(worst))
+}
+
+fn to_pretty(v: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+fn scenario_json(p: &Path, o: &Outcome, interrupted: bool) -> serde_json::Value {
+    let file = p.display().to_string();
+    match o {
+        Outcome::Judged(r) => serde_json::json!({ "file": file, "result": r }),
+        Outcome::Error(e) => serde_json::json!({
+            "file": file,
+            "error": e.message,
+            "incomplete": interrupted,
+            "links": e.links,
+        }),
+        Outcome::Skipped => {
+            serde_json::json!({ "file": file, "skipped": "not run: the command was stopped first" })
+        }
+    }
 }
 
 fn cmd_devices() -> Result<ExitCode> {
@@ -571,56 +515,71 @@ fn cmd_devices() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn junit_xml(results: &[(PathBuf, Result<ScenarioResult, String>)]) -> String {
-    let mut cases = String::new();
-    let (mut failures, mut errors, mut tests) = (0, 0, 0);
-    for (path, r) in results {
-        match r {
-            Ok(r) => {
+/// JUnit XML (quick-junit): one suite per scenario, one test case per expectation
+/// (its requirement as a property), a run that ended in error or was stopped as an
+/// `error` test case, unjudged expectations and scenarios not run as skipped.
+fn junit_xml(results: &[(PathBuf, Outcome)]) -> Result<String> {
+    use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+    let mut report = Report::new("hil");
+    for (path, o) in results {
+        let file = path.display().to_string();
+        match o {
+            Outcome::Judged(r) => {
+                let mut suite = TestSuite::new(r.id.as_str());
+                suite.add_property(Property::new("file", file.as_str()));
+                suite.add_property(Property::new("clock", r.clock.as_str()));
                 if r.incomplete {
-                    tests += 1;
-                    errors += 1;
-                    cases.push_str(&format!(
-                        "  <testcase classname=\"{}\" name=\"run\"><error message=\"incomplete: stopped by Ctrl-C at t = {:.1} s\"/></testcase>\n",
-                        xml_escape(&r.id),
-                        r.t_end_s
-                    ));
+                    let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
+                    st.set_message(format!("incomplete: stopped at t = {:.1} s", r.t_end_s));
+                    let mut c = TestCase::new("run", st);
+                    c.set_classname(r.id.as_str());
+                    suite.add_test_case(c);
                 }
                 for e in &r.expectations {
-                    tests += 1;
-                    cases.push_str(&format!(
-                        "  <testcase classname=\"{}\" name=\"{} [{}]\" file=\"{}\">",
-                        xml_escape(&r.id),
-                        xml_escape(&e.id),
-                        xml_escape(&e.requirement),
-                        xml_escape(&path.display().to_string())
-                    ));
-                    if !e.passed {
-                        failures += 1;
-                        cases.push_str(&format!(
-                            "<failure message=\"expected {}; measured {}\"/>",
-                            xml_escape(&e.expected),
-                            xml_escape(&e.measured)
+                    let st = if !e.judged {
+                        let mut st = TestCaseStatus::skipped();
+                        st.set_message(format!(
+                            "not judged: the run stopped at t = {:.1} s",
+                            r.t_end_s
                         ));
-                    }
-                    cases.push_str("</testcase>\n");
+                        st
+                    } else if e.passed {
+                        TestCaseStatus::success()
+                    } else {
+                        let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                        st.set_message(format!("expected {}; measured {}", e.expected, e.measured));
+                        st.set_description(format!(
+                            "expected {}\nmeasured {}",
+                            e.expected, e.measured
+                        ));
+                        st
+                    };
+                    let mut c = TestCase::new(format!("{} [{}]", e.id, e.requirement), st);
+                    c.set_classname(r.id.as_str());
+                    c.add_property(Property::new("requirement", e.requirement.as_str()));
+                    suite.add_test_case(c);
                 }
+                report.add_test_suite(suite);
             }
-            Err(msg) => {
-                tests += 1;
-                errors += 1;
-                cases.push_str(&format!("  <testcase classname=\"{}\" name=\"run\"><error message=\"{}\"/></testcase>\n", xml_escape(&path.display().to_string()), xml_escape(msg)));
+            Outcome::Error(e) => {
+                let mut suite = TestSuite::new(file.as_str());
+                let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
+                st.set_message(e.message.as_str());
+                let mut c = TestCase::new("run", st);
+                c.set_classname(file.as_str());
+                suite.add_test_case(c);
+                report.add_test_suite(suite);
+            }
+            Outcome::Skipped => {
+                let mut suite = TestSuite::new(file.as_str());
+                let mut st = TestCaseStatus::skipped();
+                st.set_message("not run: the command was stopped first");
+                let mut c = TestCase::new("run", st);
+                c.set_classname(file.as_str());
+                suite.add_test_case(c);
+                report.add_test_suite(suite);
             }
         }
     }
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"hil\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\">\n{cases}</testsuite>\n"
-    )
+    report.to_string().map_err(|e| anyhow!("JUnit: {e}"))
 }

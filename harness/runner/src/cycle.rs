@@ -394,7 +394,7 @@ impl LoopCore {
         if t >= self.cfg.max_time_s {
             return Some(EndReason::MaxTime);
         }
-        if self.cfg.stop.load(std::sync::atomic::Ordering::Relaxed) {
+        if self.cfg.stop.is_requested() {
             return Some(EndReason::Interrupted);
         }
         None
@@ -406,6 +406,7 @@ impl LoopCore {
         clock: &'static str,
         end: EndReason,
         timing: Option<TimingReport>,
+        links: crate::record::LinkCounters,
     ) -> RunRecord {
         if end == EndReason::Interrupted {
             let t = self.twin.time_s();
@@ -442,6 +443,7 @@ impl LoopCore {
             injections: self.injector.log,
             faults_injected,
             timing,
+            links,
         }
     }
 }

@@ -8,6 +8,8 @@ mod cycle;
 pub mod devices;
 pub mod inject;
 pub mod lockstep;
+pub mod process;
 pub mod realtime;
 pub mod record;
 pub mod session;
+pub mod stop;

@@ -5,14 +5,59 @@
 //! serial bytes, the CAN frames, `SIM_Sync` (serial byte counts) and `SIM_Tick`, then
 //! collects the flight computer's frames up to `SIM_Ack` and hands them to the devices,
 //! which act on the twin. Everything is recorded with simulation time, so two runs with
-//! the same inputs give the same record. A flight computer that stops answering or
-//! exits, and a link that closes, end the run with an error naming them.
+//! the same inputs give the same record.
+//!
+//! Every wait is bounded and observes the stop flag:
+//! - a write that a link does not take within the silence timeout (the flight computer
+//!   stopped reading a serial line and its buffer is full) ends the run naming the link;
+//! - the acknowledgement must arrive within the silence timeout of the tick, whatever
+//!   else the flight computer sends meanwhile;
+//! - more frames from the flight computer in one cycle than the bus could carry in the
+//!   cycle's time is a flood, and ends the run naming it (so memory stays bounded);
+//! - a frame lost in the harness's receive queue ends the run (lockstep must see
+//!   everything to stay deterministic);
+//! - an acknowledgement whose `SIM_AckTimeUs` / `SIM_AckStep` are not the tick's ends
+//!   the run naming both;
+//! - a serial line the flight computer closes ends the run naming the line;
+//! - a stop request ends the run as interrupted, wherever it waits.
 
 use crate::cycle::{LINK_CAN, LINK_GNSS, LINK_IMU, LoopCore};
 use crate::devices::Outputs;
 use crate::record::EndReason;
-use crate::session::{RunError, Wiring};
-use capsule_links::Packet;
+use crate::session::{BITRATE_BPS, RunConfig, RunError, Wiring};
+use capsule_icd::can::CanFrame;
+use capsule_links::{Link, Packet};
+
+/// What ended a bounded wait early.
+pub(crate) enum Waited {
+    /// The stop flag was raised.
+    Stopped,
+}
+
+/// Queues `p` on `link`, waiting for room at most the silence timeout and no longer
+/// than the stop flag allows. `Ok(Err(Waited::Stopped))` when stopped.
+pub(crate) async fn send_within(
+    link: &Link,
+    p: Packet,
+    cfg: &RunConfig,
+    t_s: f64,
+) -> Result<Result<(), Waited>, RunError> {
+    tokio::select! {
+        r = tokio::time::timeout(cfg.ack_timeout, link.send(p)) => match r {
+            Ok(r) => r.map(Ok).map_err(Into::into),
+            Err(_) => Err(RunError::LinkStalled { link: link.name().to_string(), t_s, waited: cfg.ack_timeout }),
+        },
+        _ = cfg.stop.wait() => Ok(Err(Waited::Stopped)),
+    }
+}
+
+/// The most classic frames (8 data bytes, worst-case stuffing) a bus carries in
+/// `window_s` at `bitrate_bps`, and never fewer than 64 (start-up bursts of a short
+/// cycle).
+pub(crate) fn bus_capacity(window_s: f64, bitrate_bps: u32) -> u64 {
+    let bits = capsule_links::vbus::frame_bits(&CanFrame::new(0, &[0; 8]));
+    ((window_s * f64::from(bitrate_bps) / bits as f64).floor() as u64).max(64)
+}
 
 /// Runs lockstep cycles until the run ends.
 pub(crate) async fn drive(core: &mut LoopCore, w: &mut Wiring) -> Result<EndReason, RunError> {
@@ -22,22 +67,37 @@ pub(crate) async fn drive(core: &mut LoopCore, w: &mut Wiring) -> Result<EndReas
             .cloned()
             .ok_or_else(|| RunError::Setup(format!("the DBC lacks {n} (needed for lockstep)")))
     };
-    let (tick, sync) = (get("SIM_Tick")?, get("SIM_Sync")?);
-    get("SIM_Ack")?;
+    let (tick, sync, ack) = (get("SIM_Tick")?, get("SIM_Sync")?, get("SIM_Ack")?);
     let dt_s = core.twin.dt_s();
     let cycle_steps = core.cfg.cycle_steps;
-    let ack_timeout = core.cfg.ack_timeout;
+    let cfg = core.cfg.clone();
+    let cycle_s = dt_s * f64::from(cycle_steps);
+    let flood_limit = bus_capacity(cycle_s, BITRATE_BPS);
     let mut cycle = 0u64;
+    macro_rules! send {
+        ($link:expr, $p:expr, $t:expr) => {
+            if let Err(Waited::Stopped) = send_within($link, $p, &cfg, $t).await? {
+                return Ok(EndReason::Interrupted);
+            }
+        };
+    }
     loop {
         let mut out = Outputs::default();
         core.step(cycle_steps, &mut out)?;
         let t = core.twin.time_s();
-        for (link, p) in core.route(out, dt_s * f64::from(cycle_steps)) {
+        for (link, p) in core.route(out, cycle_s) {
             match link {
-                LINK_IMU => w.imu.send(p).await?,
-                LINK_GNSS => w.gnss.send(p).await?,
-                LINK_CAN => w.can.send(p).await?,
+                LINK_IMU => send!(&w.imu, p, t),
+                LINK_GNSS => send!(&w.gnss, p, t),
+                LINK_CAN => send!(&w.can, p, t),
                 _ => {}
+            }
+        }
+        // A serial line that closed (the FC hung up, a stalled write) ends the run
+        // naming it; what the FC sends on them is not part of the ICD and is dropped.
+        for l in [&mut w.imu, &mut w.gnss] {
+            while let Some(r) = l.try_recv() {
+                r?;
             }
         }
         let (imu_total, gnss_total) = core.serial_totals();
@@ -45,23 +105,28 @@ pub(crate) async fn drive(core: &mut LoopCore, w: &mut Wiring) -> Result<EndReas
             ("SIM_ImuBytes", (imu_total % (1u64 << 32)) as f64),
             ("SIM_GnssBytes", (gnss_total % (1u64 << 32)) as f64),
         ])?;
-        let tick_f = tick.encode(&[
-            ("SIM_TimeUs", (t * 1e6).round()),
-            ("SIM_Step", (cycle % 65_536) as f64),
-        ])?;
-        w.can.send(Packet::Frame(sync_f)).await?;
-        w.can.send(Packet::Frame(tick_f)).await?;
-        // Collect the FC's outputs up to its acknowledgement.
+        let t_us = (t * 1e6).round();
+        let step = cycle % 65_536;
+        let tick_f = tick.encode(&[("SIM_TimeUs", t_us), ("SIM_Step", step as f64)])?;
+        send!(&w.can, Packet::Frame(sync_f), t);
+        send!(&w.can, Packet::Frame(tick_f), t);
+        // Collect the FC's outputs up to its acknowledgement, within one deadline.
+        let deadline = tokio::time::Instant::now() + cfg.ack_timeout;
+        let mut frames = 0u64;
         loop {
-            let r = match &mut w.child {
-                Some(child) => tokio::select! {
-                    r = tokio::time::timeout(ack_timeout, w.can.recv()) => r,
-                    st = child.wait() => {
+            let r = match w.fc.as_mut() {
+                Some(p) => tokio::select! {
+                    r = tokio::time::timeout_at(deadline, w.can.recv()) => r,
+                    st = p.child.wait() => {
                         let status = st.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-                        return Err(RunError::FcExited { t_s: t, status });
+                        return Err(RunError::FcExited { t_s: t, status, stderr_tail: String::new() });
                     }
+                    _ = cfg.stop.wait() => return Ok(EndReason::Interrupted),
                 },
-                None => tokio::time::timeout(ack_timeout, w.can.recv()).await,
+                None => tokio::select! {
+                    r = tokio::time::timeout_at(deadline, w.can.recv()) => r,
+                    _ = cfg.stop.wait() => return Ok(EndReason::Interrupted),
+                },
             };
             let rx = match r {
                 Ok(Ok(rx)) => rx,
@@ -69,16 +134,48 @@ pub(crate) async fn drive(core: &mut LoopCore, w: &mut Wiring) -> Result<EndReas
                 Err(_) => {
                     return Err(RunError::FcTimeout {
                         t_s: t,
-                        timeout: ack_timeout,
+                        timeout: cfg.ack_timeout,
+                        frames,
                     });
                 }
             };
+            let rx_dropped = w.can.stats().rx_dropped;
+            frames += 1;
+            if frames > flood_limit || rx_dropped > 0 {
+                return Err(RunError::FcFlood {
+                    link: w.can.name().to_string(),
+                    t_s: t,
+                    frames,
+                    window_s: cycle_s,
+                    limit: flood_limit,
+                    bitrate_bps: BITRATE_BPS,
+                    rx_dropped,
+                });
+            }
             let Packet::Frame(f) = rx.packet else {
                 continue;
             };
             if core.on_fc_frame(f, t).0 {
+                let v = ack.decode(&f)?;
+                let get = |n: &str| v.iter().find(|(k, _)| *k == n).map_or(-1.0, |(_, x)| *x);
+                let (got_us, got_step) = (get("SIM_AckTimeUs"), get("SIM_AckStep"));
+                if got_us != t_us || got_step != step as f64 {
+                    return Err(RunError::FcAckMismatch {
+                        t_s: t,
+                        expected_us: t_us as u64,
+                        expected_step: step,
+                        got_us: got_us.max(0.0) as u64,
+                        got_step: got_step.max(0.0) as u64,
+                    });
+                }
                 break;
             }
+        }
+        if cycle == 0 {
+            // The FC is running its loop: it has opened the serial lines it will use,
+            // so from now on its closing one is seen as a hang-up.
+            w.imu.peer_attached();
+            w.gnss.peer_attached();
         }
         cycle += 1;
         core.end_cycle();

@@ -13,15 +13,18 @@
 //! The flight computer's frames are recorded at their wire time (receive timestamp on
 //! the run's time base), so the checks judge when the avionics acted, not when the
 //! loop got round to it. A flight computer that exits or stays silent longer than the
-//! configured timeout, and a link that closes, end the run with an error naming them.
+//! configured timeout, one that floods the bus (more than 3/4 of the bus's capacity over
+//! one second, or more than the harness's receive queue holds), a serial line it closes
+//! or stops reading, and a link that closes, end the run with an error naming them.
+//! Timing goes into fixed-size histograms, so memory does not grow with the run.
 
 use crate::cycle::{LINK_GNSS, LINK_IMU, LoopCore};
 use crate::devices::Outputs;
-use crate::record::{EndReason, Percentiles, TimingBudget, TimingReport};
-use crate::session::{RunError, Wiring};
+use crate::lockstep::bus_capacity;
+use crate::record::{DurationHistogram, EndReason, TimingBudget, TimingReport};
+use crate::session::{BITRATE_BPS, RunError, Wiring};
 use capsule_links::clock::now_ns;
 use capsule_links::{LinkError, Packet};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How long before a deadline the loop stops sleeping and starts yielding, ns.
@@ -48,22 +51,12 @@ type Outcome = Result<(EndReason, TimingReport), RunError>;
 /// Runs the real-time loop on a blocking thread and gives the state back.
 pub(crate) async fn drive(
     core: LoopCore,
-    mut w: Wiring,
+    w: Wiring,
     budget: TimingBudget,
 ) -> (LoopCore, Wiring, Outcome) {
-    let exited: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
-    if let Some(mut child) = w.child.take() {
-        let ex = exited.clone();
-        w.watch = Some(tokio::spawn(async move {
-            let st = child.wait().await;
-            if let Ok(mut g) = ex.lock() {
-                *g = Some(st.map_or_else(|e| e.to_string(), |s| s.to_string()));
-            }
-        }));
-    }
     let h = tokio::task::spawn_blocking(move || {
         let (mut core, mut w) = (core, w);
-        let r = run_loop(&mut core, &mut w, budget, &exited);
+        let r = run_loop(&mut core, &mut w, budget);
         (core, w, r)
     });
     match h.await {
@@ -72,50 +65,81 @@ pub(crate) async fn drive(
     }
 }
 
-fn run_loop(
-    core: &mut LoopCore,
-    w: &mut Wiring,
-    budget: TimingBudget,
-    exited: &Mutex<Option<String>>,
-) -> Outcome {
+/// The flood window, s, and the share of the bus's capacity the flight computer may
+/// use over it.
+const FLOOD_WINDOW_S: f64 = 1.0;
+const FLOOD_SHARE: f64 = 0.75;
+
+fn run_loop(core: &mut LoopCore, w: &mut Wiring, budget: TimingBudget) -> Outcome {
     let dt_s = core.twin.dt_s();
     let dt_ns = (dt_s * 1e9).round().max(1.0) as u64;
-    let silence_ns = core.cfg.ack_timeout.as_nanos() as u64;
+    let silence_ns = core.cfg.ack_timeout.as_nanos().min(u128::from(u64::MAX)) as u64;
     let t_sim0 = core.twin.time_s();
     let t0_ns = now_ns();
     let wire_time = |t_ns: u64| t_sim0 + (t_ns.saturating_sub(t0_ns)) as f64 * 1e-9;
-    // Every step's lateness (ns, saturating at 4.29 s), in memory reserved up front
-    // for the whole run so the loop never reallocates.
-    let steps = ((core.cfg.max_time_s - t_sim0).max(0.0) / dt_s).ceil() as usize + 2;
-    let mut lateness: Vec<u32> = Vec::with_capacity(steps);
-    let mut command_latency: Vec<u64> = Vec::new();
-    let mut pending: Vec<u64> = Vec::new();
+    // Timing in fixed-size histograms: memory does not depend on the run's length.
+    let mut lateness = DurationHistogram::new();
+    let mut command_latency = DurationHistogram::new();
+    let mut pending: Vec<u64> = Vec::with_capacity(256);
+    let flood_limit = (bus_capacity(FLOOD_WINDOW_S, BITRATE_BPS) as f64 * FLOOD_SHARE) as u64;
+    let flood_window_ns = (FLOOD_WINDOW_S * 1e9) as u64;
+    let (mut window_start_ns, mut window_frames) = (t0_ns, 0u64);
     let mut overruns = 0u64;
     let mut last_fc_ns = t0_ns;
+    let mut attached = false;
     let mut k = 0u64;
     let end = loop {
         k += 1;
         let deadline = t0_ns + k * dt_ns;
         wait_until(deadline);
         let late = now_ns().saturating_sub(deadline);
-        lateness.push(u32::try_from(late).unwrap_or(u32::MAX));
+        lateness.record(late);
         if late > dt_ns {
             overruns += 1;
         }
-        if let Some(status) = exited.lock().ok().and_then(|g| g.clone()) {
+        if k.is_multiple_of(10)
+            && let Some(p) = w.fc.as_mut()
+            && let Ok(Some(status)) = p.child.try_wait()
+        {
             return Err(RunError::FcExited {
                 t_s: core.twin.time_s(),
-                status,
+                status: status.to_string(),
+                stderr_tail: String::new(),
             });
         }
         while let Some(r) = w.can.try_recv() {
             let rx = r?;
             last_fc_ns = last_fc_ns.max(rx.t_ns);
+            window_frames += 1;
             if let Packet::Frame(f) = rx.packet
                 && core.on_fc_frame(f, wire_time(rx.t_ns)).1
+                && pending.len() < pending.capacity()
             {
                 pending.push(rx.t_ns);
             }
+        }
+        if !attached && last_fc_ns > t0_ns {
+            // The FC is on the bus and running: it has opened its serial lines.
+            w.imu.peer_attached();
+            w.gnss.peer_attached();
+            attached = true;
+        }
+        let rx_dropped = w.can.stats().rx_dropped;
+        if window_frames > flood_limit || rx_dropped > 0 {
+            return Err(RunError::FcFlood {
+                link: w.can.name().to_string(),
+                t_s: core.twin.time_s(),
+                frames: window_frames,
+                window_s: FLOOD_WINDOW_S,
+                limit: flood_limit,
+                bitrate_bps: BITRATE_BPS,
+                rx_dropped,
+            });
+        }
+        let now = now_ns();
+        if now.saturating_sub(window_start_ns) >= flood_window_ns {
+            window_start_ns = now;
+            window_frames = 0;
         }
         for l in [&mut w.imu, &mut w.gnss] {
             while let Some(r) = l.try_recv() {
@@ -123,7 +147,9 @@ fn run_loop(
             }
         }
         let act_ns = now_ns();
-        command_latency.extend(pending.drain(..).map(|t| act_ns.saturating_sub(t)));
+        for t in pending.drain(..) {
+            command_latency.record(act_ns.saturating_sub(t));
+        }
         let mut out = Outputs::default();
         core.step(1, &mut out)?;
         for (link, p) in core.route(out, dt_s) {
@@ -152,9 +178,9 @@ fn run_loop(
     };
     let report = TimingReport::new(
         dt_s * 1e6,
-        Percentiles::of_ns(&mut lateness),
+        lateness.percentiles(),
         overruns,
-        Percentiles::of_ns(&mut command_latency),
+        command_latency.percentiles(),
         budget,
     );
     Ok((end, report))

@@ -9,14 +9,15 @@
 
 use crate::cycle::LoopCore;
 use crate::devices::Devices;
-use crate::record::{RunRecord, TimingBudget};
+use crate::process::FcProcess;
+use crate::record::{LinkCounters, RunRecord, TimingBudget};
+use crate::stop::Stop;
 use capsule_icd::can::{CanDb, CodecError};
 use capsule_links::address::Address;
 use capsule_links::vbus::{BusTiming, VirtualBus};
 use capsule_links::{Link, LinkError, serial, vbus};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use twin_core::twin::Twin;
 
@@ -69,11 +70,17 @@ pub struct RunConfig {
     pub max_time_s: f64,
     /// Keep running this long after splashdown, s.
     pub after_landing_s: f64,
-    /// How long the flight computer may stay silent (no acknowledgement in lockstep,
-    /// no frame at all in real time) before it is declared dead.
+    /// How long the flight computer may stay silent (no acknowledgement of a tick in
+    /// lockstep, counted from the tick whatever else it sends; no frame at all in real
+    /// time), and how long a link may refuse data, before the run ends with an error
+    /// naming it.
     pub ack_timeout: Duration,
-    /// Directory for the bus socket.
-    pub workdir: PathBuf,
+    /// How long a started flight computer may take to join the CAN bus.
+    pub join_timeout: Duration,
+    /// Where the started flight computer's standard output and error go
+    /// (`fc.stdout.log`, `fc.stderr.log`); `None`: the run's temporary directory
+    /// (removed after the run; the end of standard error still reaches error messages).
+    pub fc_output_dir: Option<PathBuf>,
     /// FC mode sent with the state handover (`FC_Mode` values).
     pub handover_mode: u8,
     /// Mission data sent with the handover (`MSN_*`).
@@ -87,9 +94,9 @@ pub struct RunConfig {
     pub injections: Vec<crate::inject::Injection>,
     /// Seed of the bus fault layers.
     pub fault_seed: u64,
-    /// Set (by a Ctrl-C handler) to stop the run: actuators are commanded safe and the
-    /// record ends as [`crate::record::EndReason::Interrupted`].
-    pub stop: Arc<AtomicBool>,
+    /// Raised (by a signal handler) to stop the run: every wait ends, actuators are
+    /// commanded safe and the record ends as [`crate::record::EndReason::Interrupted`].
+    pub stop: Stop,
     /// Simulation time reached, ms, published every cycle (for progress displays).
     pub progress_ms: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
@@ -113,7 +120,8 @@ pub struct Mission {
     pub deorbit: Option<(f64, f64)>,
 }
 
-/// Run errors: each names what failed.
+/// Run errors: each names what failed. All are fatal for the run (its verdict is
+/// ERROR, with this cause).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// Setting up links or the FC process failed.
@@ -123,12 +131,30 @@ pub enum RunError {
     #[error(transparent)]
     Link(#[from] LinkError),
     /// The flight computer did not acknowledge a tick in time (lockstep).
-    #[error("flight computer did not acknowledge the tick at t = {t_s:.3} s within {timeout:?}")]
+    #[error("flight computer did not acknowledge the tick at t = {t_s:.3} s within {timeout:?}{}", if *frames > 0 { format!(" (it sent {frames} other frames meanwhile)") } else { String::new() })]
     FcTimeout {
         /// Simulation time of the tick.
         t_s: f64,
         /// Wall timeout.
         timeout: Duration,
+        /// Frames the FC sent while the harness waited.
+        frames: u64,
+    },
+    /// The flight computer acknowledged another tick than the one sent (lockstep).
+    #[error(
+        "flight computer acknowledged the wrong tick at t = {t_s:.3} s: SIM_AckTimeUs {got_us} and SIM_AckStep {got_step}, expected {expected_us} and {expected_step}"
+    )]
+    FcAckMismatch {
+        /// Simulation time of the tick.
+        t_s: f64,
+        /// The tick's time, us.
+        expected_us: u64,
+        /// The tick's step counter.
+        expected_step: u64,
+        /// What the acknowledgement said, us.
+        got_us: u64,
+        /// What the acknowledgement said.
+        got_step: u64,
     },
     /// The flight computer sent nothing on a link for too long (real time).
     #[error("flight computer silent on link `{link}` for {timeout:?} at t = {t_s:.3} s")]
@@ -140,17 +166,70 @@ pub enum RunError {
         /// Wall timeout.
         timeout: Duration,
     },
+    /// The flight computer sent more frames than the bus can carry.
+    #[error("flight computer floods link `{link}` at t = {t_s:.3} s: {frames} frames in {window_s} s, more than the {limit} a {bitrate_bps} bit/s bus carries{}", if *rx_dropped > 0 { format!(" ({rx_dropped} frames lost in the harness's receive queue)") } else { String::new() })]
+    FcFlood {
+        /// The link.
+        link: String,
+        /// Simulation time.
+        t_s: f64,
+        /// Frames counted in the window.
+        frames: u64,
+        /// The window, s (simulation time in lockstep, wall time in real time).
+        window_s: f64,
+        /// The most the bus carries in the window.
+        limit: u64,
+        /// The bus bit rate the limit is computed for.
+        bitrate_bps: u32,
+        /// Frames the harness's receive queue could not hold.
+        rx_dropped: u64,
+    },
+    /// A link refused data for too long (the peer stopped reading).
+    #[error(
+        "link `{link}` took no data for {waited:?} at t = {t_s:.3} s: the flight computer stopped reading it"
+    )]
+    LinkStalled {
+        /// The link.
+        link: String,
+        /// Simulation time.
+        t_s: f64,
+        /// How long the harness waited.
+        waited: Duration,
+    },
     /// The flight computer process exited.
-    #[error("flight computer exited at t = {t_s:.3} s: {status}")]
+    #[error(
+        "flight computer exited at t = {t_s:.3} s: {status}{}",
+        tail_note(stderr_tail)
+    )]
     FcExited {
         /// Simulation time.
         t_s: f64,
         /// Exit status.
         status: String,
+        /// The end of its standard error.
+        stderr_tail: String,
     },
     /// An ICD encoding failed (a bug or a DBC that lacks a message).
     #[error("ICD: {0}")]
     Codec(#[from] CodecError),
+}
+
+fn tail_note(t: &str) -> String {
+    if t.is_empty() {
+        String::new()
+    } else {
+        format!("; its standard error ends: {}", t.replace('\n', " | "))
+    }
+}
+
+/// A run that ended in error: the cause, and the link counters up to then.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct RunFailure {
+    /// What ended the run.
+    pub error: RunError,
+    /// The links' counters when it ended.
+    pub links: LinkCounters,
 }
 
 /// The links and the flight computer of a run.
@@ -160,33 +239,63 @@ pub(crate) struct Wiring {
     pub can: Link,
     pub imu: Link,
     pub gnss: Link,
-    pub child: Option<tokio::process::Child>,
-    /// A task that owns the flight computer process and waits for it to exit (real
-    /// time); aborting it kills the process.
-    pub watch: Option<tokio::task::JoinHandle<()>>,
+    pub fc: Option<FcProcess>,
+    /// The run's own temporary directory (bus socket, FC output by default); removed
+    /// when the wiring is dropped.
+    _dir: tempfile::TempDir,
+}
+
+/// A temporary directory whose `can.sock` fits in a Unix socket address (108 bytes):
+/// in `TMPDIR` when that is short enough, else in `/tmp`.
+fn run_dir() -> Result<tempfile::TempDir, RunError> {
+    let make = |base: Option<&std::path::Path>| {
+        let mut b = tempfile::Builder::new();
+        b.prefix("hil-");
+        match base {
+            Some(d) => b.tempdir_in(d),
+            None => b.tempdir(),
+        }
+    };
+    let fits = |d: &tempfile::TempDir| d.path().join("can.sock").as_os_str().len() < 100;
+    let d = make(None)
+        .map_err(|e| RunError::Setup(format!("cannot make a temporary directory: {e}")))?;
+    if fits(&d) {
+        return Ok(d);
+    }
+    let d = make(Some(std::path::Path::new("/tmp")))
+        .map_err(|e| RunError::Setup(format!("cannot make a temporary directory in /tmp: {e}")))?;
+    if fits(&d) {
+        Ok(d)
+    } else {
+        Err(RunError::Setup(format!(
+            "no temporary directory short enough for a Unix socket (tried TMPDIR and /tmp: {})",
+            d.path().display()
+        )))
+    }
 }
 
 impl Wiring {
-    /// Opens or makes the links and starts the flight computer.
+    /// Opens or makes the links and starts the flight computer, waiting (up to the
+    /// join timeout, and no longer than the flight computer lives or the stop flag
+    /// allows) for it to join the bus.
     pub async fn new(cfg: &RunConfig) -> Result<Self, RunError> {
-        std::fs::create_dir_all(&cfg.workdir)
-            .map_err(|e| RunError::Setup(format!("{}: {e}", cfg.workdir.display())))?;
+        let dir = run_dir()?;
         let (bus, can, can_far) = match &cfg.links.can {
             Some(a) => (None, capsule_links::open("can", a).await?, None),
             None => {
-                let sock = cfg.workdir.join("can.sock").display().to_string();
+                let sock = dir.path().join("can.sock").display().to_string();
                 let timing = match cfg.clock {
                     Clock::Lockstep => BusTiming::Lockstep,
                     Clock::Realtime(_) => BusTiming::Paced,
                 };
-                let bus = VirtualBus::bind_with(&sock, 500_000, timing).await?;
+                let bus = VirtualBus::bind_with(&sock, BITRATE_BPS, timing).await?;
                 let can = vbus::connect("can", &sock).await?;
                 (Some(bus), can, Some(format!("vbus:{sock}")))
             }
         };
         let (imu, imu_far) = serial_link("imu", &cfg.links.imu, 921_600).await?;
         let (gnss, gnss_far) = serial_link("gnss", &cfg.links.gnss, 115_200).await?;
-        let mut child = None;
+        let mut fc = None;
         if let Some(cmd) = &cfg.fc_command {
             let far = |x: &Option<String>, a: &Option<Address>| {
                 x.clone()
@@ -206,66 +315,81 @@ impl Wiring {
                         .replace("{gnss}", &g)
                 })
                 .collect();
-            let (prog, rest) = args
-                .split_first()
-                .ok_or_else(|| RunError::Setup("empty flight computer command".into()))?;
-            let mut ch = tokio::process::Command::new(prog)
-                .args(rest)
-                .kill_on_drop(true)
-                .spawn()
-                .map_err(|e| {
-                    RunError::Setup(format!("cannot start flight computer `{prog}`: {e}"))
-                })?;
-            if let Some(b) = &bus
-                && !b.wait_for_nodes(2, Duration::from_secs(20)).await
-            {
-                let status = ch
-                    .try_wait()
-                    .ok()
-                    .flatten()
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "still running".into());
-                return Err(RunError::Setup(format!(
-                    "flight computer never joined the CAN bus ({status})"
-                )));
+            let out_dir = cfg
+                .fc_output_dir
+                .clone()
+                .unwrap_or_else(|| dir.path().to_path_buf());
+            let mut p = FcProcess::spawn(&args, &out_dir).map_err(RunError::Setup)?;
+            if let Some(b) = &bus {
+                let joined = tokio::select! {
+                    j = b.wait_for_nodes(2, cfg.join_timeout) => Some(j),
+                    st = p.child.wait() => {
+                        let status = st.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                        let tail = p.stderr_tail(600);
+                        p.end(true).await;
+                        return Err(RunError::FcExited { t_s: 0.0, status: format!("{status}, before joining the CAN bus"), stderr_tail: tail });
+                    }
+                    _ = cfg.stop.wait() => None,
+                };
+                if joined == Some(false) {
+                    let bad = b.counters().bad_records;
+                    let tail = p.stderr_tail(600);
+                    p.end(cfg.stop.is_forced()).await;
+                    return Err(RunError::Setup(format!(
+                        "flight computer never joined the CAN bus within {:?} (still running){}{}",
+                        cfg.join_timeout,
+                        if bad > 0 {
+                            format!("; {bad} malformed records arrived on the virtual bus")
+                        } else {
+                            String::new()
+                        },
+                        tail_note(&tail)
+                    )));
+                }
             }
-            child = Some(ch);
+            fc = Some(p);
         }
         Ok(Self {
             bus,
             can,
             imu,
             gnss,
-            child,
-            watch: None,
+            fc,
+            _dir: dir,
         })
     }
 
-    /// Closes the links and lets the flight computer exit (it stops when its bus
-    /// closes), killing it if it does not within 5 s.
-    pub async fn close(self) {
+    /// The counters of every link (and of the virtual bus).
+    pub fn counters(&self) -> LinkCounters {
+        LinkCounters {
+            links: [&self.can, &self.imu, &self.gnss]
+                .iter()
+                .map(|l| (l.name().to_string(), l.stats()))
+                .collect(),
+            bus: self.bus.as_ref().map(VirtualBus::counters),
+        }
+    }
+
+    /// Closes the links and ends the flight computer's process group (see
+    /// [`crate::process`]): gently unless `forced`.
+    pub async fn close(self, forced: bool) {
         let Self {
             bus,
             can,
             imu,
             gnss,
-            child,
-            watch,
+            fc,
+            _dir,
         } = self;
         drop((can, imu, gnss, bus));
-        if let Some(mut c) = child {
-            let _ = tokio::time::timeout(Duration::from_secs(5), c.wait()).await;
-            let _ = c.start_kill();
-        }
-        if let Some(mut w) = watch
-            && tokio::time::timeout(Duration::from_secs(5), &mut w)
-                .await
-                .is_err()
-        {
-            w.abort();
+        if let Some(p) = fc {
+            p.end(forced).await;
         }
     }
 }
+
+/// The virtual bus's bit rate, bit/s (the ICD's nominal rate).
+pub const BITRATE_BPS: u32 = 500_000;
 
 /// Opens a serial link at its address, or makes a pseudo-terminal pair and returns the
 /// far end's address for the flight computer.
@@ -290,24 +414,62 @@ pub async fn run(
     db: CanDb,
     twin: Twin,
     devices: Devices,
-) -> Result<RunRecord, RunError> {
-    let mut wiring = Wiring::new(cfg).await?;
+) -> Result<RunRecord, RunFailure> {
+    let mut wiring = Wiring::new(cfg).await.map_err(|error| RunFailure {
+        error,
+        links: LinkCounters::default(),
+    })?;
     let mut core = LoopCore::new(cfg.clone(), db, twin, devices);
-    for f in core.handover()? {
-        wiring.can.send(capsule_links::Packet::Frame(f)).await?;
-    }
-    let result = match cfg.clock {
-        Clock::Lockstep => crate::lockstep::drive(&mut core, &mut wiring)
-            .await
-            .map(|end| (end, None)),
-        Clock::Realtime(budget) => {
-            let (c, w, r) = crate::realtime::drive(core, wiring, budget).await;
-            core = c;
-            wiring = w;
-            r.map(|(end, timing)| (end, Some(timing)))
+    let result = match core.handover() {
+        Err(e) => Err(e),
+        Ok(frames) => {
+            let mut r = Ok(());
+            for f in frames {
+                if let Err(e) = crate::lockstep::send_within(
+                    &wiring.can,
+                    capsule_links::Packet::Frame(f),
+                    cfg,
+                    0.0,
+                )
+                .await
+                {
+                    r = Err(e);
+                    break;
+                }
+            }
+            match r {
+                Err(e) => Err(e),
+                Ok(()) => match cfg.clock {
+                    Clock::Lockstep => crate::lockstep::drive(&mut core, &mut wiring)
+                        .await
+                        .map(|end| (end, None)),
+                    Clock::Realtime(budget) => {
+                        let (c, w, r) = crate::realtime::drive(core, wiring, budget).await;
+                        core = c;
+                        wiring = w;
+                        r.map(|(end, timing)| (end, Some(timing)))
+                    }
+                },
+            }
         }
     };
-    wiring.close().await;
-    let (end, timing) = result?;
-    Ok(core.finish(cfg.clock.name(), end, timing))
+    let links = wiring.counters();
+    // The FC's exit status is part of the cause when it died.
+    let result = match result {
+        Err(RunError::FcExited { t_s, status, .. }) => Err(RunError::FcExited {
+            t_s,
+            status,
+            stderr_tail: wiring
+                .fc
+                .as_ref()
+                .map(|p| p.stderr_tail(600))
+                .unwrap_or_default(),
+        }),
+        r => r,
+    };
+    wiring.close(cfg.stop.is_forced()).await;
+    match result {
+        Ok((end, timing)) => Ok(core.finish(cfg.clock.name(), end, timing, links)),
+        Err(error) => Err(RunFailure { error, links }),
+    }
 }

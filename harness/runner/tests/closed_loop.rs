@@ -4,9 +4,8 @@ use capsule_icd::can::CanDb;
 use capsule_runner::devices::Devices;
 use capsule_runner::record::{EndReason, RunRecord, TimingBudget};
 use capsule_runner::session::{BenchLinks, Clock, RunConfig, RunError, run};
+use capsule_runner::stop::Stop;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use twin_core::config::Source;
 use twin_core::initial::EntryState;
@@ -67,7 +66,7 @@ fn twin_and_devices(seed: u64) -> (Twin, Devices) {
     (twin, devices)
 }
 
-fn config(tag: &str, max_time_s: f64, clock: Clock) -> RunConfig {
+fn config(max_time_s: f64, clock: Clock) -> RunConfig {
     let fc = fc_binary().display().to_string();
     RunConfig {
         fc_command: Some(vec![
@@ -87,30 +86,29 @@ fn config(tag: &str, max_time_s: f64, clock: Clock) -> RunConfig {
         max_time_s,
         after_landing_s: 5.0,
         ack_timeout: Duration::from_secs(10),
-        workdir: std::env::temp_dir().join(format!("runner-{}-{tag}", std::process::id())),
+        join_timeout: Duration::from_secs(20),
+        fc_output_dir: None,
         handover_mode: 3,
         mission: Default::default(),
         separation: None,
         snapshot_every_s: 1.0,
         injections: vec![],
         fault_seed: 7,
-        stop: Arc::new(AtomicBool::new(false)),
+        stop: Stop::new(),
         progress_ms: None,
     }
 }
 
-async fn nominal(tag: &str, max_time_s: f64) -> RunRecord {
+async fn nominal(max_time_s: f64) -> RunRecord {
     let (twin, devices) = twin_and_devices(11);
-    let cfg = config(tag, max_time_s, Clock::Lockstep);
-    let r = run(&cfg, db(), twin, devices).await.expect("run completes");
-    let _ = std::fs::remove_dir_all(&cfg.workdir);
-    r
+    let cfg = config(max_time_s, Clock::Lockstep);
+    run(&cfg, db(), twin, devices).await.expect("run completes")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lockstep_runs_are_identical_and_the_fc_reports_at_its_rate() {
-    let a = nominal("det-a", 60.0).await;
-    let b = nominal("det-b", 60.0).await;
+    let a = nominal(60.0).await;
+    let b = nominal(60.0).await;
     assert_eq!(a.end, EndReason::MaxTime);
     if let Some(k) = (0..a.frames.len().min(b.frames.len())).find(|&k| a.frames[k] != b.frames[k]) {
         panic!(
@@ -147,7 +145,7 @@ async fn lockstep_runs_are_identical_and_the_fc_reports_at_its_rate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nominal_descent_drogue_main_splashdown_beacon() {
     use capsule_runner::devices::{DeviceEvent, pyro_bits};
-    let r = nominal("descent", 2_000.0).await;
+    let r = nominal(2_000.0).await;
     let c = r.contact.expect("splashdown");
     assert_eq!(r.end, EndReason::Landed);
     let at = |t: f64| {
@@ -244,10 +242,9 @@ async fn realtime_run_reports_its_timing_and_judges_the_budget() {
         max_overruns: u64::MAX,
         max_command_latency_p99_us: 1e9,
     };
-    let cfg = config("rt", 4.0, Clock::Realtime(impossible));
+    let cfg = config(4.0, Clock::Realtime(impossible));
     let wall = std::time::Instant::now();
     let r = run(&cfg, db(), twin, devices).await.expect("run completes");
-    let _ = std::fs::remove_dir_all(&cfg.workdir);
     let wall_s = wall.elapsed().as_secs_f64();
     assert_eq!(r.clock, "realtime");
     assert_eq!(r.end, EndReason::MaxTime);
@@ -312,14 +309,13 @@ async fn realtime_run_reports_its_timing_and_judges_the_budget() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_request_ends_the_run_marked_interrupted_with_actuators_safe() {
     let (twin, devices) = twin_and_devices(3);
-    let cfg = config("stop", 900.0, Clock::Lockstep);
+    let cfg = config(900.0, Clock::Lockstep);
     let stop = cfg.stop.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        stop.store(true, Ordering::Relaxed);
+        stop.request();
     });
     let r = run(&cfg, db(), twin, devices).await.expect("run ends");
-    let _ = std::fs::remove_dir_all(&cfg.workdir);
     assert_eq!(r.end, EndReason::Interrupted);
     assert!(r.t_end_s < 900.0);
     assert!(
@@ -340,7 +336,7 @@ async fn silent_avionics_on_a_real_time_bench_are_named_not_waited_for() {
     let _bus = capsule_links::vbus::VirtualBus::bind(&sock, 500_000)
         .await
         .expect("bus");
-    let mut cfg = config("silent", 60.0, Clock::Realtime(TimingBudget::default()));
+    let mut cfg = config(60.0, Clock::Realtime(TimingBudget::default()));
     cfg.fc_command = None;
     cfg.links.can =
         Some(capsule_links::address::Address::parse(&format!("vbus:{sock}")).expect("address"));
@@ -351,7 +347,7 @@ async fn silent_avionics_on_a_real_time_bench_are_named_not_waited_for() {
         .expect_err("no avionics");
     assert!(wall.elapsed() < Duration::from_secs(20));
     assert!(
-        matches!(&e, RunError::FcSilent { link, .. } if link == "can"),
+        matches!(&e.error, RunError::FcSilent { link, .. } if link == "can"),
         "{e}"
     );
     assert!(e.to_string().contains("silent on link `can`"), "{e}");

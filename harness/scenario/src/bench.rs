@@ -108,6 +108,21 @@ pub struct FlightComputer {
     /// reference always does).
     #[serde(default)]
     pub lockstep: bool,
+    /// How long a started flight computer may take to join the CAN bus, s (0.5 to
+    /// 3600; default 20: a QEMU or Renode target may need more).
+    #[serde(default = "default_join")]
+    pub join_timeout_s: f64,
+    /// Lockstep: how long the flight computer may take to acknowledge a tick, s (0.1
+    /// to 600; default 10). Also how long a link may refuse data in lockstep.
+    #[serde(default = "default_ack")]
+    pub ack_timeout_s: f64,
+}
+
+fn default_join() -> f64 {
+    20.0
+}
+fn default_ack() -> f64 {
+    10.0
 }
 
 /// `[timing]`.
@@ -324,13 +339,41 @@ impl Bench {
                 t.physics_rate_hz
             ),
         );
-        c.positive("timing.silence_timeout_s", t.silence_timeout_s, "s");
-        c.non_negative("timing.max_lateness_p99_us", t.max_lateness_p99_us, "us");
-        c.non_negative("timing.max_lateness_us", t.max_lateness_us, "us");
-        c.non_negative(
+        c.in_range(
+            "timing.silence_timeout_s",
+            t.silence_timeout_s,
+            0.05,
+            600.0,
+            "s",
+        );
+        c.in_range(
+            "timing.max_lateness_p99_us",
+            t.max_lateness_p99_us,
+            0.0,
+            1e6,
+            "us",
+        );
+        c.in_range("timing.max_lateness_us", t.max_lateness_us, 0.0, 1e7, "us");
+        c.in_range(
             "timing.max_command_latency_p99_us",
             t.max_command_latency_p99_us,
+            0.0,
+            1e6,
             "us",
+        );
+        c.in_range(
+            "flight_computer.join_timeout_s",
+            fc.join_timeout_s,
+            0.5,
+            3600.0,
+            "s",
+        );
+        c.in_range(
+            "flight_computer.ack_timeout_s",
+            fc.ack_timeout_s,
+            0.1,
+            600.0,
+            "s",
         );
     }
 

@@ -38,8 +38,12 @@ pub struct ExpectationResult {
     pub id: String,
     /// Requirement.
     pub requirement: String,
-    /// Held?
+    /// Held? (On what was recorded; see `judged`.)
     pub passed: bool,
+    /// Judged on a complete run. False when the run was stopped before its end: the
+    /// expectation could still have gone either way, so it is neither a pass nor a
+    /// failure (JUnit: skipped).
+    pub judged: bool,
     /// What was required.
     pub expected: String,
     /// What was measured.
@@ -64,6 +68,8 @@ pub struct ScenarioResult {
     pub incomplete: bool,
     /// Simulated time reached, s.
     pub t_end_s: f64,
+    /// The links' counters at the end of the run.
+    pub links: capsule_runner::record::LinkCounters,
 }
 
 /// Requirement ID of the timing budget check of real-time runs (from the bench file).
@@ -522,6 +528,7 @@ pub fn evaluate(s: &Scenario, run: &RunRecord, db: &CanDb) -> ScenarioResult {
                 id: x.id.clone(),
                 requirement: x.requirement.clone(),
                 passed,
+                judged: run.end != EndReason::Interrupted,
                 expected,
                 measured,
             }
@@ -534,6 +541,7 @@ pub fn evaluate(s: &Scenario, run: &RunRecord, db: &CanDb) -> ScenarioResult {
             id: "timing-budget".into(),
             requirement: TIMING_REQUIREMENT.into(),
             passed: t.met(),
+            judged: run.end != EndReason::Interrupted,
             expected: format!(
                 "step lateness p99 <= {:.0} us, max <= {:.0} us; overruns <= {}; command latency p99 <= {:.0} us",
                 t.budget.max_lateness_p99_us,
@@ -567,5 +575,6 @@ pub fn evaluate(s: &Scenario, run: &RunRecord, db: &CanDb) -> ScenarioResult {
         timing: run.timing.clone(),
         incomplete,
         t_end_s: run.t_end_s,
+        links: run.links.clone(),
     }
 }

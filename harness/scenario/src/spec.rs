@@ -759,6 +759,42 @@ impl Scenario {
         Ok(s)
     }
 
+    /// Checks what a scenario takes from its vehicle before anything runs: thruster
+    /// injections name thrusters the vehicle has, and a `descent` start needs a
+    /// parachute named `drogue`.
+    pub fn check_vehicle(
+        &self,
+        v: &twin_core::vehicle::VehicleSpec,
+        src: &Source<'_>,
+    ) -> Result<(), ConfigError> {
+        let mut c = Checks::default();
+        let vname = &self.initial.vehicle;
+        for (k, inj) in self.inject.iter().enumerate() {
+            if let FaultSpecToml::Thruster { thruster, .. } = &inj.fault {
+                c.require(
+                    v.thrusters.iter().any(|t| &t.name == thruster),
+                    format!("inject[{k}].fault.thruster"),
+                    format!(
+                        "vehicle {vname} has no thruster `{thruster}`; its thrusters: {}",
+                        v.thrusters
+                            .iter()
+                            .map(|t| t.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+        }
+        if self.initial.phase == Phase::Descent {
+            c.require(
+                v.parachutes.iter().any(|p| p.name == "drogue"),
+                "initial.phase",
+                format!("phase `descent` needs a parachute named `drogue` in vehicle {vname}"),
+            );
+        }
+        c.finish(src)
+    }
+
     /// Checks the names a scenario takes from the ICD (the `message` of a rate check,
     /// `can.<Message>.<Signal>` in checks) against the DBC in use, before anything runs.
     pub fn check_icd(

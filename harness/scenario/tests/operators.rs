@@ -83,6 +83,7 @@ fn record(db: &CanDb) -> RunRecord {
         injections: Vec::new(),
         faults_injected: Default::default(),
         timing: None,
+        links: Default::default(),
     }
 }
 

@@ -27,8 +27,7 @@ fn run() -> Result<()> {
             "usage: twin-case CASE.toml\n  runs one entry check case and prints JSON results on stdout"
         ),
     };
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("cannot read case file {path}"))?;
+    let text = capsule_files::read_text(Path::new(&path), "case file")?;
     let src = Source::new(&path, &text);
     let spec = CaseSpec::from_toml(&src)?;
     let file_vehicle = match &spec.vehicle.file {
@@ -36,9 +35,8 @@ fn run() -> Result<()> {
         Some(f) => {
             let vpath = Path::new(&path).parent().unwrap_or(Path::new(".")).join(f);
             let vname = vpath.display().to_string();
-            let vtext = std::fs::read_to_string(&vpath).with_context(|| {
-                format!("{path}: field `vehicle.file`: cannot read vehicle file {vname}")
-            })?;
+            let vtext = capsule_files::read_text(&vpath, "vehicle file")
+                .with_context(|| format!("{path}: field `vehicle.file`"))?;
             Some(VehicleSpec::from_toml(&Source::new(&vname, &vtext))?)
         }
     };

@@ -1,0 +1,284 @@
+//! From files to a judged run: the one path every command uses.
+//!
+//! [`load`] reads a scenario and its vehicle (regular files only, size-limited, every
+//! error located); [`prepare`] builds the twin and the device emulators and checks
+//! what only they can (a `descent` start needs a drogue); [`check`] runs both, so
+//! that `hil check` rejects exactly what `hil run` would; [`run_one`] wires a bench,
+//! runs the closed loop and judges it.
+
+use anyhow::{Context, Result, anyhow, bail};
+use capsule_icd::can::CanDb;
+use capsule_runner::devices::Devices;
+use capsule_runner::record::LinkCounters;
+use capsule_runner::session::{Clock, Mission, RunConfig, Separation, run};
+use capsule_runner::stop::Stop;
+use capsule_scenario::bench::Bench;
+use capsule_scenario::eval::{ScenarioResult, evaluate};
+use capsule_scenario::spec::{Phase, Scenario};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+use twin_core::config::Source;
+use twin_core::twin::{ModelOptions, Twin};
+use twin_core::vehicle::VehicleSpec;
+
+const DBC: &str = include_str!("../../../fixtures/icd/capsule.dbc");
+
+/// The ICD the harness speaks (built in; scenarios' CAN names are checked against it).
+pub fn icd() -> Result<CanDb> {
+    Ok(CanDb::from_dbc("fixtures/icd/capsule.dbc (built in)", DBC)?)
+}
+
+/// Scenario files named by the arguments: directories expand to their `*.toml`
+/// regular files, sorted.
+pub fn scenario_paths(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in args {
+        if p.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("cannot read directory {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            v.sort();
+            out.extend(v);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    if out.is_empty() {
+        bail!("no scenario files given");
+    }
+    Ok(out)
+}
+
+/// A scenario with its vehicle.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The scenario file.
+    pub path: PathBuf,
+    /// The scenario.
+    pub scenario: Scenario,
+    /// The vehicle file.
+    pub vehicle_path: PathBuf,
+    /// The vehicle.
+    pub vehicle: VehicleSpec,
+}
+
+/// Reads and validates a scenario and its vehicle.
+pub fn load(path: &Path, db: &CanDb) -> Result<Loaded> {
+    let name = path.display().to_string();
+    let text = capsule_files::read_text(path, "scenario")?;
+    let src = Source::new(&name, &text);
+    let scenario = Scenario::from_toml(&src)?;
+    scenario.check_icd(db, &src)?;
+    let vpath = path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&scenario.initial.vehicle);
+    let vname = vpath.display().to_string();
+    let vtext = capsule_files::read_text(&vpath, "vehicle")
+        .map_err(|e| src.error_at_field("initial.vehicle", e.to_string()))?;
+    let vehicle = VehicleSpec::from_toml(&Source::new(&vname, &vtext))?;
+    scenario.check_vehicle(&vehicle, &src)?;
+    Ok(Loaded {
+        path: path.to_path_buf(),
+        scenario,
+        vehicle_path: vpath,
+        vehicle,
+    })
+}
+
+/// Reads and validates a bench file.
+pub fn load_bench(path: &Path) -> Result<Bench> {
+    let text = capsule_files::read_text(path, "bench")?;
+    Ok(Bench::from_toml(&Source::new(
+        &path.display().to_string(),
+        &text,
+    ))?)
+}
+
+/// True when `path` is a bench file (it has a `[bench]` table).
+pub fn is_bench(path: &Path) -> bool {
+    capsule_files::read_text(path, "file").is_ok_and(|t| t.lines().any(|l| l.trim() == "[bench]"))
+}
+
+/// The twin and the device emulators of a scenario, ready to run.
+pub struct Prepared {
+    /// The twin at its initial state.
+    pub twin: Twin,
+    /// The devices.
+    pub devices: Devices,
+}
+
+/// Builds the twin and the devices of `l` at the bench's physics rate.
+pub fn prepare(l: &Loaded, db: &CanDb, physics_rate_hz: f64, seed: u64) -> Result<Prepared> {
+    let s = &l.scenario;
+    let opts = ModelOptions {
+        rate_hz: physics_rate_hz,
+        ..ModelOptions::default()
+    };
+    let init = match (&s.initial.entry, &s.initial.orbit, &s.initial.descent) {
+        (Some(e), _, _) | (None, None, Some(e)) => e
+            .to_state(s.initial.bank_deg)
+            .to_body_state(&opts.planet, &l.vehicle),
+        (None, Some(o), _) => twin_core::initial::circular_orbit(
+            &opts.planet,
+            o.altitude_m,
+            o.inclination_deg.to_radians(),
+            o.raan_deg.to_radians(),
+            o.arg_latitude_deg.to_radians(),
+        ),
+        (None, None, None) => bail!(
+            "{}: no initial state (validated files have one)",
+            s.scenario.id
+        ),
+    };
+    let mut devices = Devices::new(db.clone(), &l.vehicle.sensors, seed);
+    let mut twin = Twin::new(opts, l.vehicle.clone(), init, 0.0)
+        .with_context(|| format!("{}: the twin rejects the initial state", l.path.display()))?;
+    if s.initial.phase == Phase::Descent {
+        let before_s = s
+            .initial
+            .drogue_fired_s_before
+            .unwrap_or(Phase::DROGUE_FIRED_S_BEFORE);
+        if !devices.start_under_drogue(&mut twin, before_s) {
+            bail!(
+                "{}: field `initial.phase`: phase `descent` needs a parachute named `drogue` in {}",
+                l.path.display(),
+                l.vehicle_path.display()
+            );
+        }
+    }
+    Ok(Prepared { twin, devices })
+}
+
+/// Everything `hil run` checks before running `path`: the scenario, its vehicle, and
+/// the twin and devices built from them.
+pub fn check(path: &Path, db: &CanDb, physics_rate_hz: f64) -> Result<Loaded> {
+    let l = load(path, db)?;
+    prepare(&l, db, physics_rate_hz, l.scenario.initial.seed)?;
+    Ok(l)
+}
+
+/// How runs are set up, from the bench and the command line.
+#[derive(Debug, Clone)]
+pub struct RunSetup {
+    /// The bench.
+    pub bench: Bench,
+    /// The bench's name for messages (its file, or the built-in simulated bench).
+    pub bench_name: String,
+    /// Lockstep (else real time).
+    pub lockstep: bool,
+    /// Seed overriding the scenarios' own.
+    pub seed: Option<u64>,
+    /// The stop flag (signals).
+    pub stop: Stop,
+    /// Where a started flight computer's output goes (a directory per run), if kept.
+    pub fc_output_dir: Option<PathBuf>,
+}
+
+/// A run that ended in error: its cause (with the scenario) and the link counters.
+#[derive(Debug)]
+pub struct RunErrorReport {
+    /// The cause, for people.
+    pub message: String,
+    /// The links' counters when it ended (absent if the links never opened).
+    pub links: Option<LinkCounters>,
+}
+
+/// Runs one scenario on the bench and judges it.
+pub fn run_one(
+    l: &Loaded,
+    setup: &RunSetup,
+    db: &CanDb,
+    rt: &tokio::runtime::Runtime,
+    progress_ms: Option<Arc<AtomicU64>>,
+) -> Result<ScenarioResult, RunErrorReport> {
+    let fail = |e: anyhow::Error| RunErrorReport {
+        message: format!("{e:#}"),
+        links: None,
+    };
+    let s = &l.scenario;
+    let seed = setup.seed.unwrap_or(s.initial.seed);
+    let p = prepare(l, db, setup.bench.timing.physics_rate_hz, seed).map_err(fail)?;
+    let clock_name = if setup.lockstep {
+        "lockstep"
+    } else {
+        "realtime"
+    };
+    let fc = &setup.bench.flight_computer;
+    let fc_command = match fc.kind.as_str() {
+        "reference" => {
+            let me = std::env::current_exe()
+                .context("cannot find the hil executable to start the flight computer")
+                .map_err(fail)?;
+            let mut c: Vec<String> = [
+                me.display().to_string(),
+                "__fc".into(),
+                "--can".into(),
+                "{can}".into(),
+                "--imu".into(),
+                "{imu}".into(),
+                "--gnss".into(),
+                "{gnss}".into(),
+                "--clock".into(),
+                clock_name.into(),
+            ]
+            .to_vec();
+            if let Some(d) = &fc.defect {
+                c.extend(["--defect".to_string(), d.clone()]);
+            }
+            Some(c)
+        }
+        "command" => Some(fc.command.clone()),
+        _ => None,
+    };
+    let links = setup
+        .bench
+        .links()
+        .map_err(|e| fail(anyhow!("{}: {e}", setup.bench_name)))?;
+    let timing = &setup.bench.timing;
+    let cfg = RunConfig {
+        fc_command,
+        links,
+        clock: if setup.lockstep {
+            Clock::Lockstep
+        } else {
+            Clock::Realtime(timing.budget())
+        },
+        cycle_steps: (timing.physics_rate_hz / 100.0).round() as u32,
+        max_time_s: s.run.max_time_s,
+        after_landing_s: s.run.after_landing_s,
+        // Validated ranges (bench.rs) keep these conversions in bounds.
+        ack_timeout: Duration::from_secs_f64(if setup.lockstep {
+            fc.ack_timeout_s
+        } else {
+            timing.silence_timeout_s
+        }),
+        join_timeout: Duration::from_secs_f64(fc.join_timeout_s),
+        fc_output_dir: setup.fc_output_dir.clone(),
+        handover_mode: s.initial.handover_mode(),
+        mission: Mission {
+            target_deg: s.initial.target.map(|t| (t.latitude_deg, t.longitude_deg)),
+            deorbit: s.initial.deorbit.map(|d| (d.ignition_s, d.delta_v_m_s)),
+        },
+        separation: s.initial.separation.map(|p| Separation {
+            at_s: p.at_s,
+            delta_v_m_s: p.delta_v_m_s,
+        }),
+        snapshot_every_s: 1.0,
+        injections: s.injections(),
+        fault_seed: seed,
+        stop: setup.stop.clone(),
+        progress_ms,
+    };
+    match rt.block_on(run(&cfg, db.clone(), p.twin, p.devices)) {
+        Ok(record) => Ok(evaluate(s, &record, db)),
+        Err(f) => Err(RunErrorReport {
+            message: format!("scenario {}: {}", s.scenario.id, f.error),
+            links: Some(f.links),
+        }),
+    }
+}
