@@ -141,6 +141,9 @@ pub struct LinkStats {
     /// Received packets dropped because the harness's receive queue was full (the loop
     /// did not read fast enough, or the peer floods the link).
     pub rx_dropped: AtomicU64,
+    /// Why the link's task ended, once it has (shared so that a send after the end
+    /// reports the real cause).
+    closed_cause: std::sync::Mutex<Option<String>>,
 }
 
 /// A point-in-time copy of [`LinkStats`].
@@ -200,6 +203,20 @@ impl LinkStats {
 
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn set_closed(&self, cause: &str) {
+        if let Ok(mut g) = self.closed_cause.lock() {
+            g.get_or_insert_with(|| cause.to_string());
+        }
+    }
+
+    fn closed(&self) -> String {
+        self.closed_cause
+            .lock()
+            .ok()
+            .and_then(|g| g.clone())
+            .unwrap_or_else(|| "link task ended".into())
     }
 }
 
@@ -279,7 +296,9 @@ impl TaskEnds {
 
     /// Reports the end of the link (best effort: the handle may already be gone).
     pub async fn close(&self, cause: impl Into<String>) {
-        let _ = self.from_task.send(Event::Closed(cause.into())).await;
+        let cause = cause.into();
+        self.stats.set_closed(&cause);
+        let _ = self.from_task.send(Event::Closed(cause)).await;
     }
 
     /// Counts a sent packet.
@@ -360,7 +379,7 @@ impl Link {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => Err(LinkError::Closed {
                 link: self.name.clone(),
-                cause: "link task ended".into(),
+                cause: self.stats.closed(),
             }),
         }
     }
@@ -375,7 +394,7 @@ impl Link {
         }
         self.tx.send(p).await.map_err(|_| LinkError::Closed {
             link: self.name.clone(),
-            cause: "link task ended".into(),
+            cause: self.stats.closed(),
         })
     }
 

@@ -278,24 +278,49 @@ impl Wiring {
     /// Opens or makes the links and starts the flight computer, waiting (up to the
     /// join timeout, and no longer than the flight computer lives or the stop flag
     /// allows) for it to join the bus.
-    pub async fn new(cfg: &RunConfig) -> Result<Self, RunError> {
-        let dir = run_dir()?;
+    pub async fn new(cfg: &RunConfig) -> Result<Self, RunFailure> {
+        let fail = |error: RunError| RunFailure {
+            error,
+            links: LinkCounters::default(),
+        };
+        let dir = run_dir().map_err(fail)?;
         let (bus, can, can_far) = match &cfg.links.can {
-            Some(a) => (None, capsule_links::open("can", a).await?, None),
+            Some(a) => (
+                None,
+                capsule_links::open("can", a)
+                    .await
+                    .map_err(|e| fail(e.into()))?,
+                None,
+            ),
             None => {
                 let sock = dir.path().join("can.sock").display().to_string();
                 let timing = match cfg.clock {
                     Clock::Lockstep => BusTiming::Lockstep,
                     Clock::Realtime(_) => BusTiming::Paced,
                 };
-                let bus = VirtualBus::bind_with(&sock, BITRATE_BPS, timing).await?;
-                let can = vbus::connect("can", &sock).await?;
+                let bus = VirtualBus::bind_with(&sock, BITRATE_BPS, timing)
+                    .await
+                    .map_err(|e| fail(e.into()))?;
+                let can = vbus::connect("can", &sock)
+                    .await
+                    .map_err(|e| fail(e.into()))?;
                 (Some(bus), can, Some(format!("vbus:{sock}")))
             }
         };
-        let (imu, imu_far) = serial_link("imu", &cfg.links.imu, 921_600).await?;
-        let (gnss, gnss_far) = serial_link("gnss", &cfg.links.gnss, 115_200).await?;
-        let mut fc = None;
+        let (imu, imu_far) = serial_link("imu", &cfg.links.imu, 921_600)
+            .await
+            .map_err(|e| fail(e.into()))?;
+        let (gnss, gnss_far) = serial_link("gnss", &cfg.links.gnss, 115_200)
+            .await
+            .map_err(|e| fail(e.into()))?;
+        let mut w = Self {
+            bus,
+            can,
+            imu,
+            gnss,
+            fc: None,
+            _dir: dir,
+        };
         if let Some(cmd) = &cfg.fc_command {
             let far = |x: &Option<String>, a: &Option<Address>| {
                 x.clone()
@@ -315,48 +340,52 @@ impl Wiring {
                         .replace("{gnss}", &g)
                 })
                 .collect();
-            let out_dir = cfg
-                .fc_output_dir
-                .clone()
-                .unwrap_or_else(|| dir.path().to_path_buf());
-            let mut p = FcProcess::spawn(&args, &out_dir).map_err(RunError::Setup)?;
-            if let Some(b) = &bus {
-                let joined = tokio::select! {
-                    j = b.wait_for_nodes(2, cfg.join_timeout) => Some(j),
-                    st = p.child.wait() => {
-                        let status = st.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-                        let tail = p.stderr_tail(600);
-                        p.end(true).await;
-                        return Err(RunError::FcExited { t_s: 0.0, status: format!("{status}, before joining the CAN bus"), stderr_tail: tail });
-                    }
-                    _ = cfg.stop.wait() => None,
-                };
-                if joined == Some(false) {
-                    let bad = b.counters().bad_records;
-                    let tail = p.stderr_tail(600);
-                    p.end(cfg.stop.is_forced()).await;
-                    return Err(RunError::Setup(format!(
-                        "flight computer never joined the CAN bus within {:?} (still running){}{}",
-                        cfg.join_timeout,
-                        if bad > 0 {
-                            format!("; {bad} malformed records arrived on the virtual bus")
-                        } else {
-                            String::new()
-                        },
-                        tail_note(&tail)
-                    )));
-                }
+            if let Err(error) = w.start_fc(cfg, &args).await {
+                let links = w.counters();
+                w.close(true).await;
+                return Err(RunFailure { error, links });
             }
-            fc = Some(p);
         }
-        Ok(Self {
-            bus,
-            can,
-            imu,
-            gnss,
-            fc,
-            _dir: dir,
-        })
+        Ok(w)
+    }
+
+    /// Starts the flight computer and waits (up to the join timeout, and no longer
+    /// than it lives or the stop flag allows) for it to join the bus.
+    async fn start_fc(&mut self, cfg: &RunConfig, args: &[String]) -> Result<(), RunError> {
+        let out_dir = cfg
+            .fc_output_dir
+            .clone()
+            .unwrap_or_else(|| self._dir.path().to_path_buf());
+        let mut p = FcProcess::spawn(args, &out_dir).map_err(RunError::Setup)?;
+        if let Some(b) = &self.bus {
+            let joined = tokio::select! {
+                j = b.wait_for_nodes(2, cfg.join_timeout) => Some(j),
+                st = p.child.wait() => {
+                    let status = st.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                    let tail = p.stderr_tail(600);
+                    p.end(true).await;
+                    return Err(RunError::FcExited { t_s: 0.0, status: format!("{status}, before joining the CAN bus"), stderr_tail: tail });
+                }
+                _ = cfg.stop.wait() => None,
+            };
+            if joined == Some(false) {
+                let bad = b.counters().bad_records;
+                let tail = p.stderr_tail(600);
+                p.end(cfg.stop.is_forced()).await;
+                return Err(RunError::Setup(format!(
+                    "flight computer never joined the CAN bus within {:?} (still running){}{}",
+                    cfg.join_timeout,
+                    if bad > 0 {
+                        format!("; {bad} malformed records arrived on the virtual bus")
+                    } else {
+                        String::new()
+                    },
+                    tail_note(&tail)
+                )));
+            }
+        }
+        self.fc = Some(p);
+        Ok(())
     }
 
     /// The counters of every link (and of the virtual bus).
@@ -415,10 +444,7 @@ pub async fn run(
     twin: Twin,
     devices: Devices,
 ) -> Result<RunRecord, RunFailure> {
-    let mut wiring = Wiring::new(cfg).await.map_err(|error| RunFailure {
-        error,
-        links: LinkCounters::default(),
-    })?;
+    let mut wiring = Wiring::new(cfg).await?;
     let mut core = LoopCore::new(cfg.clone(), db, twin, devices);
     let result = match core.handover() {
         Err(e) => Err(e),
