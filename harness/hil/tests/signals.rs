@@ -13,10 +13,11 @@ fn children_of(pid: u32) -> Vec<u32> {
             continue;
         };
         let st = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
-        let ppid = st
-            .lines()
-            .find(|l| l.starts_with("PPid:"))
-            .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u32>().ok()));
+        let ppid = st.lines().find(|l| l.starts_with("PPid:")).and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u32>().ok())
+        });
         if ppid == Some(pid) {
             out.push(p);
         }
@@ -33,7 +34,11 @@ fn alive(pid: u32) -> bool {
 /// signals (`kill` arguments, `{pid}` replaced), and checks what is left.
 fn stop_with(signals: &[&[&str]], own_group: bool) {
     let d = common::test_dir("signals");
-    let (json, junit, out) = (d.path().join("r.json"), d.path().join("r.xml"), d.path().join("runs"));
+    let (json, junit, out) = (
+        d.path().join("r.json"),
+        d.path().join("r.xml"),
+        d.path().join("runs"),
+    );
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hil"));
     cmd.args([
         "run",
@@ -69,17 +74,41 @@ fn stop_with(signals: &[&[&str]], own_group: bool) {
     std::thread::sleep(Duration::from_millis(500));
     let sent = Instant::now();
     for s in signals {
-        let args: Vec<String> = s.iter().map(|a| a.replace("{pid}", &pid.to_string())).collect();
-        let st = std::process::Command::new("kill").args(&args).status().expect("kill");
+        let args: Vec<String> = s
+            .iter()
+            .map(|a| a.replace("{pid}", &pid.to_string()))
+            .collect();
+        let st = std::process::Command::new("kill")
+            .args(&args)
+            .status()
+            .expect("kill");
         assert!(st.success(), "kill {args:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
     let f = common::wait_at_most(child, Duration::from_secs(30));
     let took = sent.elapsed();
-    assert!(took < Duration::from_secs(8), "took {took:?} to stop after {signals:?}");
-    assert_eq!(f.code, Some(2), "{signals:?}\nstdout: {}\nstderr: {}", f.stdout, f.stderr);
-    assert!(f.stdout.contains("INCOMPLETE: stopped by a signal after 1 of 28 scenarios"), "{}", f.stdout);
-    assert!(!f.stdout.contains("flight computer exited"), "the FC was killed behind the harness's back: {}", f.stdout);
+    assert!(
+        took < Duration::from_secs(8),
+        "took {took:?} to stop after {signals:?}"
+    );
+    assert_eq!(
+        f.code,
+        Some(2),
+        "{signals:?}\nstdout: {}\nstderr: {}",
+        f.stdout,
+        f.stderr
+    );
+    assert!(
+        f.stdout
+            .contains("INCOMPLETE: stopped by a signal after 1 of 28 scenarios"),
+        "{}",
+        f.stdout
+    );
+    assert!(
+        !f.stdout.contains("flight computer exited"),
+        "the FC was killed behind the harness's back: {}",
+        f.stdout
+    );
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).expect("json");
     assert_eq!(v["complete"], false);
@@ -92,9 +121,15 @@ fn stop_with(signals: &[&[&str]], own_group: bool) {
     );
     assert!(scns[1..].iter().all(|s| s["skipped"].is_string()), "{v}");
     let xml = std::fs::read_to_string(&junit).expect("junit written");
-    assert!(xml.contains("<testsuites") && xml.contains("<skipped"), "{xml}");
+    assert!(
+        xml.contains("<testsuites") && xml.contains("<skipped"),
+        "{xml}"
+    );
     for p in fcs {
-        assert!(!alive(p), "flight computer {p} outlived hil after {signals:?}");
+        assert!(
+            !alive(p),
+            "flight computer {p} outlived hil after {signals:?}"
+        );
     }
 }
 

@@ -200,6 +200,23 @@ impl FaultStats {
     }
 }
 
+/// The name every fault kind is counted under (`<link>.<kind>` in a run's
+/// `faults_injected`).
+pub const KIND_NAMES: &[&str] = &[
+    "drop",
+    "duplicate",
+    "delay",
+    "corrupt",
+    "reorder",
+    "insert_bytes",
+    "delete_bytes",
+    "noise_burst",
+    "stall",
+    "error_frame",
+    "babble",
+    "bus_off",
+];
+
 fn kind_name(k: &FaultKind) -> &'static str {
     match k {
         FaultKind::Drop => "drop",

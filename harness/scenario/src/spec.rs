@@ -603,6 +603,37 @@ pub const OUTCOMES: &[&str] = &[
     "deorbit_delta_v_m_s",
 ];
 
+/// What an id may be made of (scenario, expectation, injection and requirement ids:
+/// they name directories, JUnit cases and console lines).
+pub const SAFE_ID: &str =
+    "expected 1 to 64 letters, digits, `.`, `_` or `-`, not starting with `.` or `-`";
+
+/// True for an id made as [`SAFE_ID`] says.
+pub fn safe_id(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && !s.starts_with(['.', '-'])
+}
+
+fn inject_ids(s: &Scenario) -> String {
+    if s.inject.is_empty() {
+        "(none)".into()
+    } else {
+        s.inject
+            .iter()
+            .map(|i| i.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// FC_EventDetail values the ICD defines for faults: a pyro channel mask below 0x100,
+/// and 0x100 + n for `FC_FaultFlags` bit n (0 to 13).
+pub fn known_fault_detail(d: u16) -> bool {
+    d < 0x100 || (0x100..=0x10D).contains(&d)
+}
+
 /// Checks an event name; `Err` says what is expected.
 pub fn check_event(e: &str) -> Result<(), String> {
     let (kind, arg) = match e.split_once(':') {
@@ -639,7 +670,12 @@ pub fn check_event(e: &str) -> Result<(), String> {
                     .chars()
                     .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) =>
         {
-            Ok(())
+            match u16::from_str_radix(&a[2..], 16) {
+                Ok(d) if known_fault_detail(d) => Ok(()),
+                _ => Err(format!(
+                    "`{kind}:{a}`: the ICD defines no such FC_EventDetail (a pyro channel mask 0x0000-0x00ff, or 0x0100 + an FC_FaultFlags bit: 0x0100-0x010d)"
+                )),
+            }
         }
         ("fc_fault" | "fc_fault_cleared", Some(_)) => Err(format!(
             "`{kind}:DETAIL` takes the FC_EventDetail as 0x and four lower-case hex digits (e.g. `{kind}:0x0108`)"
@@ -1091,10 +1127,68 @@ impl Scenario {
             }
         }
         c.require(
-            !self.scenario.id.trim().is_empty(),
+            safe_id(&self.scenario.id),
             "scenario.id",
-            "expected a non-empty id",
+            format!("`{}`: {SAFE_ID}", self.scenario.id.escape_debug()),
         );
+        for (k, r) in self.scenario.requirements.iter().enumerate() {
+            c.require(
+                safe_id(r),
+                format!("scenario.requirements[{k}]"),
+                format!("`{}`: {SAFE_ID}", r.escape_debug()),
+            );
+        }
+        for (k, i) in self.inject.iter().enumerate() {
+            c.require(
+                safe_id(&i.id),
+                format!("inject[{k}].id"),
+                format!("`{}`: {SAFE_ID}", i.id.escape_debug()),
+            );
+        }
+        for (k, x) in self.expect.iter().enumerate() {
+            c.require(
+                safe_id(&x.id),
+                format!("expect[{k}].id"),
+                format!("`{}`: {SAFE_ID}", x.id.escape_debug()),
+            );
+            for (name, v) in [
+                ("at", &x.at),
+                ("after", &x.after),
+                ("before", &x.before),
+                ("event", &x.event),
+                ("never", &x.never),
+                ("count", &x.count),
+                ("from", &x.from),
+                ("until", &x.until),
+            ] {
+                if let Some(e) = v
+                    && let Some(id) = e.strip_prefix("inject:")
+                {
+                    c.require(
+                        self.inject.iter().any(|i| i.id == id),
+                        format!("expect[{k}].{name}"),
+                        format!(
+                            "`{e}` names no injection of this scenario; injections: {}",
+                            inject_ids(self)
+                        ),
+                    );
+                }
+            }
+        }
+        for (k, i) in self.inject.iter().enumerate() {
+            if let Some(e) = &i.when
+                && let Some(id) = e.strip_prefix("inject:")
+            {
+                c.require(
+                    self.inject.iter().any(|j| j.id == id),
+                    format!("inject[{k}].when"),
+                    format!(
+                        "`{e}` names no injection of this scenario; injections: {}",
+                        inject_ids(self)
+                    ),
+                );
+            }
+        }
         c.require(
             !self.scenario.requirements.is_empty(),
             "scenario.requirements",
@@ -1351,15 +1445,18 @@ impl Scenario {
             }
             if let Some(o) = &x.outcome {
                 let injected = o.strip_prefix("injected:").is_some_and(|x| {
-                    x.split_once('.')
-                        .is_some_and(|(l, k)| ["can", "imu", "gnss"].contains(&l) && !k.is_empty())
+                    x.split_once('.').is_some_and(|(l, k)| {
+                        ["can", "imu", "gnss"].contains(&l)
+                            && capsule_links::fault::KIND_NAMES.contains(&k)
+                    })
                 });
                 c.require(
                     OUTCOMES.contains(&o.as_str()) || injected,
                     format!("{f}.outcome"),
                     format!(
-                        "unknown outcome `{o}`; outcomes: {}, injected:LINK.KIND",
-                        OUTCOMES.join(", ")
+                        "unknown outcome `{o}`; outcomes: {}, injected:LINK.KIND (LINK can, imu or gnss; KIND {})",
+                        OUTCOMES.join(", "),
+                        capsule_links::fault::KIND_NAMES.join(", ")
                     ),
                 );
                 bounds(c, &f, x.min, x.max);
@@ -1445,6 +1542,15 @@ fn bounds(c: &mut Checks, f: &str, min: Option<f64>, max: Option<f64>) {
         f.to_string(),
         "expected `min` and/or `max`",
     );
+    for (name, v) in [("min", min), ("max", max)] {
+        if let Some(v) = v {
+            c.require(
+                v.is_finite(),
+                format!("{f}.{name}"),
+                format!("expected a finite number, found {v}"),
+            );
+        }
+    }
     if let (Some(a), Some(b)) = (min, max) {
         c.require(
             a <= b,
