@@ -35,6 +35,7 @@ pub(crate) struct LoopCore {
     named_seen: usize,
     fc_named: Vec<(f64, String)>,
     fc_event_this_cycle: bool,
+    conflicts_this_cycle: u32,
     splashdown_named: bool,
     injector: Injector,
     bus: BusFaults,
@@ -77,6 +78,7 @@ impl LoopCore {
             named_seen: 0,
             fc_named: Vec::new(),
             fc_event_this_cycle: false,
+            conflicts_this_cycle: 0,
             splashdown_named: false,
             delayed: Vec::new(),
             babble_acc: 0.0,
@@ -295,6 +297,16 @@ impl LoopCore {
         if Some(f.id) == self.ack_id {
             return (true, false);
         }
+        // A frame with an identifier the DBC gives another node: recorded as the FC's
+        // (so never judged as the device's) and named, at most once per cycle.
+        if let Some(m) = self.db.by_id(f.id)
+            && m.transmitter != "FC"
+            && self.conflicts_this_cycle < 1
+        {
+            self.conflicts_this_cycle += 1;
+            self.fc_named
+                .push((t_s, format!("can_id_conflict:{}", m.name)));
+        }
         if let Some(ev) = &self.fc_event_def
             && ev.id == f.id
         {
@@ -375,6 +387,7 @@ impl LoopCore {
             }
         }
         self.fc_event_this_cycle = false;
+        self.conflicts_this_cycle = 0;
         if let Some(p) = &self.cfg.progress_ms {
             p.store(
                 (t * 1e3).max(0.0) as u64,

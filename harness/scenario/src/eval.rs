@@ -72,6 +72,13 @@ pub struct ScenarioResult {
     pub links: capsule_runner::record::LinkCounters,
 }
 
+/// The DBC node name of the flight computer under test.
+pub const FC_NODE: &str = "FC";
+
+/// Requirement ID of the wire-integrity check every run gets: the flight computer
+/// sends no frame with another node's identifier (event `can_id_conflict:<Message>`).
+pub const ICD_REQUIREMENT: &str = "ICD-IDS";
+
 /// Requirement ID of the timing budget check of real-time runs (from the bench file).
 pub const TIMING_REQUIREMENT: &str = "BENCH-TIMING";
 
@@ -99,11 +106,17 @@ struct Series {
 impl Series {
     fn of(run: &RunRecord, db: &CanDb, name: &str) -> Series {
         let samples = match name.strip_prefix("can.").and_then(|r| r.split_once('.')) {
-            Some((m, sig)) => match db.by_name(m).and_then(|d| Some((d.id, d.signal(sig)?))) {
-                Some((id, sd)) => run
+            // A message is judged on its own transmitter's frames only: a frame with a
+            // device's identifier sent by the flight computer (a forgery, or an
+            // identifier conflict) never counts as the device's.
+            Some((m, sig)) => match db
+                .by_name(m)
+                .and_then(|d| Some((d.id, d.transmitter == FC_NODE, d.signal(sig)?)))
+            {
+                Some((id, fc_sends, sd)) => run
                     .frames
                     .iter()
-                    .filter(|r| r.frame.id == id && !r.frame.rtr)
+                    .filter(|r| r.frame.id == id && !r.frame.rtr && r.from_fc == fc_sends)
                     .map(|r| (r.t_s, sd.physical(sd.extract(&r.frame.data))))
                     .collect(),
                 None => Vec::new(),
@@ -557,6 +570,28 @@ pub fn evaluate(s: &Scenario, run: &RunRecord, db: &CanDb) -> ScenarioResult {
             } else {
                 t.violations.join("; ")
             },
+        });
+    }
+    // Identifier conflicts fail the run unless the scenario allows them (listed only
+    // when they happen).
+    let conflicts: Vec<&(f64, String)> = evs
+        .iter()
+        .filter(|(_, e)| e.starts_with("can_id_conflict:"))
+        .collect();
+    if !conflicts.is_empty() && !s.run.allow_can_id_conflicts {
+        let (t0, first) = conflicts[0];
+        expectations.push(ExpectationResult {
+            id: "can-id-conflict".into(),
+            requirement: ICD_REQUIREMENT.into(),
+            passed: false,
+            judged: run.end != EndReason::Interrupted,
+            expected:
+                "never can_id_conflict:* (the flight computer sends only its own identifiers)"
+                    .into(),
+            measured: format!(
+                "{} frames with another node's identifier, the first {first} at t = {t0:.3} s",
+                conflicts.len()
+            ),
         });
     }
     let incomplete = run.end == EndReason::Interrupted;

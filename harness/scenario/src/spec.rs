@@ -433,6 +433,11 @@ pub struct RunLimits {
     /// Keep running after splashdown, s.
     #[serde(default = "default_after")]
     pub after_landing_s: f64,
+    /// Let the flight computer send frames with other nodes' identifiers (events
+    /// `can_id_conflict:<Message>`) without failing the run (default: such a frame
+    /// fails it, requirement `ICD-IDS`).
+    #[serde(default)]
+    pub allow_can_id_conflicts: bool,
 }
 
 fn default_max() -> f64 {
@@ -446,6 +451,7 @@ impl Default for RunLimits {
     fn default() -> Self {
         Self {
             max_time_s: default_max(),
+            allow_can_id_conflicts: false,
             after_landing_s: default_after(),
         }
     }
@@ -564,6 +570,7 @@ pub const EVENTS: &[&str] = &[
     "separation",
     "brown_out",
     "bus_restored",
+    "can_id_conflict",
 ];
 /// Pyro channels.
 pub const CHANNELS: &[&str] = &[
@@ -685,6 +692,7 @@ pub fn check_event(e: &str) -> Result<(), String> {
             "`thruster_isolated` needs an RCS thruster (`thruster_isolated:NAME`, or `*`): {}",
             THRUSTERS[..RCS_JETS].join(", ")
         )),
+        ("can_id_conflict", _) => Ok(()),
         ("inject", Some(a)) if !a.is_empty() => Ok(()),
         ("inject", _) => Err("`inject` needs an injection id (`inject:ID`)".to_string()),
         (_, None) => Ok(()),
@@ -1322,8 +1330,14 @@ impl Scenario {
             180.0,
             "deg",
         );
-        c.positive("run.max_time_s", self.run.max_time_s, "s");
-        c.non_negative("run.after_landing_s", self.run.after_landing_s, "s");
+        c.in_range("run.max_time_s", self.run.max_time_s, 1e-3, 86_400.0, "s");
+        c.in_range(
+            "run.after_landing_s",
+            self.run.after_landing_s,
+            0.0,
+            3_600.0,
+            "s",
+        );
         let mut ids = std::collections::BTreeSet::new();
         for (k, x) in self.expect.iter().enumerate() {
             let f = format!("expect[{k}]");

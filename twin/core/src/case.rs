@@ -597,8 +597,14 @@ impl CaseSpec {
                 );
             }
         }
-        c.positive("run.max_time_s", self.run.max_time_s, "s");
-        c.non_negative("run.after_landing_s", self.run.after_landing_s, "s");
+        c.in_range("run.max_time_s", self.run.max_time_s, 1e-3, 86_400.0, "s");
+        c.in_range(
+            "run.after_landing_s",
+            self.run.after_landing_s,
+            0.0,
+            3_600.0,
+            "s",
+        );
     }
 
     /// The vehicle to fly: `file_vehicle` (already loaded from `vehicle.file`) or the
