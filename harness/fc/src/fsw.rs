@@ -60,6 +60,11 @@ pub mod event {
 const FLAG_MOTOR: u16 = 1 << 12;
 /// `FC_EventDetail` of a deorbit motor failure.
 pub const FAULT_MOTOR: u16 = 0x010C;
+/// `RCS_Command` period, s (50 Hz, ICD).
+pub const RCS_PERIOD_S: f64 = 0.02;
+/// How early a cycle may be and still send the RCS command due at a deadline: half a
+/// 10 ms cycle, s.
+pub const RCS_EARLY_S: f64 = 0.005;
 /// Below this acceleration along the motor axis (averaged over
 /// [`MOTOR_CHECK_WINDOW_S`], from [`MOTOR_CHECK_AFTER_S`] after ignition) the motor has
 /// failed, m/s^2 (rated: about 2.3 m/s^2).
@@ -233,6 +238,9 @@ pub struct Fsw {
     handover: BTreeMap<String, f64>,
     baro: Option<(f64, f64)>,
     baro_t_s: f64,
+    /// Last Baro_Data with a usable value or an out-of-range status (the node is
+    /// alive), s.
+    baro_seen_t_s: f64,
     peak_load_g: f64,
     load_g: f64,
     pyro_counter: u8,
@@ -289,7 +297,7 @@ pub struct Fsw {
     rcs_cmd: u8,
     rcs_isolated: u8,
     rcs_counter: u8,
-    next_rcs_s: f64,
+    rcs_schedule: crate::schedule::Deadlines,
     rcs_active: bool,
     rcs_status_t_s: f64,
     rcs_node_lost: bool,
@@ -332,6 +340,7 @@ impl Fsw {
             handover: BTreeMap::new(),
             baro: None,
             baro_t_s: f64::NEG_INFINITY,
+            baro_seen_t_s: f64::NEG_INFINITY,
             peak_load_g: 0.0,
             load_g: 0.0,
             pyro_counter: 0,
@@ -371,7 +380,7 @@ impl Fsw {
             rcs_cmd: 0,
             rcs_isolated: 0,
             rcs_counter: 0,
-            next_rcs_s: 0.0,
+            rcs_schedule: crate::schedule::Deadlines::new(RCS_PERIOD_S, RCS_EARLY_S, 0.0),
             rcs_active: false,
             rcs_status_t_s: f64::NEG_INFINITY,
             rcs_node_lost: false,
@@ -517,11 +526,16 @@ impl Fsw {
         if m.name == "Baro_Data" {
             if let Ok(v) = m.decode(f) {
                 let get = |n: &str| signal(&v, n);
+                // Out of range (2): the node is alive, its value is not usable.
+                if get("Baro_Status") == Some(2.0) {
+                    self.baro_seen_t_s = self.t_s;
+                }
                 if let (Some(p), Some(t), Some(0.0)) = (
                     get("Baro_Pressure"),
                     get("Baro_Temperature"),
                     get("Baro_Status"),
                 ) {
+                    self.baro_seen_t_s = self.t_s;
                     self.baro = Some((p, t));
                     self.baro_t_s = self.t_s;
                     self.baro_p_hist.push_back((self.t_s, p));
@@ -770,7 +784,7 @@ impl Fsw {
             }
         }
         let started = self.start_s.is_some_and(|t0| self.t_s - t0 > 2.0);
-        let silent = started && self.t_s - self.baro_t_s > 1.0;
+        let silent = started && self.t_s - self.baro_seen_t_s > 1.0;
         if self.baro_frozen || silent {
             self.fault_flags |= FLAG_BARO;
             if !self.baro_fault_reported {
@@ -1359,7 +1373,11 @@ impl Fsw {
         }
         // RCS valves at 50 Hz while attitude control is active; one all-closed command
         // when it ends.
-        if self.rcs_active && t_s + 1e-9 >= self.next_rcs_s {
+        // On absolute deadlines every 20 ms: the cycle nearest each deadline (within half
+        // a 10 ms cycle, so a cycle that comes a little early in real time does not
+        // skip it) sends; only a command more than half a cycle late restarts the
+        // schedule from now (activation, or a stalled processor).
+        if self.rcs_active && self.rcs_schedule.due(t_s) {
             self.rcs_counter = self.rcs_counter.wrapping_add(1);
             out.push(self.db.encode(
                 "RCS_Command",
@@ -1369,7 +1387,6 @@ impl Fsw {
                     ("RCS_IsolateMask", f64::from(self.rcs_isolated)),
                 ],
             )?);
-            self.next_rcs_s = t_s + 0.02 - 1e-6;
             if !matches!(self.mode, Mode::Coast | Mode::DeorbitBurn | Mode::Entry) {
                 self.rcs_active = false;
             }
@@ -1417,6 +1434,7 @@ impl Fsw {
                         },
                     ),
                     ("FC_GnssFix", if self.gnss_fix { 1.0 } else { 0.0 }),
+                    ("FC_BaroValid", if self.baro_valid() { 1.0 } else { 0.0 }),
                 ],
             )?);
             self.seq = (self.seq + 1) % 16;

@@ -13,6 +13,7 @@ pub mod drivers;
 pub mod fsw;
 pub mod gnc;
 pub mod nav;
+pub mod schedule;
 
 /// Standard gravity, m/s² (load factors in g).
 pub(crate) const G0_M_S2: f64 = 9.806_65;

@@ -65,10 +65,10 @@ fn separation_needs_both_switches_open_twice() {
             vec![("HV_TimeUs", 0.0), ("HV_Mode", 0.0), ("HV_Seq", 1.0)],
         ),
     ] {
-        f.on_can(&db.encode(name, &vals).expect(name));
+        f.on_can(&db.encode_zero_filled(name, &vals).expect(name));
     }
     let status = |switches: f64, counter: f64| {
-        db.encode(
+        db.encode_zero_filled(
             "Pyro_Status",
             &[
                 ("Pyro_Continuity", 0x0F as f64),
@@ -148,11 +148,11 @@ fn drogue_descent_with_bus(
         if k.is_multiple_of(10) {
             let n = f64::from((k / 10) % 16);
             let frames = [
-                db.encode(
+                db.encode_zero_filled(
                     "Power_Status",
                     &[("Power_BusVoltage", bus_v(t)), ("Power_Counter", n)],
                 ),
-                db.encode(
+                db.encode_zero_filled(
                     "Pyro_Status",
                     &[
                         ("Pyro_Armed", 1.0),
@@ -166,7 +166,7 @@ fn drogue_descent_with_bus(
                 f.on_can(&fr.expect("encode"));
             }
             if t >= baro_from_s {
-                let baro = db.encode(
+                let baro = db.encode_zero_filled(
                     "Baro_Data",
                     &[
                         ("Baro_Pressure", p_2900.round()),
@@ -270,4 +270,71 @@ fn a_good_bus_does_not_delay_the_main() {
     let log = drogue_descent_with_bus(|_| 28.0, 0.5, 1.0);
     let (t_fire, _) = first(&log, fire_command).expect("the main is fired");
     assert!((t_fire - 0.5).abs() < 0.015, "{t_fire}");
+}
+
+fn baro_frame(
+    db: &CanDb,
+    pressure_pa: f64,
+    status: f64,
+    counter: f64,
+) -> capsule_icd::can::CanFrame {
+    db.encode(
+        "Baro_Data",
+        &[
+            ("Baro_Pressure", pressure_pa),
+            ("Baro_Temperature", -4.5),
+            ("Baro_Status", status),
+            ("Baro_Counter", counter),
+        ],
+    )
+    .expect("encode")
+}
+
+/// FC_BaroValid says whether the barometer is usable (it was 0 in every frame, the
+/// encoder filling a signal it was not given); a barometer reporting out of range
+/// (status 2, e.g. in orbit) is alive, so it is not declared lost, but not usable.
+#[test]
+fn fc_status_reports_the_barometer_and_an_out_of_range_one_is_not_a_fault() {
+    let db = db();
+    let status_of = |frames: &[capsule_icd::can::CanFrame]| {
+        let sent = decode_all(&db, frames);
+        sent.iter()
+            .filter(|(n, _)| n == "FC_Status")
+            .map(|(_, s)| value(s, "FC_BaroValid"))
+            .collect::<Vec<_>>()
+    };
+    let mut f = Fsw::new(db.clone(), 1);
+    assert_eq!(status_of(&f.cycle(0.0).expect("cycle")), vec![0.0]);
+    f.on_can(&baro_frame(&db, 70_121.0, 0.0, 1.0));
+    let mut t = 0.0;
+    let mut seen = Vec::new();
+    while t < 0.1 + 1e-9 {
+        t += 0.01;
+        seen.extend(status_of(&f.cycle(t).expect("cycle")));
+    }
+    assert_eq!(seen, vec![1.0]);
+    // Out of range for 3 s: not usable, and no baro fault (0x0102) either.
+    let mut g = Fsw::new(db.clone(), 1);
+    let mut events = Vec::new();
+    let mut bv = Vec::new();
+    for k in 0..300 {
+        let t = f64::from(k) * 0.01;
+        if k % 2 == 0 {
+            g.on_can(&baro_frame(&db, 100.0, 2.0, f64::from(k / 2 % 16)));
+        }
+        let out = g.cycle(t).expect("cycle");
+        bv.extend(status_of(&out));
+        events.extend(
+            decode_all(&db, &out)
+                .into_iter()
+                .filter(|(n, _)| n == "FC_Event"),
+        );
+    }
+    assert!(bv.iter().all(|v| *v == 0.0), "{bv:?}");
+    assert!(
+        !events
+            .iter()
+            .any(|(_, s)| value(s, "FC_EventDetail") == 258.0),
+        "an out-of-range barometer was declared lost: {events:?}"
+    );
 }

@@ -119,9 +119,11 @@ async fn handover_then_lockstep_imu_gives_an_altitude_that_tracks_truth() {
             vec![("HV_TimeUs", 0.0), ("HV_Mode", 3.0), ("HV_Seq", 1.0)],
         ),
     ] {
-        can.send(Packet::Frame(db.encode(name, &vals).expect(name)))
-            .await
-            .expect("handover");
+        can.send(Packet::Frame(
+            db.encode_zero_filled(name, &vals).expect(name),
+        ))
+        .await
+        .expect("handover");
     }
 
     let (tick, sync, ack, status) = ["SIM_Tick", "SIM_Sync", "SIM_Ack", "FC_Status"]

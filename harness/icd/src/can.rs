@@ -70,6 +70,9 @@ pub struct SignalDef {
     pub max: f64,
     /// Unit.
     pub unit: String,
+    /// Raw value to send when an encoder is not given this signal, from the DBC
+    /// attribute `GenSigStartValue`; `None`: the encoder must be given it.
+    pub start_raw: Option<u64>,
     /// Bit positions (byte * 8 + bit-in-byte) from the most to the least significant
     /// raw bit.
     bits_msb_first: Vec<u32>,
@@ -174,6 +177,18 @@ pub enum CodecError {
     /// No signal with this name in the message.
     #[error("message `{message}` has no signal `{signal}`")]
     UnknownSignal {
+        /// Message.
+        message: String,
+        /// Signal.
+        signal: String,
+    },
+    /// An encoder was not given a signal that has no start value in the DBC
+    /// (`GenSigStartValue`): silently sending 0 would put a value on the wire that
+    /// nobody decided.
+    #[error(
+        "message `{message}`: no value given for signal `{signal}` (and the DBC gives it no GenSigStartValue)"
+    )]
+    MissingSignal {
         /// Message.
         message: String,
         /// Signal.
@@ -345,6 +360,15 @@ impl CanDb {
                     min: s.min,
                     max: s.max,
                     unit: s.unit.clone(),
+                    start_raw: dbc
+                        .attribute_values_signal
+                        .iter()
+                        .find(|a| {
+                            a.message_id == m.id
+                                && a.signal_name == s.name
+                                && a.name == "GenSigStartValue"
+                        })
+                        .and_then(|a| attr_u64(&a.value)),
                     bits_msb_first: bits,
                 });
             }
@@ -401,6 +425,39 @@ impl CanDb {
             .by_name(message)
             .ok_or_else(|| CodecError::UnknownMessage(message.into()))?;
         m.encode(values)
+    }
+
+    /// Encodes a message like [`CanDb::encode`], but a signal not given is sent as 0
+    /// (clamped into its range) instead of being an error. For tests and tools that
+    /// build frames by hand; the harness and the flight computer use the strict form.
+    pub fn encode_zero_filled(
+        &self,
+        message: &str,
+        values: &[(&str, f64)],
+    ) -> Result<CanFrame, CodecError> {
+        let m = self
+            .by_name(message)
+            .ok_or_else(|| CodecError::UnknownMessage(message.into()))?;
+        let all: Vec<(&str, f64)> = m
+            .signals
+            .iter()
+            .map(|s| {
+                let v = values
+                    .iter()
+                    .find(|(n, _)| *n == s.name)
+                    .map_or(0f64.clamp(s.min, s.max), |(_, v)| *v);
+                (s.name.as_str(), v)
+            })
+            .collect();
+        for (n, _) in values {
+            if m.signal(n).is_none() {
+                return Err(CodecError::UnknownSignal {
+                    message: m.name.clone(),
+                    signal: (*n).into(),
+                });
+            }
+        }
+        m.encode(&all)
     }
 
     /// Decodes a frame into (signal, physical value) pairs.
@@ -520,12 +577,14 @@ impl MessageDef {
         }
         let mut data = [0u8; 8];
         for s in &self.signals {
-            let v = values
-                .iter()
-                .find(|(n, _)| *n == s.name)
-                .map(|(_, v)| *v)
-                .unwrap_or_else(|| 0f64.clamp(s.min, s.max));
-            s.insert(&mut data, s.raw(v)?);
+            let raw = match values.iter().find(|(n, _)| *n == s.name) {
+                Some((_, v)) => s.raw(*v)?,
+                None => s.start_raw.ok_or_else(|| CodecError::MissingSignal {
+                    message: self.name.clone(),
+                    signal: s.name.clone(),
+                })?,
+            };
+            s.insert(&mut data, raw);
         }
         Ok(CanFrame {
             id: self.id,

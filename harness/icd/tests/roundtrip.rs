@@ -258,3 +258,43 @@ proptest! {
         prop_assert_eq!(decode(&bad), None);
     }
 }
+
+/// The encoder refuses a frame with a signal it was not given (as cantools does),
+/// unless the DBC gives that signal a start value (`GenSigStartValue`, raw), which is
+/// then sent. Found with cantools: `FC_BaroValid` was 0 in every `FC_Status` because
+/// the encoder silently filled it.
+#[test]
+fn a_missing_signal_is_refused_unless_the_dbc_gives_a_start_value() {
+    let db = db();
+    let e = db
+        .encode("Baro_Data", &[("Baro_Pressure", 1000.0)])
+        .expect_err("missing signals");
+    assert!(
+        e.to_string()
+            .contains("no value given for signal `Baro_Temperature`"),
+        "{e}"
+    );
+    let text = r#"VERSION ""
+
+NS_ :
+
+BS_:
+
+BU_: A B
+
+BO_ 256 M: 2 A
+ SG_ Given : 0|8@1+ (1,0) [0|255] "" B
+ SG_ Started : 8|8@1+ (0.5,0) [0|127.5] "" B
+
+BA_DEF_ SG_  "GenSigStartValue" INT 0 255;
+BA_DEF_DEF_  "GenSigStartValue" 0;
+BA_ "GenSigStartValue" SG_ 256 Started 9;
+"#;
+    let db2 = CanDb::from_dbc("start.dbc", text).expect("dbc");
+    let f = db2
+        .encode("M", &[("Given", 3.0)])
+        .expect("start value fills");
+    assert_eq!(f.payload(), &[3, 9]);
+    let v = db2.decode(&f).expect("decodes").1;
+    assert_eq!(v, vec![("Given", 3.0), ("Started", 4.5)]);
+}

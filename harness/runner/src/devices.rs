@@ -596,7 +596,18 @@ impl Devices {
         // Barometer node.
         if let Some(b) = self.baro.poll(&truth) {
             let p = self.f("baro.pressure", t, b.pressure_pa);
+            // ICD Baro_Status: 0 ok, 2 out of range (the sensor saturated, or a value
+            // beyond what the frame can carry), 3 sensor fault (no output).
+            let temp_c = b.temperature_k - 273.15;
+            let fits = |sig: &str, v: f64| clampv(&self.db, "Baro_Data", sig, v) == v;
             let (pressure, status) = match p {
+                Some(p)
+                    if b.saturated
+                        || !fits("Baro_Pressure", p)
+                        || !fits("Baro_Temperature", temp_c) =>
+                {
+                    (p, 2.0)
+                }
                 Some(p) => (p, 0.0),
                 None => (0.0, 3.0),
             };
@@ -609,12 +620,7 @@ impl Devices {
                     ),
                     (
                         "Baro_Temperature",
-                        clampv(
-                            &self.db,
-                            "Baro_Data",
-                            "Baro_Temperature",
-                            b.temperature_k - 273.15,
-                        ),
+                        clampv(&self.db, "Baro_Data", "Baro_Temperature", temp_c),
                     ),
                     ("Baro_Status", status),
                     ("Baro_Counter", f64::from(self.baro_counter)),

@@ -76,7 +76,7 @@ fn signal(db: &CanDb, f: &CanFrame, name: &str) -> f64 {
 }
 
 fn fire(db: &CanDb, mask: u8, counter: u8) -> CanFrame {
-    db.encode(
+    db.encode_zero_filled(
         "Pyro_Command",
         &[
             ("Pyro_ArmKey", f64::from(PYRO_ARM_KEY)),
@@ -108,7 +108,7 @@ fn a_collapsed_bus_stops_the_bus_powered_nodes_and_they_restart_disarmed() {
     // A roll valve commanded open just before the collapse...
     let jet = twin.thruster_index("roll_pos_a").expect("roll jet");
     let open = |counter: u8| {
-        db.encode(
+        db.encode_zero_filled(
             "RCS_Command",
             &[
                 ("RCS_ValveCmd", 1.0),

@@ -20,6 +20,8 @@
 //! # defect = "late-drogue"              # reference only: a seeded defect
 //! # command = ["./my-fsw", "--can", "{can}", "--imu", "{imu}", "--gnss", "{gnss}"]
 //! # lockstep = true                     # command / external: speaks SIM_Tick / SIM_Ack
+//! # join_timeout_s = 20.0               # started FC must join the bus within this
+//! # ack_timeout_s = 10.0                # lockstep: each tick acknowledged within this
 //!
 //! [timing]                              # real-time runs
 //! physics_rate_hz = 1000.0

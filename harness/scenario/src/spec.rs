@@ -917,19 +917,19 @@ impl Scenario {
                 ),
             );
             if let Some(t) = i.at_s {
-                c.non_negative(&format!("{f}.at_s"), t, "s");
+                c.in_range(&format!("{f}.at_s"), t, 0.0, 86_400.0, "s");
             }
             if let Some(e) = &i.when
                 && let Err(m) = check_event(e)
             {
                 c.fail(format!("{f}.when"), m);
             }
-            c.non_negative(&format!("{f}.delay_s"), i.delay_s, "s");
+            c.in_range(&format!("{f}.delay_s"), i.delay_s, 0.0, 3_600.0, "s");
             if let Some(h) = i.altitude_below_m {
-                c.positive(&format!("{f}.altitude_below_m"), h, "m");
+                c.in_range(&format!("{f}.altitude_below_m"), h, 1e-3, 1e6, "m");
             }
             if let Some(d) = i.duration_s {
-                c.positive(&format!("{f}.duration_s"), d, "s");
+                c.in_range(&format!("{f}.duration_s"), d, 1e-3, 86_400.0, "s");
             }
             match &i.fault {
                 FaultSpecToml::PyroOpenCircuit { channel } => c.require(
@@ -958,13 +958,37 @@ impl Scenario {
                             None => c.fail(format!("{f}.fault"), "`partial_inflation` needs `fraction`"),
                         },
                         "line_cut" => match after_s {
-                            Some(x) => c.non_negative(&format!("{f}.fault.after_s"), *x, "s"),
+                            Some(x) => c.in_range(&format!("{f}.fault.after_s"), *x, 0.0, 3_600.0, "s"),
                             None => c.fail(format!("{f}.fault"), "`line_cut` needs `after_s`"),
                         },
                         other => c.fail(format!("{f}.fault.failure"), format!("unknown failure `{other}` (fails_to_deploy, partial_inflation, line_cut)")),
                     }
                 }
-                FaultSpecToml::Sensor { channel, .. } => {
+                FaultSpecToml::Sensor { channel, fault } => {
+                    use twin_core::sensors::fault::SensorFault as S;
+                    let g = format!("{f}.fault.fault");
+                    match *fault {
+                        S::StuckAt { value } | S::Bias { value } => {
+                            c.in_range(&format!("{g}.value"), value, -1e9, 1e9, "channel unit")
+                        }
+                        S::Drift { rate_per_s } => c.in_range(
+                            &format!("{g}.rate_per_s"),
+                            rate_per_s,
+                            -1e9,
+                            1e9,
+                            "channel unit/s",
+                        ),
+                        S::Noise { sigma } => {
+                            c.in_range(&format!("{g}.sigma"), sigma, 0.0, 1e9, "channel unit")
+                        }
+                        S::Scale { factor } => {
+                            c.in_range(&format!("{g}.factor"), factor, -1e3, 1e3, "multiplier")
+                        }
+                        S::Latency { delay_s } => {
+                            c.in_range(&format!("{g}.delay_s"), delay_s, 0.0, 60.0, "s")
+                        }
+                        S::Stuck | S::Dropout => {}
+                    }
                     let ok = match channel.strip_suffix('*') {
                         Some(p) => SENSOR_CHANNELS.iter().any(|s| s.starts_with(p)),
                         None => SENSOR_CHANNELS.contains(&channel.as_str()),
@@ -1076,6 +1100,29 @@ impl Scenario {
                             format!("{f}.fault.can_id"),
                             format!("0x{id:X} is not an 11-bit identifier"),
                         );
+                    }
+                    let g = format!("{f}.fault.fault");
+                    match fault {
+                        K::Delay { delay_s, jitter_s } => {
+                            c.in_range(&format!("{g}.delay_s"), *delay_s, 0.0, 10.0, "s");
+                            c.in_range(&format!("{g}.jitter_s"), *jitter_s, 0.0, 10.0, "s");
+                            c.require(
+                                jitter_s <= delay_s,
+                                format!("{g}.jitter_s"),
+                                format!("jitter {jitter_s} s larger than the delay {delay_s} s (a packet cannot arrive before it is sent)"),
+                            );
+                        }
+                        // A classic frame has 64 data bits; a serial chunk is a few kB.
+                        K::Corrupt { bits } => {
+                            c.in_range(&format!("{g}.bits"), f64::from(*bits), 1.0, 64.0, "bits")
+                        }
+                        K::InsertBytes { count } | K::DeleteBytes { count } => {
+                            c.in_range(&format!("{g}.count"), *count as f64, 1.0, 4096.0, "bytes")
+                        }
+                        K::NoiseBurst { length } => {
+                            c.in_range(&format!("{g}.length"), *length as f64, 1.0, 4096.0, "bytes")
+                        }
+                        _ => {}
                     }
                     if let K::Babble { id, rate_hz } = fault {
                         c.require(
@@ -1225,7 +1272,7 @@ impl Scenario {
             given("separation", i.separation.is_some(), i.phase.name(), c);
         }
         if let Some(sep) = &i.separation {
-            c.non_negative("initial.separation.at_s", sep.at_s, "s");
+            c.in_range("initial.separation.at_s", sep.at_s, 0.0, 86_400.0, "s");
             c.in_range(
                 "initial.separation.delta_v_m_s",
                 sep.delta_v_m_s,
@@ -1279,6 +1326,14 @@ impl Scenario {
                     2_000_000.0,
                     "m",
                 );
+                c.in_range("initial.orbit.raan_deg", o.raan_deg, -360.0, 360.0, "deg");
+                c.in_range(
+                    "initial.orbit.arg_latitude_deg",
+                    o.arg_latitude_deg,
+                    -360.0,
+                    360.0,
+                    "deg",
+                );
                 c.in_range(
                     "initial.orbit.inclination_deg",
                     o.inclination_deg,
@@ -1298,7 +1353,13 @@ impl Scenario {
             }
         }
         if let Some(d) = &self.initial.deorbit {
-            c.non_negative("initial.deorbit.ignition_s", d.ignition_s, "s");
+            c.in_range(
+                "initial.deorbit.ignition_s",
+                d.ignition_s,
+                0.0,
+                86_400.0,
+                "s",
+            );
             c.in_range(
                 "initial.deorbit.delta_v_m_s",
                 d.delta_v_m_s,
@@ -1434,7 +1495,7 @@ impl Scenario {
                 }
                 match (&x.after, &x.before, &x.event, x.window_s) {
                     (Some(_), None, Some(_), Some([lo, hi])) => {
-                        c.require(lo.is_finite() && hi.is_finite() && lo >= 0.0 && lo <= hi, format!("{f}.window_s"), format!("impossible window [{lo}, {hi}] s: expected 0 <= earliest <= latest"));
+                        c.require(lo.is_finite() && hi.is_finite() && lo >= 0.0 && lo <= hi && hi <= 86_400.0, format!("{f}.window_s"), format!("impossible window [{lo}, {hi}] s: expected 0 <= earliest <= latest <= 86400"));
                     }
                     (_, _, Some(_), Some(_)) => c.fail(format!("{f}.window_s"), "`window_s` goes with `after` alone (the `within` form), not with `before`"),
                     (Some(a), Some(b), Some(_), None) if a == b => c.fail(format!("{f}.before"), format!("`{a}` cannot come both before and after the event")),
@@ -1477,9 +1538,10 @@ impl Scenario {
             }
             if let Some(m) = &x.message {
                 c.require(
-                    x.min_rate_hz.is_some_and(|r| r.is_finite() && r > 0.0),
+                    x.min_rate_hz
+                        .is_some_and(|r| r.is_finite() && r > 0.0 && r <= 1_000.0),
                     format!("{f}.min_rate_hz"),
-                    "expected a positive rate (Hz) with `message`",
+                    "expected a rate in (0, 1000] Hz with `message`",
                 );
                 c.require(
                     m.starts_with("FC_"),
@@ -1533,9 +1595,9 @@ fn signal_check(c: &mut Checks, f: &str, s: &SignalCheck) {
                 c.fail(format!("{f}.near"), m);
             }
             c.require(
-                t.is_finite() && t > 0.0,
+                t.is_finite() && t > 0.0 && t <= 1e9,
                 format!("{f}.tolerance"),
-                format!("expected a positive tolerance, found {t}"),
+                format!("expected a tolerance in (0, 1e9], found {t}"),
             );
             if s.min.is_some() || s.max.is_some() {
                 bounds(c, f, s.min, s.max);
@@ -1559,9 +1621,9 @@ fn bounds(c: &mut Checks, f: &str, min: Option<f64>, max: Option<f64>) {
     for (name, v) in [("min", min), ("max", max)] {
         if let Some(v) = v {
             c.require(
-                v.is_finite(),
+                v.is_finite() && v.abs() <= 1e9,
                 format!("{f}.{name}"),
-                format!("expected a finite number, found {v}"),
+                format!("expected a number in [-1e9, 1e9], found {v}"),
             );
         }
     }

@@ -26,6 +26,24 @@ fn db() -> CanDb {
     .expect("dbc")
 }
 
+/// An `FC_Status` frame with these signals given and every other at 0 (the encoder
+/// wants every signal).
+fn fc_status(db: &CanDb, given: &[(&str, f64)]) -> capsule_icd::can::CanFrame {
+    let def = db.by_name("FC_Status").expect("FC_Status");
+    let vals: Vec<(&str, f64)> = def
+        .signals
+        .iter()
+        .map(|s| {
+            let v = given
+                .iter()
+                .find(|(n, _)| *n == s.name)
+                .map_or(0f64.clamp(s.min, s.max), |(_, v)| *v);
+            (s.name.as_str(), v)
+        })
+        .collect();
+    db.encode("FC_Status", &vals).expect("encode")
+}
+
 fn record(db: &CanDb) -> RunRecord {
     let text = include_str!("../../../fixtures/vehicles/capsule-srcv.toml");
     let veh = VehicleSpec::from_toml(&Source::new("capsule-srcv.toml", text)).expect("vehicle");
@@ -55,9 +73,7 @@ fn record(db: &CanDb) -> RunRecord {
         .map(|(t_s, alt)| FrameRecord {
             t_s,
             from_fc: true,
-            frame: db
-                .encode("FC_Status", &[("FC_EstAltitude", alt), ("FC_Mode", 4.0)])
-                .expect("encode"),
+            frame: fc_status(db, &[("FC_EstAltitude", alt), ("FC_Mode", 4.0)]),
         })
         .collect();
     let named_events = [
@@ -114,6 +130,45 @@ requirement = "R"
     let r = evaluate(&s, &record(&db), &db);
     let e = &r.expectations[0];
     (e.passed, e.measured.clone())
+}
+
+/// Judges a rate check on a record whose FC_Status frames come at `hz` for 10 s
+/// (frames on 10 ms cycle boundaries, as the FC sends them).
+fn judge_rate(hz: f64, min_rate_hz: f64) -> (bool, String, String) {
+    let db = db();
+    let mut rec = record(&db);
+    let n = (10.0 * hz) as usize;
+    rec.frames = (0..n)
+        .map(|k| FrameRecord {
+            t_s: ((k as f64 / hz) * 100.0).round() / 100.0,
+            from_fc: true,
+            frame: fc_status(&db, &[]),
+        })
+        .collect();
+    rec.t_end_s = 10.0;
+    let text = format!(
+        "[scenario]\nid = \"OP\"\ntitle = \"rate\"\nrequirements = [\"R\"]\n\n[initial]\nvehicle = \"v.toml\"\nphase = \"entry\"\nentry = {{ altitude_m = 120000.0, speed_m_s = 7400.0, flight_path_angle_deg = -1.6 }}\n\n[[expect]]\nid = \"hb\"\nrequirement = \"R\"\nmessage = \"FC_Status\"\nmin_rate_hz = {min_rate_hz}\n"
+    );
+    let src = Source::new("rate.toml", &text);
+    let s = Scenario::from_toml(&src).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let r = evaluate(&s, &rec, &db);
+    let e = &r.expectations[0];
+    (e.passed, e.expected.clone(), e.measured.clone())
+}
+
+#[test]
+fn a_rate_check_states_its_tolerance_and_holds_the_mean_rate() {
+    let (ok, expected, _) = judge_rate(10.0, 9.0);
+    assert!(ok);
+    assert!(
+        expected.contains("mean rate >= 9 Hz") && expected.contains("+ 10 ms"),
+        "{expected}"
+    );
+    // A 10 Hz sender's 100 ms gaps fit 1/11 s + 10 ms, but its mean rate is 10 Hz.
+    let (ok, _, measured) = judge_rate(10.0, 11.0);
+    assert!(!ok, "{measured}");
+    assert!(measured.starts_with("mean rate 10.00 Hz"), "{measured}");
+    assert!(judge_rate(10.0, 10.0).0);
 }
 
 #[test]

@@ -121,16 +121,44 @@ impl AeroTable {
                 ),
             );
         }
-        checks.require(
-            self.cmq_per_rad.is_finite(),
-            format!("{field}.cmq_per_rad"),
-            "expected a finite number",
+        checks.all_in_range(&format!("{field}.mach"), &self.mach, 0.0, 100.0, "Mach");
+        for (name, t) in [("ca", &self.ca), ("cn", &self.cn), ("cm", &self.cm)] {
+            for (k, row) in t.iter().enumerate() {
+                checks.all_in_range(
+                    &format!("{field}.{name}[{k}]"),
+                    row,
+                    -100.0,
+                    100.0,
+                    "coefficient",
+                );
+            }
+        }
+        checks.in_range(
+            &format!("{field}.cmq_per_rad"),
+            self.cmq_per_rad,
+            -1e3,
+            1e3,
+            "1/rad",
+        );
+        checks.in_range(
+            &format!("{field}.clp_per_rad"),
+            self.clp_per_rad,
+            -1e3,
+            1e3,
+            "1/rad",
+        );
+        checks.all_in_range(
+            &format!("{field}.moment_reference_m"),
+            &self.moment_reference_m,
+            -100.0,
+            100.0,
+            "m",
         );
         if let Some(s) = self.reference_area_m2 {
-            checks.positive(&format!("{field}.reference_area_m2"), s, "m^2");
+            checks.in_range(&format!("{field}.reference_area_m2"), s, 1e-6, 1e4, "m^2");
         }
         if let Some(l) = self.reference_length_m {
-            checks.positive(&format!("{field}.reference_length_m"), l, "m");
+            checks.in_range(&format!("{field}.reference_length_m"), l, 1e-3, 100.0, "m");
         }
     }
 }

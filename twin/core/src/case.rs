@@ -196,27 +196,35 @@ impl ModelsSpec {
         );
         c.in_range("models.rate_hz", self.rate_hz, 1.0, 100_000.0, "Hz");
         if let Some(r) = self.radius_m {
-            c.positive("models.radius_m", r, "m");
+            // A planet of this project's kind: Earth-sized within two orders of magnitude.
+            c.in_range("models.radius_m", r, 1e5, 1e8, "m");
         }
         if let Some(m) = self.mu_m3_s2 {
-            c.positive("models.mu_m3_s2", m, "m^3/s^2");
+            c.in_range("models.mu_m3_s2", m, 1e10, 1e16, "m^3/s^2");
         }
         if let Some(r) = self.rho0_kg_m3 {
-            c.positive("models.rho0_kg_m3", r, "kg/m^3");
+            c.in_range("models.rho0_kg_m3", r, 1e-6, 100.0, "kg/m^3");
         }
         if let Some(h) = self.scale_height_m {
-            c.positive("models.scale_height_m", h, "m");
+            c.in_range("models.scale_height_m", h, 100.0, 1e5, "m");
         }
         if let Some(t) = self.temperature_k {
-            c.positive("models.temperature_k", t, "K");
+            c.in_range("models.temperature_k", t, 1.0, 3000.0, "K");
         }
-        c.non_negative("models.density_scale", self.density_scale, "dimensionless");
+        c.in_range(
+            "models.density_scale",
+            self.density_scale,
+            0.0,
+            10.0,
+            "dimensionless",
+        );
         for (k, w) in self.wind.iter().enumerate() {
-            let ok = w.altitude_m.is_finite() && w.north_m_s.is_finite() && w.east_m_s.is_finite();
-            c.require(
-                ok,
-                format!("models.wind[{k}]"),
-                "expected finite `altitude_m`, `north_m_s` and `east_m_s`",
+            c.in_range(
+                &format!("models.wind[{k}].altitude_m"),
+                w.altitude_m,
+                -1_000.0,
+                1e6,
+                "m",
             );
             c.in_range(
                 &format!("models.wind[{k}].north_m_s"),
@@ -348,10 +356,12 @@ impl EntrySpec {
             360.0,
             "deg",
         );
-        c.require(
-            self.heading_deg.is_finite(),
-            format!("{f}.heading_deg"),
-            "expected a finite number (deg)",
+        c.in_range(
+            &format!("{f}.heading_deg"),
+            self.heading_deg,
+            -360.0,
+            360.0,
+            "deg",
         );
     }
 }
@@ -526,26 +536,26 @@ impl CaseSpec {
         let v = &self.vehicle;
         if v.file.is_none() {
             match v.mass_kg {
-                Some(m) => c.positive("vehicle.mass_kg", m, "kg"),
+                Some(m) => c.in_range("vehicle.mass_kg", m, 1e-3, 1e6, "kg"),
                 None => c.fail("vehicle", "expected either `file` or `mass_kg` (with `cd` and `diameter_m` or `reference_area_m2`)"),
             }
             match v.cd {
-                Some(cd) => c.positive("vehicle.cd", cd, "dimensionless"),
+                Some(cd) => c.in_range("vehicle.cd", cd, 1e-3, 10.0, "dimensionless"),
                 None => c.fail(
                     "vehicle",
                     "missing field `cd` (drag coefficient) for a simple vehicle",
                 ),
             }
             match (v.diameter_m, v.reference_area_m2) {
-                (Some(d), None) => c.positive("vehicle.diameter_m", d, "m"),
-                (None, Some(a)) => c.positive("vehicle.reference_area_m2", a, "m^2"),
+                (Some(d), None) => c.in_range("vehicle.diameter_m", d, 1e-3, 100.0, "m"),
+                (None, Some(a)) => c.in_range("vehicle.reference_area_m2", a, 1e-6, 1e4, "m^2"),
                 _ => c.fail(
                     "vehicle",
                     "expected exactly one of `diameter_m` or `reference_area_m2`",
                 ),
             }
             if let Some(r) = v.nose_radius_m {
-                c.positive("vehicle.nose_radius_m", r, "m");
+                c.in_range("vehicle.nose_radius_m", r, 1e-3, 100.0, "m");
             }
             if let Some(ld) = v.lift_to_drag {
                 c.in_range("vehicle.lift_to_drag", ld, 0.0, 2.0, "dimensionless");
@@ -584,10 +594,10 @@ impl CaseSpec {
                 "expected a trigger: `mach_below` and/or `altitude_below_m`",
             );
             if let Some(m) = p.mach_below {
-                c.positive(&format!("{f}.mach_below"), m, "Mach");
+                c.in_range(&format!("{f}.mach_below"), m, 1e-3, 100.0, "Mach");
             }
             if let Some(h) = p.altitude_below_m {
-                c.positive(&format!("{f}.altitude_below_m"), h, "m");
+                c.in_range(&format!("{f}.altitude_below_m"), h, 1e-3, 1e6, "m");
             }
             for r in &p.release {
                 c.require(

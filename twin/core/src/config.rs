@@ -247,6 +247,19 @@ impl Checks {
         );
     }
 
+    /// Every value of `values` must lie in `[lo, hi]`.
+    pub fn all_in_range(&mut self, field: &str, values: &[f64], lo: f64, hi: f64, unit: &str) {
+        if let Some(v) = values
+            .iter()
+            .find(|v| !(v.is_finite() && **v >= lo && **v <= hi))
+        {
+            self.fail(
+                field,
+                format!("expected numbers in [{lo}, {hi}] ({unit}), found {v}"),
+            );
+        }
+    }
+
     /// Adds a failure unconditionally.
     pub fn fail(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.failures.push((field.into(), message.into()));

@@ -179,20 +179,28 @@ impl ParachuteSpec {
     /// Validation; `field` is the path of this entry.
     pub fn validate(&self, field: &str, c: &mut Checks) {
         match (self.cd_s_m2, self.cd, self.diameter_m) {
-            (Some(s), None, None) => c.positive(&format!("{field}.cd_s_m2"), s, "m^2"),
+            (Some(s), None, None) => c.in_range(&format!("{field}.cd_s_m2"), s, 1e-3, 1e5, "m^2"),
             (None, Some(cd), Some(d)) => {
-                c.positive(&format!("{field}.cd"), cd, "dimensionless");
-                c.positive(&format!("{field}.diameter_m"), d, "m");
+                c.in_range(&format!("{field}.cd"), cd, 1e-3, 10.0, "dimensionless");
+                c.in_range(&format!("{field}.diameter_m"), d, 1e-2, 300.0, "m");
             }
             _ => c.fail(
                 field.to_string(),
                 "expected either `cd_s_m2`, or both `cd` and `diameter_m`",
             ),
         }
-        c.non_negative(&format!("{field}.line_stretch_s"), self.line_stretch_s, "s");
-        c.positive(
+        c.in_range(
+            &format!("{field}.line_stretch_s"),
+            self.line_stretch_s,
+            0.0,
+            600.0,
+            "s",
+        );
+        c.in_range(
             &format!("{field}.inflation_time_s"),
             self.inflation_time_s,
+            1e-3,
+            600.0,
             "s",
         );
         c.in_range(
@@ -203,15 +211,25 @@ impl ParachuteSpec {
             "dimensionless",
         );
         if let Some(r) = &self.reefing {
-            c.positive(&format!("{field}.reefing.cd_s_m2"), r.cd_s_m2, "m^2");
-            c.positive(
+            c.in_range(
+                &format!("{field}.reefing.cd_s_m2"),
+                r.cd_s_m2,
+                1e-3,
+                1e5,
+                "m^2",
+            );
+            c.in_range(
                 &format!("{field}.reefing.disreef_after_s"),
                 r.disreef_after_s,
+                1e-3,
+                3600.0,
                 "s",
             );
-            c.positive(
+            c.in_range(
                 &format!("{field}.reefing.disreef_inflation_s"),
                 r.disreef_inflation_s,
+                1e-3,
+                600.0,
                 "s",
             );
         }
@@ -328,7 +346,7 @@ impl VehicleSpec {
 
     /// Checks every physical constraint, recording failures by field path.
     pub fn validate(&self, c: &mut Checks) {
-        c.positive("mass.dry_mass_kg", self.mass.dry_mass_kg, "kg");
+        c.in_range("mass.dry_mass_kg", self.mass.dry_mass_kg, 1e-3, 1e6, "kg");
         let i = self.mass.inertia_kg_m2;
         let sym = (0..3)
             .all(|a| (0..3).all(|b| (i[a][b] - i[b][a]).abs() <= 1e-9 * i[a][a].abs().max(1.0)));
@@ -348,17 +366,21 @@ impl VehicleSpec {
                 "principal moments violate the triangle inequality (not a physical body)",
             );
         }
-        c.require(
-            self.mass.cg_m.iter().all(|x| x.is_finite()),
-            "mass.cg_m",
-            "expected three finite numbers (m)",
-        );
-        c.positive(
+        c.all_in_range("mass.cg_m", &self.mass.cg_m, -100.0, 100.0, "m");
+        c.in_range(
             "geometry.reference_diameter_m",
             self.geometry.reference_diameter_m,
+            1e-3,
+            100.0,
             "m",
         );
-        c.positive("geometry.nose_radius_m", self.geometry.nose_radius_m, "m");
+        c.in_range(
+            "geometry.nose_radius_m",
+            self.geometry.nose_radius_m,
+            1e-3,
+            100.0,
+            "m",
+        );
         match &self.aero {
             AeroSpec::Table(t) => t.validate("aero", c),
             AeroSpec::Simple { cd, lift_to_drag } => {
@@ -373,7 +395,13 @@ impl VehicleSpec {
             }
         }
         for (k, t) in self.tanks.iter().enumerate() {
-            c.non_negative(&format!("tanks[{k}].propellant_kg"), t.propellant_kg, "kg");
+            c.in_range(
+                &format!("tanks[{k}].propellant_kg"),
+                t.propellant_kg,
+                0.0,
+                1e6,
+                "kg",
+            );
         }
         for (k, t) in self.thrusters.iter().enumerate() {
             let f = format!("thrusters[{k}]");
@@ -390,12 +418,14 @@ impl VehicleSpec {
                         .join(", ")
                 ),
             );
-            c.positive(&format!("{f}.thrust_n"), t.thrust_n, "N");
-            c.positive(&format!("{f}.isp_s"), t.isp_s, "s");
-            c.require(
-                t.position_m.iter().all(|x| x.is_finite()),
-                format!("{f}.position_m"),
-                "expected three finite numbers (m)",
+            c.in_range(&format!("{f}.thrust_n"), t.thrust_n, 1e-6, 1e7, "N");
+            c.in_range(&format!("{f}.isp_s"), t.isp_s, 1.0, 1e4, "s");
+            c.all_in_range(
+                &format!("{f}.position_m"),
+                &t.position_m,
+                -100.0,
+                100.0,
+                "m",
             );
             let d = t.direction;
             let n = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
@@ -407,28 +437,77 @@ impl VehicleSpec {
         }
         for (k, p) in self.parachutes.iter().enumerate() {
             p.validate(&format!("parachutes[{k}]"), c);
-            c.require(
-                p.attach_m.iter().all(|x| x.is_finite()),
-                format!("parachutes[{k}].attach_m"),
-                "expected three finite numbers (m)",
+            c.all_in_range(
+                &format!("parachutes[{k}].attach_m"),
+                &p.attach_m,
+                -100.0,
+                100.0,
+                "m",
             );
         }
         let th = &self.thermal;
-        c.positive("thermal.sutton_graves_k", th.sutton_graves_k, "kg^0.5/m");
-        c.positive(
+        c.in_range(
+            "thermal.sutton_graves_k",
+            th.sutton_graves_k,
+            1e-6,
+            1e-2,
+            "kg^0.5/m",
+        );
+        c.in_range(
             "thermal.heat_shield_surface_capacity_j_k",
             th.heat_shield_surface_capacity_j_k,
+            1e-3,
+            1e9,
             "J/K",
         );
-        c.positive(
+        c.in_range(
             "thermal.bondline_capacity_j_k",
             th.bondline_capacity_j_k,
+            1e-3,
+            1e9,
             "J/K",
         );
-        c.positive(
+        c.in_range(
             "thermal.backshell_capacity_j_k",
             th.backshell_capacity_j_k,
+            1e-3,
+            1e9,
             "J/K",
+        );
+        c.in_range(
+            "thermal.heat_shield_mean_to_stagnation",
+            th.heat_shield_mean_to_stagnation,
+            0.0,
+            10.0,
+            "dimensionless",
+        );
+        c.in_range(
+            "thermal.heat_shield_area_m2",
+            th.heat_shield_area_m2,
+            1e-4,
+            1e4,
+            "m^2",
+        );
+        c.in_range(
+            "thermal.ablator_conductance_w_k",
+            th.ablator_conductance_w_k,
+            0.0,
+            1e6,
+            "W/K",
+        );
+        c.in_range(
+            "thermal.backshell_area_m2",
+            th.backshell_area_m2,
+            0.0,
+            1e4,
+            "m^2",
+        );
+        c.in_range(
+            "thermal.backshell_to_stagnation",
+            th.backshell_to_stagnation,
+            0.0,
+            10.0,
+            "dimensionless",
         );
         c.in_range(
             "thermal.heat_shield_emissivity",
@@ -444,9 +523,11 @@ impl VehicleSpec {
             1.0,
             "dimensionless",
         );
-        c.positive(
+        c.in_range(
             "thermal.initial_temperature_k",
             th.initial_temperature_k,
+            1.0,
+            3000.0,
             "K",
         );
         self.sensors.validate("sensors", c);

@@ -16,14 +16,14 @@ pub const MAX_BYTES: u64 = 4 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
     /// The path does not exist or cannot be inspected.
-    #[error("cannot read {what} {path}: {source}")]
+    #[error("cannot read {what} {path}: {cause}")]
     Io {
         /// What the file is (`scenario`, `vehicle`...).
         what: &'static str,
         /// The path as given.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (in the message, so not chained again as a source).
+        cause: std::io::Error,
     },
     /// Not a regular file (a directory, FIFO, socket or device).
     #[error("cannot read {what} {path}: not a regular file (it is {kind})")]
@@ -76,10 +76,10 @@ fn kind_of(t: std::fs::FileType) -> &'static str {
 
 /// Reads `path` as UTF-8 text under the rules above; `what` names the file in errors.
 pub fn read_text(path: &Path, what: &'static str) -> Result<String, FileError> {
-    let io = |source| FileError::Io {
+    let io = |cause| FileError::Io {
         what,
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let not_regular = |t: std::fs::FileType| FileError::NotRegular {
         what,

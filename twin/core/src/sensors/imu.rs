@@ -79,17 +79,51 @@ impl ImuSpec {
     pub(crate) fn validate(&self, f: &str, c: &mut Checks) {
         c.in_range(&format!("{f}.rate_hz"), self.rate_hz, 1.0, 10_000.0, "Hz");
         for (n, a) in [("gyro", &self.gyro), ("accel", &self.accel)] {
-            c.non_negative(
-                &format!("{f}.{n}.noise_density"),
+            // Units: rad/s for the gyro, m/s^2 for the accelerometer.
+            let g = format!("{f}.{n}");
+            c.in_range(
+                &format!("{g}.noise_density"),
                 a.noise_density,
+                0.0,
+                1.0,
                 "unit/sqrt(Hz)",
             );
-            c.positive(&format!("{f}.{n}.range"), a.range, "unit");
-            c.non_negative(&format!("{f}.{n}.resolution"), a.resolution, "unit");
-            c.positive(
-                &format!("{f}.{n}.bias_correlation_s"),
+            c.in_range(&format!("{g}.range"), a.range, 1e-3, 1e5, "unit");
+            c.in_range(&format!("{g}.resolution"), a.resolution, 0.0, 10.0, "unit");
+            c.in_range(
+                &format!("{g}.bias_correlation_s"),
                 a.bias_correlation_s,
+                1e-3,
+                1e7,
                 "s",
+            );
+            c.in_range(
+                &format!("{g}.bias_instability"),
+                a.bias_instability,
+                0.0,
+                1.0,
+                "unit",
+            );
+            c.in_range(
+                &format!("{g}.turn_on_bias_sigma"),
+                a.turn_on_bias_sigma,
+                0.0,
+                10.0,
+                "unit",
+            );
+            c.in_range(
+                &format!("{g}.scale_factor_ppm"),
+                a.scale_factor_ppm,
+                0.0,
+                1e5,
+                "ppm",
+            );
+            c.in_range(
+                &format!("{g}.misalignment_rad"),
+                a.misalignment_rad,
+                0.0,
+                0.1,
+                "rad",
             );
         }
     }

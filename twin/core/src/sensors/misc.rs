@@ -39,6 +39,9 @@ pub struct BaroSample {
     pub pressure_pa: f64,
     /// Sensor temperature, K.
     pub temperature_k: f64,
+    /// The pressure was outside the measurement range and the output sits at its
+    /// limit.
+    pub saturated: bool,
 }
 
 /// Barometer model.
@@ -66,6 +69,7 @@ impl BaroModel {
         }
         let s = &self.spec;
         let mut p = t.static_pressure_pa + s.bias_pa + s.noise_pa * self.rng.normal();
+        let saturated = p <= s.range_pa[0] || p >= s.range_pa[1];
         p = p.clamp(s.range_pa[0], s.range_pa[1]);
         if s.resolution_pa > 0.0 {
             p = (p / s.resolution_pa).round() * s.resolution_pa;
@@ -74,6 +78,7 @@ impl BaroModel {
             t_s: t.t_s,
             pressure_pa: p,
             temperature_k: t.static_temperature_k.max(200.0),
+            saturated,
         })
     }
 }
