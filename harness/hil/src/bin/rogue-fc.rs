@@ -15,9 +15,11 @@
 //! | `exits` | prints a line on standard error and exits with status 3 at once |
 //! | `children` | starts `sleep 600` (its pid to `--pidfile`), then behaves |
 //! | `behaves` | acknowledges ticks and sends a heartbeat, nothing else |
+//! | `never-joins` | opens its serial lines and sleeps, never joining the bus |
+//! | `ignores-ticks` | joins the bus and never answers anything |
 //!
 //! Usage: `rogue-fc MODE --can vbus:PATH --imu serial:PATH@BAUD --gnss serial:PATH@BAUD
-//! [--clock lockstep|realtime] [--pidfile FILE]`.
+//! [--clock lockstep|realtime] [--pidfile FILE] [--tag TEXT]`.
 
 use capsule_fc::drivers::{CanPort, open_serial};
 use capsule_icd::can::{CanDb, CanFrame};
@@ -57,6 +59,8 @@ fn args() -> Result<Args, String> {
             "--gnss" => a.gnss = v,
             "--clock" => a.lockstep = v == "lockstep",
             "--pidfile" => a.pidfile = Some(v),
+            // A marker in the command line, so tests can find the process.
+            "--tag" => {}
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -116,6 +120,10 @@ async fn run(a: Args) -> Result<(), String> {
     }
     let mut imu = Some(open_serial(&a.imu).map_err(|e| e.to_string())?);
     let mut gnss = Some(open_serial(&a.gnss).map_err(|e| e.to_string())?);
+    if a.mode == "never-joins" {
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        return Ok(());
+    }
     if a.mode == "garbage" {
         // Straight onto the bus socket: a record with dlc = 12, then 20 records of
         // bytes that are no record at all (0xFF flags and lengths).
@@ -166,7 +174,7 @@ async fn run(a: Args) -> Result<(), String> {
         tokio::select! {
             r = can.recv() => {
                 let Ok(f) = r else { return Ok(()) };
-                if f.id != tick.id || !a.lockstep || a.mode == "floods-silent" {
+                if f.id != tick.id || !a.lockstep || a.mode == "floods-silent" || a.mode == "ignores-ticks" {
                     continue;
                 }
                 let v = tick.decode(&f).map_err(|e| e.to_string())?;
@@ -181,7 +189,7 @@ async fn run(a: Args) -> Result<(), String> {
                 let k = ack.encode(&[("SIM_AckTimeUs", t_us), ("SIM_AckStep", step)]).map_err(|e| e.to_string())?;
                 can.send(&k).await.map_err(|e| e.to_string())?;
             }
-            _ = heartbeat.tick(), if !a.lockstep => {
+            _ = heartbeat.tick(), if !a.lockstep && a.mode != "ignores-ticks" => {
                 if a.mode == "closes-line" && start.elapsed() > Duration::from_millis(300) {
                     imu = None;
                 }

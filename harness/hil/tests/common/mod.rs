@@ -52,6 +52,9 @@ pub fn rogue_bench(dir: &Path, mode: &str, clock: &str, extra_args: &[&str]) -> 
         clock.into(),
     ];
     cmd.extend(extra_args.iter().map(|s| s.to_string()));
+    // The test's directory in the command line: while the rogue lives,
+    // `processes_with(dir)` finds it.
+    cmd.extend(["--tag".to_string(), dir.display().to_string()]);
     let list: Vec<String> = cmd.iter().map(|s| format!("{s:?}")).collect();
     let text = format!(
         r#"[bench]

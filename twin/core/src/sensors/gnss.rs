@@ -55,8 +55,63 @@ impl Default for GnssSpec {
 impl GnssSpec {
     pub(crate) fn validate(&self, f: &str, c: &mut Checks) {
         c.in_range(&format!("{f}.rate_hz"), self.rate_hz, 0.1, 100.0, "Hz");
-        c.non_negative(&format!("{f}.latency_s"), self.latency_s, "s");
-        c.non_negative(&format!("{f}.reacquisition_s"), self.reacquisition_s, "s");
+        c.in_range(&format!("{f}.latency_s"), self.latency_s, 0.0, 10.0, "s");
+        c.in_range(
+            &format!("{f}.reacquisition_s"),
+            self.reacquisition_s,
+            0.0,
+            3_600.0,
+            "s",
+        );
+        c.in_range(
+            &format!("{f}.horizontal_sigma_m"),
+            self.horizontal_sigma_m,
+            0.0,
+            1e4,
+            "m",
+        );
+        c.in_range(
+            &format!("{f}.vertical_sigma_m"),
+            self.vertical_sigma_m,
+            0.0,
+            1e4,
+            "m",
+        );
+        c.in_range(
+            &format!("{f}.velocity_sigma_m_s"),
+            self.velocity_sigma_m_s,
+            0.0,
+            1e3,
+            "m/s",
+        );
+        c.in_range(
+            &format!("{f}.max_altitude_m"),
+            self.max_altitude_m,
+            0.0,
+            1e8,
+            "m",
+        );
+        c.in_range(
+            &format!("{f}.max_speed_m_s"),
+            self.max_speed_m_s,
+            0.0,
+            1e5,
+            "m/s",
+        );
+        c.in_range(
+            &format!("{f}.blackout_min_airspeed_m_s"),
+            self.blackout_min_airspeed_m_s,
+            0.0,
+            1e5,
+            "m/s",
+        );
+        c.all_in_range(
+            &format!("{f}.blackout_altitude_band_m"),
+            &self.blackout_altitude_band_m,
+            -1e4,
+            1e7,
+            "m",
+        );
         c.require(
             self.blackout_altitude_band_m[0] <= self.blackout_altitude_band_m[1],
             format!("{f}.blackout_altitude_band_m"),

@@ -78,6 +78,20 @@ impl Default for ImuSpec {
 impl ImuSpec {
     pub(crate) fn validate(&self, f: &str, c: &mut Checks) {
         c.in_range(&format!("{f}.rate_hz"), self.rate_hz, 1.0, 10_000.0, "Hz");
+        c.all_in_range(
+            &format!("{f}.sensor_from_body_deg"),
+            &self.sensor_from_body_deg,
+            -360.0,
+            360.0,
+            "deg",
+        );
+        c.all_in_range(
+            &format!("{f}.position_m"),
+            &self.position_m,
+            -100.0,
+            100.0,
+            "m",
+        );
         for (n, a) in [("gyro", &self.gyro), ("accel", &self.accel)] {
             // Units: rad/s for the gyro, m/s^2 for the accelerometer.
             let g = format!("{f}.{n}");

@@ -85,27 +85,77 @@ impl SensorSuiteSpec {
     pub fn validate(&self, field: &str, c: &mut Checks) {
         self.imu.validate(&format!("{field}.imu"), c);
         self.gnss.validate(&format!("{field}.gnss"), c);
-        c.positive(&format!("{field}.baro.rate_hz"), self.baro.rate_hz, "Hz");
-        c.non_negative(&format!("{field}.baro.noise_pa"), self.baro.noise_pa, "Pa");
-        c.positive(
-            &format!("{field}.thermocouples.rate_hz"),
-            self.thermocouples.rate_hz,
-            "Hz",
+        let b = &self.baro;
+        let g = format!("{field}.baro");
+        c.in_range(&format!("{g}.rate_hz"), b.rate_hz, 0.1, 10_000.0, "Hz");
+        c.in_range(&format!("{g}.noise_pa"), b.noise_pa, 0.0, 1e4, "Pa");
+        c.in_range(&format!("{g}.bias_pa"), b.bias_pa, -1e4, 1e4, "Pa");
+        c.all_in_range(&format!("{g}.range_pa"), &b.range_pa, 0.0, 1e6, "Pa");
+        c.require(
+            b.range_pa[0] < b.range_pa[1],
+            format!("{g}.range_pa"),
+            "expected [min, max] with min < max (Pa)",
         );
-        c.positive(
-            &format!("{field}.thermocouples.time_constant_s"),
-            self.thermocouples.time_constant_s,
+        c.in_range(
+            &format!("{g}.resolution_pa"),
+            b.resolution_pa,
+            0.0,
+            1e3,
+            "Pa",
+        );
+        let t = &self.thermocouples;
+        let g = format!("{field}.thermocouples");
+        c.in_range(&format!("{g}.rate_hz"), t.rate_hz, 0.1, 10_000.0, "Hz");
+        c.in_range(
+            &format!("{g}.time_constant_s"),
+            t.time_constant_s,
+            1e-4,
+            1e3,
             "s",
         );
-        c.positive(
-            &format!("{field}.battery.capacity_ah"),
-            self.battery.capacity_ah,
-            "Ah",
+        c.in_range(&format!("{g}.noise_k"), t.noise_k, 0.0, 100.0, "K");
+        c.all_in_range(&format!("{g}.range_k"), &t.range_k, 0.0, 5_000.0, "K");
+        c.require(
+            t.range_k[0] < t.range_k[1],
+            format!("{g}.range_k"),
+            "expected [min, max] with min < max (K)",
         );
-        c.non_negative(
-            &format!("{field}.battery.internal_resistance_ohm"),
-            self.battery.internal_resistance_ohm,
+        let e = &self.battery;
+        let g = format!("{field}.battery");
+        c.in_range(&format!("{g}.capacity_ah"), e.capacity_ah, 1e-3, 1e5, "Ah");
+        c.in_range(
+            &format!("{g}.internal_resistance_ohm"),
+            e.internal_resistance_ohm,
+            0.0,
+            100.0,
             "ohm",
+        );
+        c.in_range(
+            &format!("{g}.full_voltage_v"),
+            e.full_voltage_v,
+            1.0,
+            1_000.0,
+            "V",
+        );
+        c.in_range(
+            &format!("{g}.empty_voltage_v"),
+            e.empty_voltage_v,
+            0.0,
+            1_000.0,
+            "V",
+        );
+        c.require(
+            e.empty_voltage_v < e.full_voltage_v,
+            format!("{g}.empty_voltage_v"),
+            "expected the empty voltage under the full voltage (V)",
+        );
+        c.in_range(&format!("{g}.base_load_a"), e.base_load_a, 0.0, 1e3, "A");
+        c.in_range(
+            &format!("{g}.initial_soc"),
+            e.initial_soc,
+            0.0,
+            1.0,
+            "state of charge",
         );
     }
 }
