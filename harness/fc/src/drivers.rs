@@ -54,6 +54,16 @@ impl CanPort {
         })
     }
 
+    /// A port on an already connected bus socket.
+    pub fn from_stream(s: UnixStream) -> Self {
+        let (rd, wr) = s.into_split();
+        Self {
+            rd,
+            wr,
+            buf: Vec::with_capacity(4096),
+        }
+    }
+
     /// Sends a frame.
     pub async fn send(&mut self, f: &CanFrame) -> Result<(), DriverError> {
         self.wr

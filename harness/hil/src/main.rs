@@ -249,25 +249,30 @@ enum Outcome {
     Skipped,
 }
 
-/// A directory for one scenario run under `out`: `<UTC start>-<n>-<id>` (the id is
-/// validated to letters, digits, `.`, `_` and `-`, so it is one plain path component).
+/// A directory for one scenario run under `out`: `<UTC start>-<n>-<id>-<random>` (the
+/// id is validated to letters, digits, `.`, `_` and `-`, so it is one plain path
+/// component; the random suffix keeps runs started in the same second apart, as two
+/// `hil run` commands on one `runs/` directory do).
 fn run_dir(out: &Path, n: usize, id: &str) -> Result<PathBuf> {
     let stamp: String = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         .to_string()
         .chars()
         .filter(|c| !matches!(c, '-' | ':'))
         .collect();
-    let name = format!("{stamp}-{n:03}-{id}");
-    let mut comps = Path::new(&name).components();
+    let prefix = format!("{stamp}-{n:03}-{id}-");
+    let mut comps = Path::new(&prefix).components();
     if !matches!(
         (comps.next(), comps.next()),
         (Some(std::path::Component::Normal(_)), None)
     ) {
         bail!("scenario id `{id}` does not make a plain directory name");
     }
-    let d = out.join(name);
-    std::fs::create_dir(&d).with_context(|| format!("cannot create {}", d.display()))?;
-    Ok(d)
+    let d = tempfile::Builder::new()
+        .prefix(&prefix)
+        .rand_bytes(4)
+        .tempdir_in(out)
+        .with_context(|| format!("cannot create a run directory in {}", out.display()))?;
+    Ok(d.keep())
 }
 
 fn cmd_run(a: RunArgs) -> Result<ExitCode> {

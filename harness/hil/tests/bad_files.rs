@@ -145,3 +145,157 @@ fn every_subcommand_has_help() {
         assert!(f.stdout.contains("Usage: hil"), "{cmd}: {}", f.stdout);
     }
 }
+
+/// The nominal short scenario with `extra` TOML appended.
+fn with(d: &std::path::Path, name: &str, extra: &str) -> std::path::PathBuf {
+    let p = common::short_scenario(d, name, 5.0);
+    let text = std::fs::read_to_string(&p).expect("read") + extra;
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+/// Numbers that once hung or aborted a run are refused by `check`, located to the
+/// field with its unit.
+#[test]
+fn absurd_fault_parameters_are_refused_with_their_field() {
+    let d = common::test_dir("absurd");
+    let bus = |fault: &str| {
+        format!(
+            "\n[[inject]]\nid = \"f\"\nat_s = 1.0\nfault = {{ kind = \"bus\", link = \"imu\", fault = {fault} }}\n"
+        )
+    };
+    for (extra, field) in [
+        (
+            bus("{ kind = \"corrupt\", bits = 4000000000 }"),
+            "inject[0].fault.fault.bits",
+        ),
+        (
+            bus("{ kind = \"insert_bytes\", count = 1000000000 }"),
+            "inject[0].fault.fault.count",
+        ),
+        (
+            bus("{ kind = \"delay\", delay_s = inf }"),
+            "inject[0].fault.fault.delay_s",
+        ),
+        (
+            bus("{ kind = \"delay\", delay_s = -5.0 }"),
+            "inject[0].fault.fault.delay_s",
+        ),
+        (
+            bus("{ kind = \"delay\", delay_s = 0.1, jitter_s = nan }"),
+            "inject[0].fault.fault.jitter_s",
+        ),
+    ] {
+        let p = with(d.path(), "absurd.toml", &extra);
+        let f = hil(&["check", p.to_str().expect("utf8")]);
+        assert_eq!(f.code, Some(2), "{extra}");
+        assert!(
+            f.stderr.contains(&format!("field `{field}`")),
+            "{extra}: {}",
+            f.stderr
+        );
+        assert!(
+            f.stderr.contains("expected a number in"),
+            "{extra}: {}",
+            f.stderr
+        );
+    }
+    let p = common::short_scenario(d.path(), "long.toml", 5.0);
+    let text = std::fs::read_to_string(&p)
+        .expect("read")
+        .replace("max_time_s = 5", "max_time_s = 1e300");
+    std::fs::write(&p, text).expect("write");
+    let f = hil(&["check", p.to_str().expect("utf8")]);
+    assert!(
+        f.stderr
+            .contains("field `run.max_time_s`: expected a number in [0.001, 86400] (s)"),
+        "{}",
+        f.stderr
+    );
+    let bench = d.path().join("bench.toml");
+    std::fs::write(
+        &bench,
+        std::fs::read_to_string(common::root().join("fixtures/benches/simulated.toml"))
+            .expect("bench")
+            .replace("silence_timeout_s = 2.0", "silence_timeout_s = 1e300"),
+    )
+    .expect("write");
+    let f = hil(&["check", bench.to_str().expect("utf8")]);
+    assert_eq!(f.code, Some(2));
+    assert!(
+        f.stderr
+            .contains("field `timing.silence_timeout_s`: expected a number in [0.05, 600] (s)"),
+        "{}",
+        f.stderr
+    );
+}
+
+/// References that can never match are refused by `check`, as a run would find them
+/// useless: an injection id that does not exist, an FC fault detail the ICD does not
+/// define, a fault kind that does not exist, a `descent` start without a drogue, a
+/// thruster the vehicle lacks.
+#[test]
+fn references_that_can_never_match_are_refused() {
+    let d = common::test_dir("refs");
+    let inj = "\n[[inject]]\nid = \"gnss-out\"\nat_s = 1.0\nfault = { kind = \"gnss_loss\" }\nduration_s = 1.0\n";
+    for (extra, field) in [
+        (format!("{inj}\n[[inject]]\nid = \"later\"\nwhen = \"inject:no-such-injection\"\nfault = {{ kind = \"gnss_loss\" }}\n"), "inject[1].when"),
+        (format!("{inj}\n[[expect]]\nid = \"x\"\nrequirement = \"REQ-SEQ-001\"\nevent = \"fc_mode:ENTRY\"\nafter = \"inject:typo\"\n"), "after"),
+        ("\n[[expect]]\nid = \"x\"\nrequirement = \"REQ-SEQ-001\"\nnever = \"fc_fault:0xdead\"\n".to_string(), "never"),
+        ("\n[[expect]]\nid = \"x\"\nrequirement = \"REQ-SEQ-001\"\noutcome = \"injected:imu.noise_brust\"\nmax = 1\n".to_string(), "outcome"),
+    ] {
+        let p = with(d.path(), "refs.toml", &extra);
+        let f = hil(&["check", p.to_str().expect("utf8")]);
+        assert_eq!(f.code, Some(2), "{extra}: {}", f.stdout);
+        assert!(f.stderr.contains("refs.toml:") && f.stderr.contains(field), "{extra}: {}", f.stderr);
+    }
+}
+
+/// A vehicle without the deorbit motor and the drogue: a thruster injection naming the
+/// motor, and a start under the drogue, are refused by `check` (they used to pass it
+/// and fail only at run time).
+#[test]
+fn what_the_vehicle_lacks_is_refused_by_check() {
+    let d = common::test_dir("vehicle-refs");
+    let mut v: toml::Value = toml::from_str(
+        &std::fs::read_to_string(common::root().join("fixtures/vehicles/capsule-srcv.toml"))
+            .expect("vehicle"),
+    )
+    .expect("toml");
+    let drop_named = |v: &mut toml::Value, table: &str, name: &str| {
+        if let Some(a) = v.get_mut(table).and_then(|t| t.as_array_mut()) {
+            a.retain(|x| x.get("name").and_then(|n| n.as_str()) != Some(name));
+        }
+    };
+    drop_named(&mut v, "thrusters", "deorbit_motor");
+    drop_named(&mut v, "parachutes", "drogue");
+    let vp = d.path().join("no-motor-no-drogue.toml");
+    std::fs::write(&vp, toml::to_string(&v).expect("toml")).expect("write");
+    let vname = vp.to_str().expect("utf8");
+    let inj = "\n[[inject]]\nid = \"t\"\nat_s = 1.0\nfault = { kind = \"thruster\", thruster = \"deorbit_motor\", failure = \"stuck_closed\" }\n";
+    let p = with(d.path(), "motor.toml", inj);
+    let text = std::fs::read_to_string(&p).expect("read");
+    let abs = common::root().join("fixtures/vehicles/capsule-srcv.toml");
+    std::fs::write(&p, text.replace(abs.to_str().expect("utf8"), vname)).expect("write");
+    let f = hil(&["check", p.to_str().expect("utf8")]);
+    assert_eq!(f.code, Some(2), "{}", f.stdout);
+    assert!(
+        f.stderr.contains("field `inject[0].fault.thruster`")
+            && f.stderr.contains("has no thruster `deorbit_motor`"),
+        "{}",
+        f.stderr
+    );
+    let descent =
+        std::fs::read_to_string(common::root().join("scenarios/fc-reset-under-drogue.toml"))
+            .expect("descent scenario")
+            .replace("../fixtures/vehicles/capsule-srcv.toml", vname);
+    let p = d.path().join("descent.toml");
+    std::fs::write(&p, descent).expect("write");
+    let f = hil(&["check", p.to_str().expect("utf8")]);
+    assert_eq!(f.code, Some(2), "{}", f.stdout);
+    assert!(
+        f.stderr.contains("field `initial.phase`") && f.stderr.contains("parachute named `drogue`"),
+        "{}",
+        f.stderr
+    );
+}

@@ -1,9 +1,10 @@
-//! A flight computer that writes garbage on the virtual bus socket (one record with
-//! dlc = 12, then 20 records of 0xFF bytes, whose flags read as error frames): the
-//! malformed record is counted and skipped, the error frames are carried and counted
-//! as framing errors at the harness, the node stays connected, and the run goes on to
-//! its verdict with the counts in the console's link summary and the JSON, instead of
-//! "never joined" or "silent".
+//! A flight computer that writes garbage on its own virtual bus connection (one record
+//! with dlc = 12, then 20 records of 0xFF bytes, whose flags read as error frames) and
+//! then behaves on the same connection: the malformed record is counted and skipped,
+//! the error frames are carried and counted as framing errors at the harness, the node
+//! stays connected (it acknowledges every tick after), and the run goes on to its
+//! verdict with the counts in the console's link summary and the JSON, instead of
+//! "never joined" or "silent" (one such record used to disconnect the node).
 mod common;
 use std::time::Duration;
 

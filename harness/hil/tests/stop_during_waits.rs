@@ -55,6 +55,14 @@ fn interrupt_while(mode: &str, join_s: f64, ack_s: f64) {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("json");
     assert_eq!(v["complete"], false, "{v}");
+    // An interrupted run's expectations are not judged (neither passed nor failed).
+    let exps = v["scenarios"][0]["result"]["expectations"]
+        .as_array()
+        .expect("expectations");
+    assert!(
+        !exps.is_empty() && exps.iter().all(|e| e["judged"] == false),
+        "{v}"
+    );
     assert!(common::processes_with(d.path().to_str().expect("utf8")).is_empty());
 }
 

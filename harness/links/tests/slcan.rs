@@ -178,12 +178,10 @@ async fn python_can_slcan_host_interoperates_with_our_adapter() {
     );
 }
 
-/// A fake adapter on a pty that answers every command of `refuse` with BEL, stays
-/// silent on those of `ignore`, and answers everything else with CR; it reports each
-/// command it saw.
-fn fake_adapter(
-    refuse: &'static [u8],
-    ignore: &'static [u8],
+/// A fake adapter on a pty: `reply` answers each CR-terminated command (without its
+/// CR) with bytes to send back, or nothing; every command seen is reported.
+fn fake_adapter_with(
+    reply: impl Fn(&[u8]) -> Option<&'static [u8]> + Send + 'static,
 ) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (master, path, guard) = capsule_links::serial::pty_raw().expect("pty");
@@ -202,25 +200,36 @@ fn fake_adapter(
                     line.push(b);
                     continue;
                 }
-                let cmd = String::from_utf8_lossy(&line).into_owned();
-                let first = line.first().copied().unwrap_or(b'\r');
+                let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
+                let answer = reply(&line);
                 line.clear();
-                let _ = tx.send(cmd);
-                if ignore.contains(&first) {
-                    continue;
-                }
-                let reply: &[u8] = if refuse.contains(&first) {
-                    b"\x07"
-                } else {
-                    b"\r"
-                };
-                if wr.write_all(reply).await.is_err() {
+                if let Some(a) = answer
+                    && wr.write_all(a).await.is_err()
+                {
                     return;
                 }
             }
         }
     });
     (path, rx)
+}
+
+/// A fake adapter that answers every command of `refuse` with BEL, stays silent on
+/// those of `ignore`, and answers everything else with CR.
+fn fake_adapter(
+    refuse: &'static [u8],
+    ignore: &'static [u8],
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    fake_adapter_with(move |cmd| {
+        let first = cmd.first().copied().unwrap_or(b'\r');
+        if ignore.contains(&first) {
+            None
+        } else if refuse.contains(&first) {
+            Some(&b"\x07"[..])
+        } else {
+            Some(&b"\r"[..])
+        }
+    })
 }
 
 async fn open_fake(path: &str) -> Result<capsule_links::Link, capsule_links::LinkError> {
@@ -263,34 +272,13 @@ async fn an_adapter_that_does_not_answer_is_named() {
 
 #[tokio::test]
 async fn adapter_status_flags_are_counted() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // An adapter that answers `F` with data overrun + bus error (0x88).
-    let (master, path, guard) = capsule_links::serial::pty_raw().expect("pty");
-    tokio::spawn(async move {
-        let _guard = guard;
-        let (mut rd, mut wr) = tokio::io::split(master);
-        let mut buf = [0u8; 256];
-        let mut line = Vec::new();
-        while let Ok(n) = rd.read(&mut buf).await {
-            if n == 0 {
-                return;
-            }
-            for &b in &buf[..n] {
-                if b != b'\r' {
-                    line.push(b);
-                    continue;
-                }
-                let reply: &[u8] = if line.first() == Some(&b'F') {
-                    b"F88\r"
-                } else {
-                    b"\r"
-                };
-                line.clear();
-                if wr.write_all(reply).await.is_err() {
-                    return;
-                }
-            }
-        }
+    let (path, _seen) = fake_adapter_with(|cmd| {
+        Some(if cmd.first() == Some(&b'F') {
+            &b"F88\r"[..]
+        } else {
+            &b"\r"[..]
+        })
     });
     let link = open_fake(&path).await.expect("opens");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

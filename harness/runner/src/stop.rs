@@ -56,24 +56,21 @@ impl Stop {
 
     /// Resolves once a stop is asked for (at once if it already was).
     pub async fn wait(&self) {
-        loop {
-            let n = self.inner.notify.notified();
-            tokio::pin!(n);
-            n.as_mut().enable();
-            if self.is_requested() {
-                return;
-            }
-            n.await;
-        }
+        self.wait_level(1).await;
     }
 
     /// Resolves once a forced stop is asked for.
     pub async fn wait_forced(&self) {
+        self.wait_level(2).await;
+    }
+
+    async fn wait_level(&self, level: u8) {
         loop {
+            // Registered before the check, so a request between the two is not missed.
             let n = self.inner.notify.notified();
             tokio::pin!(n);
             n.as_mut().enable();
-            if self.is_forced() {
+            if self.inner.level.load(Ordering::SeqCst) >= level {
                 return;
             }
             n.await;

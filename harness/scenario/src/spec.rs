@@ -1401,14 +1401,7 @@ impl Scenario {
             180.0,
             "deg",
         );
-        c.in_range("run.max_time_s", self.run.max_time_s, 1e-3, 86_400.0, "s");
-        c.in_range(
-            "run.after_landing_s",
-            self.run.after_landing_s,
-            0.0,
-            3_600.0,
-            "s",
-        );
+        twin_core::case::check_run_limits(c, self.run.max_time_s, self.run.after_landing_s);
         let mut ids = std::collections::BTreeSet::new();
         for (k, x) in self.expect.iter().enumerate() {
             let f = format!("expect[{k}]");

@@ -29,19 +29,7 @@ fn db() -> CanDb {
 /// An `FC_Status` frame with these signals given and every other at 0 (the encoder
 /// wants every signal).
 fn fc_status(db: &CanDb, given: &[(&str, f64)]) -> capsule_icd::can::CanFrame {
-    let def = db.by_name("FC_Status").expect("FC_Status");
-    let vals: Vec<(&str, f64)> = def
-        .signals
-        .iter()
-        .map(|s| {
-            let v = given
-                .iter()
-                .find(|(n, _)| *n == s.name)
-                .map_or(0f64.clamp(s.min, s.max), |(_, v)| *v);
-            (s.name.as_str(), v)
-        })
-        .collect();
-    db.encode("FC_Status", &vals).expect("encode")
+    db.encode_zero_filled("FC_Status", given).expect("encode")
 }
 
 fn record(db: &CanDb) -> RunRecord {

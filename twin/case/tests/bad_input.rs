@@ -114,7 +114,7 @@ fn negative_mass_is_rejected_with_the_unit() {
         &text,
         10,
         "vehicle.mass_kg",
-        "expected a positive number (kg), found -5",
+        "expected a number in [0.001, 1000000] (kg), found -5",
     );
 }
 
@@ -175,7 +175,7 @@ fn nan_and_infinite_values_are_rejected() {
         &text,
         10,
         "vehicle.mass_kg",
-        "expected a positive number (kg), found NaN",
+        "expected a number in [0.001, 1000000] (kg), found NaN",
     );
     let text = GOOD.replace("speed_m_s = 7400.0", "speed_m_s = inf");
     assert_error(

@@ -607,14 +607,7 @@ impl CaseSpec {
                 );
             }
         }
-        c.in_range("run.max_time_s", self.run.max_time_s, 1e-3, 86_400.0, "s");
-        c.in_range(
-            "run.after_landing_s",
-            self.run.after_landing_s,
-            0.0,
-            3_600.0,
-            "s",
-        );
+        check_run_limits(c, self.run.max_time_s, self.run.after_landing_s);
     }
 
     /// The vehicle to fly: `file_vehicle` (already loaded from `vehicle.file`) or the
@@ -690,6 +683,13 @@ struct Peak {
     t_s: f64,
     alt_m: f64,
     speed_m_s: f64,
+}
+
+/// The run limits every file format shares: `run.max_time_s` in (0, 1 day] and
+/// `run.after_landing_s` in [0, 1 h].
+pub fn check_run_limits(c: &mut Checks, max_time_s: f64, after_landing_s: f64) {
+    c.in_range("run.max_time_s", max_time_s, 1e-3, 86_400.0, "s");
+    c.in_range("run.after_landing_s", after_landing_s, 0.0, 3_600.0, "s");
 }
 
 /// Runs a case to landing (or `max_time_s`).

@@ -30,7 +30,11 @@ fn negative_dry_mass_is_located() {
     assert_eq!(e.file, "v.toml");
     assert_eq!(e.line, line);
     assert_eq!(e.field, "mass.dry_mass_kg");
-    assert!(e.message.contains("positive"), "{e}");
+    assert!(
+        e.message
+            .contains("expected a number in [0.001, 1000000] (kg)"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -124,9 +124,10 @@ async fn run(a: Args) -> Result<(), String> {
         tokio::time::sleep(Duration::from_secs(600)).await;
         return Ok(());
     }
-    if a.mode == "garbage" {
-        // Straight onto the bus socket: a record with dlc = 12, then 20 records of
-        // bytes that are no record at all (0xFF flags and lengths).
+    let mut can = if a.mode == "garbage" {
+        // On its own bus connection: a record with dlc = 12, then 20 records of 0xFF
+        // bytes (their flags read as error frames); then it behaves on the same
+        // connection, which must still be up.
         use tokio::io::AsyncWriteExt;
         let path = a.can.strip_prefix("vbus:").ok_or("vbus only")?;
         let mut s = tokio::net::UnixStream::connect(path)
@@ -139,10 +140,10 @@ async fn run(a: Args) -> Result<(), String> {
         s.write_all(&[0xFF; 14 * 20])
             .await
             .map_err(|e| e.to_string())?;
-        s.flush().await.map_err(|e| e.to_string())?;
-        drop(s);
-    }
-    let mut can = CanPort::open(&a.can).await.map_err(|e| e.to_string())?;
+        CanPort::from_stream(s)
+    } else {
+        CanPort::open(&a.can).await.map_err(|e| e.to_string())?
+    };
     let reads = a.mode != "stops-reading";
     let (mut ibuf, mut gbuf) = ([0u8; 4096], [0u8; 4096]);
     let mut heartbeat = tokio::time::interval(Duration::from_millis(100));

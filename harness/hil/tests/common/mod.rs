@@ -252,6 +252,22 @@ pub fn misbehaving(mode: &str, clock: &str, needles: &[&str], limit: Duration) -
         "{v}"
     );
     assert!(f.peak_rss_kb < 200_000, "hil used {} kB", f.peak_rss_kb);
+    // The run kept its own files: the FC's output and the scenario's result.
+    let runs: Vec<_> = std::fs::read_dir(d.path().join("runs"))
+        .expect("runs dir")
+        .flatten()
+        .collect();
+    assert_eq!(runs.len(), 1, "one run directory");
+    let run = runs[0].path();
+    assert!(
+        run.join("result.json").is_file() && run.join("fc.stdout.log").is_file(),
+        "{}",
+        run.display()
+    );
+    if mode == "exits" {
+        let err = std::fs::read_to_string(run.join("fc.stderr.log")).expect("stderr captured");
+        assert!(err.contains("exiting at once"), "{err}");
+    }
     assert!(
         processes_with(d.path().to_str().expect("utf8")).is_empty(),
         "a process was left behind"
