@@ -444,7 +444,7 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
     let interrupted = stop.is_requested();
     let mut write_errors = 0;
     for o in outputs.drain(..) {
-        let bytes = if o.path.as_path() == a.json.as_deref().unwrap_or(Path::new("")) {
+        let bytes = if o.what == "json" {
             let doc = serde_json::json!({
                 "format_version": JSON_FORMAT_VERSION,
                 "harness_version": env!("CARGO_PKG_VERSION"),

@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 /// An output file, checked and ready.
 #[derive(Debug)]
 pub struct Output {
+    /// Which output it is (the option's name: `json`, `junit`).
+    pub what: String,
     /// The path as given.
     pub path: PathBuf,
     tmp: tempfile::NamedTempFile,
@@ -83,6 +85,7 @@ pub fn prepare(outputs: &[(&str, &Path)], inputs: &[PathBuf]) -> Result<Vec<Outp
             })?;
         seen.push((what, r));
         out.push(Output {
+            what: (*what).to_string(),
             path: p.to_path_buf(),
             tmp,
         });

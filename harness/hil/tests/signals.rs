@@ -30,9 +30,21 @@ fn alive(pid: u32) -> bool {
     !st.is_empty() && !st.contains(") Z ")
 }
 
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+
+/// Where a signal goes.
+#[derive(Debug, Clone, Copy)]
+enum To {
+    /// `hil` alone.
+    Hil(Signal),
+    /// `hil`'s process group (as a terminal sends Ctrl-C).
+    Group(Signal),
+}
+
 /// Starts a library run, waits until its first flight computer is up, sends the
-/// signals (`kill` arguments, `{pid}` replaced), and checks what is left.
-fn stop_with(signals: &[&[&str]], own_group: bool) {
+/// signals, and checks what is left.
+fn stop_with(signals: &[To], own_group: bool) {
     let d = common::test_dir("signals");
     let (json, junit, out) = (
         d.path().join("r.json"),
@@ -73,16 +85,12 @@ fn stop_with(signals: &[&[&str]], own_group: bool) {
     };
     std::thread::sleep(Duration::from_millis(500));
     let sent = Instant::now();
+    let p = Pid::from_raw(i32::try_from(pid).expect("pid"));
     for s in signals {
-        let args: Vec<String> = s
-            .iter()
-            .map(|a| a.replace("{pid}", &pid.to_string()))
-            .collect();
-        let st = std::process::Command::new("kill")
-            .args(&args)
-            .status()
-            .expect("kill");
-        assert!(st.success(), "kill {args:?}");
+        match *s {
+            To::Hil(sig) => kill(p, sig).expect("kill"),
+            To::Group(sig) => killpg(p, sig).expect("killpg"),
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
     let f = common::wait_at_most(child, Duration::from_secs(30));
@@ -135,25 +143,25 @@ fn stop_with(signals: &[&[&str]], own_group: bool) {
 
 #[test]
 fn sigint_to_hil_alone() {
-    stop_with(&[&["-INT", "{pid}"]], false);
+    stop_with(&[To::Hil(Signal::SIGINT)], false);
 }
 
 #[test]
 fn sigint_to_the_process_group_as_a_terminal_sends_it() {
-    stop_with(&[&["-INT", "--", "-{pid}"]], true);
+    stop_with(&[To::Group(Signal::SIGINT)], true);
 }
 
 #[test]
 fn a_second_sigint_forces_the_stop() {
-    stop_with(&[&["-INT", "{pid}"], &["-INT", "{pid}"]], false);
+    stop_with(&[To::Hil(Signal::SIGINT), To::Hil(Signal::SIGINT)], false);
 }
 
 #[test]
 fn sigterm_as_a_ci_runner_sends_on_timeout() {
-    stop_with(&[&["-TERM", "{pid}"]], false);
+    stop_with(&[To::Hil(Signal::SIGTERM)], false);
 }
 
 #[test]
 fn sighup_as_a_closed_terminal_sends() {
-    stop_with(&[&["-HUP", "{pid}"]], false);
+    stop_with(&[To::Hil(Signal::SIGHUP)], false);
 }

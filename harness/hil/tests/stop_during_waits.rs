@@ -37,13 +37,11 @@ fn interrupt_while(mode: &str, join_s: f64, ack_s: f64) {
     }
     std::thread::sleep(Duration::from_millis(300));
     let sent = Instant::now();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-INT", &pid.to_string()])
-            .status()
-            .expect("kill")
-            .success()
-    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(pid).expect("pid")),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("kill");
     let f = common::wait_at_most(child, Duration::from_secs(30));
     assert!(
         sent.elapsed() < Duration::from_secs(5),
