@@ -384,6 +384,25 @@ impl Link {
         }
     }
 
+    /// Queues a packet if there is room now; gives it back (not dropped, not counted)
+    /// when the queue is full.
+    pub fn send_now(&self, p: Packet) -> Result<Option<Packet>, LinkError> {
+        if let Some(c) = &self.closed {
+            return Err(LinkError::Closed {
+                link: self.name.clone(),
+                cause: c.clone(),
+            });
+        }
+        match self.tx.try_send(p) {
+            Ok(()) => Ok(None),
+            Err(mpsc::error::TrySendError::Full(p)) => Ok(Some(p)),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(LinkError::Closed {
+                link: self.name.clone(),
+                cause: self.stats.closed(),
+            }),
+        }
+    }
+
     /// Queues a packet, waiting for room.
     pub async fn send(&self, p: Packet) -> Result<(), LinkError> {
         if let Some(c) = &self.closed {

@@ -42,6 +42,10 @@ pub(crate) async fn send_within(
     cfg: &RunConfig,
     t_s: f64,
 ) -> Result<Result<(), Waited>, RunError> {
+    // Fast path: room in the queue (no timer, no waiter registered).
+    let Some(p) = link.send_now(p)? else {
+        return Ok(Ok(()));
+    };
     tokio::select! {
         r = tokio::time::timeout(cfg.ack_timeout, link.send(p)) => match r {
             Ok(r) => r.map(Ok).map_err(Into::into),
@@ -114,20 +118,34 @@ pub(crate) async fn drive(core: &mut LoopCore, w: &mut Wiring) -> Result<EndReas
         let deadline = tokio::time::Instant::now() + cfg.ack_timeout;
         let mut frames = 0u64;
         loop {
-            let r = match w.fc.as_mut() {
-                Some(p) => tokio::select! {
-                    r = tokio::time::timeout_at(deadline, w.can.recv()) => r,
-                    st = p.child.wait() => {
-                        let status = st.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-                        return Err(RunError::FcExited { t_s: t, status, stderr_tail: String::new() });
-                    }
-                    _ = cfg.stop.wait() => return Ok(EndReason::Interrupted),
-                },
-                None => tokio::select! {
-                    r = tokio::time::timeout_at(deadline, w.can.recv()) => r,
-                    _ = cfg.stop.wait() => return Ok(EndReason::Interrupted),
+            // Fast path: a frame already queued needs no timer or waiter.
+            let r = match w.can.try_recv() {
+                Some(r) => Ok(r),
+                None => match w.fc.as_mut() {
+                    Some(p) => tokio::select! {
+                        r = tokio::time::timeout_at(deadline, w.can.recv()) => r,
+                        st = p.child.wait() => {
+                            let status = st.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                            return Err(RunError::FcExited { t_s: t, status, stderr_tail: String::new() });
+                        }
+                        _ = cfg.stop.wait() => return Ok(EndReason::Interrupted),
+                    },
+                    None => tokio::select! {
+                        r = tokio::time::timeout_at(deadline, w.can.recv()) => r,
+                        _ = cfg.stop.wait() => return Ok(EndReason::Interrupted),
+                    },
                 },
             };
+            if cfg.stop.is_requested() {
+                return Ok(EndReason::Interrupted);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(RunError::FcTimeout {
+                    t_s: t,
+                    timeout: cfg.ack_timeout,
+                    frames,
+                });
+            }
             let rx = match r {
                 Ok(Ok(rx)) => rx,
                 Ok(Err(e)) => return Err(e.into()),
