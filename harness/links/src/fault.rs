@@ -539,3 +539,36 @@ fn insert_sorted(q: &mut VecDeque<(u64, u64, bool, Packet)>, item: (u64, u64, bo
     let pos = q.partition_point(|x| (x.0, x.1) <= (item.0, item.1));
     q.insert(pos, item);
 }
+
+#[cfg(test)]
+mod kind_name_tests {
+    use super::*;
+
+    /// Every kind is counted under a name that scenarios may use (`KIND_NAMES`), and
+    /// every name there belongs to a kind.
+    #[test]
+    fn kind_names_and_the_list_agree() {
+        let kinds = [
+            FaultKind::Drop,
+            FaultKind::Duplicate,
+            FaultKind::Delay {
+                delay_s: 0.0,
+                jitter_s: 0.0,
+            },
+            FaultKind::Corrupt { bits: 1 },
+            FaultKind::Reorder,
+            FaultKind::InsertBytes { count: 1 },
+            FaultKind::DeleteBytes { count: 1 },
+            FaultKind::NoiseBurst { length: 1 },
+            FaultKind::Stall,
+            FaultKind::ErrorFrame,
+            FaultKind::Babble {
+                id: 1,
+                rate_hz: 1.0,
+            },
+            FaultKind::BusOff,
+        ];
+        let names: Vec<&str> = kinds.iter().map(kind_name).collect();
+        assert_eq!(names, KIND_NAMES);
+    }
+}

@@ -102,13 +102,18 @@ impl FcProcess {
         tail(&self.stderr_path, max_bytes)
     }
 
-    /// Ends the group: waits up to [`GENTLE`] for the leader to exit by itself (skipped
-    /// when `forced`), then SIGTERM to the group, up to [`TERM_GRACE`], then SIGKILL.
-    /// Returns when no process of the group is left (or after SIGKILL).
-    pub async fn end(mut self, forced: bool) {
-        if !forced {
-            let _ = tokio::time::timeout(GENTLE, self.child.wait()).await;
+    /// Ends the group: waits up to [`GENTLE`] for the leader to exit by itself, then
+    /// SIGTERM to the group, up to [`TERM_GRACE`], then SIGKILL. With `forced`, or as
+    /// soon as `stop` is forced (a second signal arriving during the gentle part),
+    /// SIGKILL at once. Returns when no process of the group is left (or after SIGKILL).
+    pub async fn end(mut self, stop: &crate::stop::Stop, forced: bool) {
+        if !forced && !stop.is_forced() {
+            tokio::select! {
+                _ = tokio::time::timeout(GENTLE, self.child.wait()) => {}
+                _ = stop.wait_forced() => {}
+            }
         }
+        let forced = forced || stop.is_forced();
         let pg = Pid::from_raw(self.pgid);
         if group_alive(self.pgid) {
             let _ = killpg(
@@ -120,7 +125,10 @@ impl FcProcess {
                 },
             );
             let deadline = tokio::time::Instant::now() + TERM_GRACE;
-            while group_alive(self.pgid) && tokio::time::Instant::now() < deadline {
+            while group_alive(self.pgid)
+                && tokio::time::Instant::now() < deadline
+                && !stop.is_forced()
+            {
                 // Reap the leader so that it does not linger as a zombie.
                 let _ = self.child.try_wait();
                 tokio::time::sleep(Duration::from_millis(10)).await;

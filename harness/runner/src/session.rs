@@ -342,7 +342,7 @@ impl Wiring {
                 .collect();
             if let Err(error) = w.start_fc(cfg, &args).await {
                 let links = w.counters();
-                w.close(true).await;
+                w.close(&cfg.stop).await;
                 return Err(RunFailure { error, links });
             }
         }
@@ -363,7 +363,7 @@ impl Wiring {
                 st = p.child.wait() => {
                     let status = st.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
                     let tail = p.stderr_tail(600);
-                    p.end(true).await;
+                    p.end(&cfg.stop, true).await;
                     return Err(RunError::FcExited { t_s: 0.0, status: format!("{status}, before joining the CAN bus"), stderr_tail: tail });
                 }
                 _ = cfg.stop.wait() => None,
@@ -371,7 +371,7 @@ impl Wiring {
             if joined == Some(false) {
                 let bad = b.counters().bad_records;
                 let tail = p.stderr_tail(600);
-                p.end(cfg.stop.is_forced()).await;
+                p.end(&cfg.stop, false).await;
                 return Err(RunError::Setup(format!(
                     "flight computer never joined the CAN bus within {:?} (still running){}{}",
                     cfg.join_timeout,
@@ -400,8 +400,8 @@ impl Wiring {
     }
 
     /// Closes the links and ends the flight computer's process group (see
-    /// [`crate::process`]): gently unless `forced`.
-    pub async fn close(self, forced: bool) {
+    /// [`crate::process`]): gently unless the stop is forced.
+    pub async fn close(self, stop: &Stop) {
         let Self {
             bus,
             can,
@@ -412,7 +412,7 @@ impl Wiring {
         } = self;
         drop((can, imu, gnss, bus));
         if let Some(p) = fc {
-            p.end(forced).await;
+            p.end(stop, false).await;
         }
     }
 }
@@ -493,7 +493,7 @@ pub async fn run(
         }),
         r => r,
     };
-    wiring.close(cfg.stop.is_forced()).await;
+    wiring.close(&cfg.stop).await;
     match result {
         Ok((end, timing)) => Ok(core.finish(cfg.clock.name(), end, timing, links)),
         Err(error) => Err(RunFailure { error, links }),
