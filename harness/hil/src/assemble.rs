@@ -9,9 +9,10 @@
 use anyhow::{Context, Result, anyhow, bail};
 use capsule_icd::can::CanDb;
 use capsule_runner::devices::Devices;
-use capsule_runner::record::LinkCounters;
+use capsule_runner::record::{LinkCounters, RunRecord};
 use capsule_runner::session::{Clock, Mission, RunConfig, Separation, run};
 use capsule_runner::stop::Stop;
+use capsule_runner::tap::Tap;
 use capsule_scenario::bench::Bench;
 use capsule_scenario::eval::{ScenarioResult, evaluate};
 use capsule_scenario::spec::{Phase, Scenario};
@@ -68,15 +69,24 @@ pub struct Loaded {
 
 /// Reads and validates a scenario and its vehicle.
 pub fn load(path: &Path, db: &CanDb) -> Result<Loaded> {
+    load_with(path, None, db)
+}
+
+/// Reads and validates a scenario, and its vehicle from `vehicle` when given (a run
+/// bundle's copy) instead of the scenario's `initial.vehicle`.
+pub fn load_with(path: &Path, vehicle: Option<&Path>, db: &CanDb) -> Result<Loaded> {
     let name = path.display().to_string();
     let text = capsule_files::read_text(path, "scenario")?;
     let src = Source::new(&name, &text);
     let scenario = Scenario::from_toml(&src)?;
     scenario.check_icd(db, &src)?;
-    let vpath = path
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(&scenario.initial.vehicle);
+    let vpath = match vehicle {
+        Some(v) => v.to_path_buf(),
+        None => path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(&scenario.initial.vehicle),
+    };
     let vname = vpath.display().to_string();
     let vtext = capsule_files::read_text(&vpath, "vehicle")
         .map_err(|e| src.error_at_field("initial.vehicle", e.to_string()))?;
@@ -188,21 +198,60 @@ pub struct RunErrorReport {
     pub links: Option<LinkCounters>,
 }
 
-/// Runs one scenario on the bench and judges it.
+/// A judged run: its verdict and what it recorded.
+#[derive(Debug)]
+pub struct Judged {
+    /// The verdict.
+    pub result: ScenarioResult,
+    /// The record it was judged on.
+    pub record: RunRecord,
+}
+
+/// Runs one scenario on the bench and judges it; `tap` receives the record stream
+/// (an evidence bundle's writer).
 pub fn run_one(
     l: &Loaded,
     setup: &RunSetup,
     db: &CanDb,
     rt: &tokio::runtime::Runtime,
     progress_ms: Option<Arc<AtomicU64>>,
-) -> Result<ScenarioResult, RunErrorReport> {
-    let fail = |e: anyhow::Error| RunErrorReport {
+    tap: Option<Tap>,
+) -> Result<Judged, RunErrorReport> {
+    let cfg = run_config(l, setup, progress_ms).map_err(|e| RunErrorReport {
         message: format!("{e:#}"),
         links: None,
-    };
+    })?;
+    let cfg = RunConfig { tap, ..cfg };
+    let seed = setup.seed.unwrap_or(l.scenario.initial.seed);
+    let p =
+        prepare(l, db, setup.bench.timing.physics_rate_hz, seed).map_err(|e| RunErrorReport {
+            message: format!("{e:#}"),
+            links: None,
+        })?;
+    let r = rt.block_on(run(&cfg, db.clone(), p.twin, p.devices));
+    // The record stream ends with the run: no sender may outlive it.
+    drop(cfg);
+    match r {
+        Ok(record) => Ok(Judged {
+            result: evaluate(&l.scenario, &record, db),
+            record,
+        }),
+        Err(f) => Err(RunErrorReport {
+            message: format!("scenario {}: {}", l.scenario.scenario.id, f.error),
+            links: Some(f.links),
+        }),
+    }
+}
+
+/// The runner's configuration of scenario `l` on the bench of `setup` (no record
+/// stream).
+pub fn run_config(
+    l: &Loaded,
+    setup: &RunSetup,
+    progress_ms: Option<Arc<AtomicU64>>,
+) -> Result<RunConfig> {
     let s = &l.scenario;
     let seed = setup.seed.unwrap_or(s.initial.seed);
-    let p = prepare(l, db, setup.bench.timing.physics_rate_hz, seed).map_err(fail)?;
     let clock_name = if setup.lockstep {
         "lockstep"
     } else {
@@ -212,8 +261,7 @@ pub fn run_one(
     let fc_command = match fc.kind.as_str() {
         "reference" => {
             let me = std::env::current_exe()
-                .context("cannot find the hil executable to start the flight computer")
-                .map_err(fail)?;
+                .context("cannot find the hil executable to start the flight computer")?;
             let mut c: Vec<String> = [
                 me.display().to_string(),
                 "__fc".into(),
@@ -238,9 +286,9 @@ pub fn run_one(
     let links = setup
         .bench
         .links()
-        .map_err(|e| fail(anyhow!("{}: {e}", setup.bench_name)))?;
+        .map_err(|e| anyhow!("{}: {e}", setup.bench_name))?;
     let timing = &setup.bench.timing;
-    let cfg = RunConfig {
+    Ok(RunConfig {
         fc_command,
         links,
         clock: if setup.lockstep {
@@ -273,12 +321,6 @@ pub fn run_one(
         fault_seed: seed,
         stop: setup.stop.clone(),
         progress_ms,
-    };
-    match rt.block_on(run(&cfg, db.clone(), p.twin, p.devices)) {
-        Ok(record) => Ok(evaluate(s, &record, db)),
-        Err(f) => Err(RunErrorReport {
-            message: format!("scenario {}: {}", s.scenario.id, f.error),
-            links: Some(f.links),
-        }),
-    }
+        tap: None,
+    })
 }

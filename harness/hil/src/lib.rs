@@ -9,5 +9,8 @@
 //! - [`signals`]: SIGINT, SIGTERM and SIGHUP as stop requests.
 
 pub mod assemble;
+pub mod evidence;
 pub mod outputs;
+pub mod replay;
 pub mod signals;
+pub mod traceability;

@@ -53,6 +53,31 @@ enum Command {
     },
     /// List serial ports and CAN interfaces on this machine.
     Devices,
+    /// Check a run bundle: every file's hash, files added or removed, and with
+    /// `--pubkey` the signature (exit 0 clean, 1 tampered, 2 unreadable).
+    Verify {
+        /// Bundle directories.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// The signer's public key (OpenSSH format, `KEY.pub` from `hil keygen`).
+        #[arg(long)]
+        pubkey: Option<PathBuf>,
+    },
+    /// Make an Ed25519 key pair for signing bundles: KEY (private) and KEY.pub.
+    Keygen {
+        /// Where the private key goes (the public key gets `.pub` added).
+        key: PathBuf,
+        /// Comment stored in the key (who signs).
+        #[arg(long, default_value = "hil evidence")]
+        comment: String,
+    },
+    /// Re-judge recorded runs from their bundles alone (no avionics, no hardware) and
+    /// compare with the recorded verdicts; `--reinject` also re-flies the twin on the
+    /// recorded avionics commands (exit 0 identical, 1 different, 2 unreadable).
+    Replay(hil::replay::ReplayArgs),
+    /// Traceability over many bundles: requirement x scenario x verdict, as HTML,
+    /// CSV and JSON.
+    Report(hil::traceability::ReportArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -84,10 +109,18 @@ struct RunArgs {
     /// Write JSON results here.
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Directory for the runs' own files (one sub-directory per scenario run: the
-    /// flight computer's output, the scenario's result).
+    /// Directory for the runs' evidence bundles (one sub-directory per scenario run:
+    /// manifest, wire logs, telemetry, verdicts, report, the flight computer's output).
     #[arg(long, default_value = "runs")]
     out: PathBuf,
+    /// Sign every bundle's manifest with this Ed25519 key (OpenSSH format, from
+    /// `hil keygen`).
+    #[arg(long, value_name = "KEY")]
+    sign_key: Option<PathBuf>,
+    /// Write only the flight computer's output and result.json per run, no evidence
+    /// bundle (to measure what bundles cost).
+    #[arg(long)]
+    no_bundle: bool,
 }
 
 fn main() -> ExitCode {
@@ -102,6 +135,10 @@ fn main() -> ExitCode {
         Command::Check { files } => cmd_check(&files),
         Command::List { dir } => cmd_list(&dir),
         Command::Devices => cmd_devices(),
+        Command::Verify { dirs, pubkey } => hil::evidence::verify(&dirs, pubkey.as_deref()),
+        Command::Keygen { key, comment } => hil::evidence::keygen(&key, &comment),
+        Command::Replay(a) => hil::replay::run(&a),
+        Command::Report(a) => hil::traceability::run(&a),
     };
     match r {
         Ok(code) => code,
@@ -242,7 +279,7 @@ fn progress_bar(
 }
 
 /// What became of one scenario.
-enum Outcome {
+pub(crate) enum Outcome {
     Judged(Box<ScenarioResult>),
     Error(RunErrorReport),
     /// Not run: the command was stopped first.
@@ -349,6 +386,10 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
             .into_iter()
             .filter_map(|(n, p)| p.map(|p| (n, p)))
             .collect();
+    let key = match &a.sign_key {
+        Some(k) => Some(capsule_evidence::integrity::read_private_key(k)?),
+        None => None,
+    };
     let mut outputs = hil::outputs::prepare(&requested, &inputs)?;
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("--out {}: cannot create the directory", a.out.display()))?;
@@ -374,9 +415,31 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
         }
         let dir = run_dir(&a.out, n + 1, &l.scenario.scenario.id)?;
         setup.fc_output_dir = Some(dir.clone());
+        let bundle = if a.no_bundle {
+            None
+        } else {
+            let spec = hil::evidence::spec(l, &setup, a.bench.as_deref());
+            Some(capsule_evidence::bundle::Bundle::create(
+                &dir,
+                spec,
+                db.clone(),
+            )?)
+        };
         let start = std::time::Instant::now();
         let progress = progress_bar(&l.scenario.scenario.id, l.scenario.run.max_time_s, &rt);
-        let r = assemble::run_one(l, &setup, &db, &rt, progress.as_ref().map(|p| p.0.clone()));
+        let r = assemble::run_one(
+            l,
+            &setup,
+            &db,
+            &rt,
+            progress.as_ref().map(|p| p.0.clone()),
+            bundle.as_ref().map(capsule_evidence::bundle::Bundle::tap),
+        );
+        let mut record = None;
+        let r = r.map(|j| {
+            record = Some(j.record);
+            j.result
+        });
         if let Some((_, task)) = progress {
             task.abort();
             eprint!("\r\x1b[2K");
@@ -439,6 +502,35 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
                 dir.join("result.json").display()
             );
         }
+        if let Some(b) = bundle {
+            use capsule_evidence::bundle::Outcome as B;
+            let o = match (&outcome, &record) {
+                (Outcome::Judged(result), Some(record)) => B::Judged { record, result },
+                (Outcome::Error(e), _) => B::Error {
+                    message: &e.message,
+                    links: e.links.as_ref(),
+                    interrupted: stop.is_requested(),
+                },
+                _ => B::Error {
+                    message: "no record",
+                    links: None,
+                    interrupted: stop.is_requested(),
+                },
+            };
+            match b.finish(o, key.as_ref()) {
+                Ok(m) => println!(
+                    "           bundle {} ({}{})",
+                    dir.display(),
+                    m.status,
+                    if key.is_some() { ", signed" } else { "" }
+                ),
+                Err(e) => {
+                    eprintln!("error: bundle {}: {e}", dir.display());
+                    worst = 2;
+                }
+            }
+        }
+        drop(record);
         results.push((l.path.clone(), outcome));
     }
     let interrupted = stop.is_requested();

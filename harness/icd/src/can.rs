@@ -36,6 +36,31 @@ impl CanFrame {
     pub fn payload(&self) -> &[u8] {
         &self.data[..usize::from(self.dlc.min(8))]
     }
+
+    /// The used data bytes as upper-case hex, two digits per byte (candump's form).
+    pub fn hex(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::with_capacity(16);
+        for b in self.payload() {
+            let _ = write!(s, "{b:02X}");
+        }
+        s
+    }
+}
+
+/// Bytes from hex digits (two per byte, either case); `None` for an odd count or a
+/// character that is not a hex digit.
+pub fn parse_hex_bytes(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    if !b.len().is_multiple_of(2) {
+        return None;
+    }
+    b.chunks(2)
+        .map(|p| {
+            let d = |c: u8| (c as char).to_digit(16);
+            Some((d(p[0])? * 16 + d(p[1])?) as u8)
+        })
+        .collect()
 }
 
 /// Byte order of a signal.

@@ -147,7 +147,7 @@ pub struct LinkStats {
 }
 
 /// A point-in-time copy of [`LinkStats`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StatsSnapshot {
     /// See [`LinkStats`].
     pub rx_packets: u64,

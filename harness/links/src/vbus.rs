@@ -205,7 +205,7 @@ impl VirtualBus {
 }
 
 /// A point-in-time copy of [`BusStats`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BusCounters {
     /// Frames carried.
     pub frames: u64,

@@ -11,6 +11,7 @@ use crate::devices::{Devices, Outputs};
 use crate::inject::{BusFaults, Injector};
 use crate::record::{EndReason, FrameRecord, MODE_NAMES, Peaks, RunRecord, TimingReport};
 use crate::session::{RunConfig, RunError};
+use crate::tap::{Dir, Tap, TapRecord, WireLink};
 use capsule_icd::can::{CanDb, CanFrame, MessageDef};
 use capsule_links::Packet;
 use capsule_links::fault::Direction;
@@ -49,6 +50,10 @@ pub(crate) struct LoopCore {
     imu_total: u64,
     gnss_total: u64,
     motor_index: Option<usize>,
+    /// The record stream, and whether sends wait for room (lockstep).
+    tap: Option<(Tap, bool)>,
+    next_sample_s: f64,
+    named_tapped: usize,
 }
 
 fn encode(db: &CanDb, name: &str, vals: &[(&str, f64)]) -> Result<CanFrame, RunError> {
@@ -61,7 +66,17 @@ impl LoopCore {
         if cfg.separation.is_some() {
             devices.start_mated();
         }
+        let tap = cfg
+            .tap
+            .clone()
+            .map(|t| (t, matches!(cfg.clock, crate::session::Clock::Lockstep)));
+        if let Some((t, wait)) = &tap {
+            t.send(TapRecord::Sample(Box::new(twin.snapshot())), *wait);
+        }
         Self {
+            next_sample_s: twin.time_s() + tap.as_ref().map_or(0.0, |t| t.0.sample_every_s),
+            tap,
+            named_tapped: 0,
             snapshots: vec![twin.snapshot()],
             next_snapshot_s: cfg.snapshot_every_s,
             injector: Injector::new(cfg.injections.clone()),
@@ -93,6 +108,27 @@ impl LoopCore {
 
     pub fn db(&self) -> &CanDb {
         &self.db
+    }
+
+    /// Puts a packet that crossed link number `link` at bus time `t_s` on the record
+    /// stream.
+    pub fn tap_wire(&self, link: u8, dir: Dir, packet: &Packet, t_s: f64) {
+        if let Some((tap, wait)) = &self.tap {
+            let link = match link {
+                LINK_IMU => WireLink::Imu,
+                LINK_GNSS => WireLink::Gnss,
+                _ => WireLink::Can,
+            };
+            tap.send(
+                TapRecord::Wire {
+                    t_s,
+                    link,
+                    dir,
+                    packet: packet.clone(),
+                },
+                *wait,
+            );
+        }
     }
 
     /// The state handover frames at the current time (recorded as sent).
@@ -201,6 +237,12 @@ impl LoopCore {
             if twin.time_s() + 1e-9 >= self.next_snapshot_s {
                 self.snapshots.push(twin.snapshot());
                 self.next_snapshot_s += self.cfg.snapshot_every_s;
+            }
+            if let Some((tap, wait)) = &self.tap
+                && twin.time_s() + 1e-9 >= self.next_sample_s
+            {
+                tap.send(TapRecord::Sample(Box::new(twin.snapshot())), *wait);
+                self.next_sample_s += tap.sample_every_s;
             }
         }
         Ok(())
@@ -372,8 +414,18 @@ impl LoopCore {
         for (ti, id, started) in &self.injector.log[before..] {
             if *started {
                 self.named.push((*ti, format!("inject:{id}")));
+            } else if let Some((tap, wait)) = &self.tap {
+                let name = format!("inject_end:{id}");
+                tap.send(TapRecord::Event { t_s: *ti, name }, *wait);
             }
         }
+        if let Some((tap, wait)) = &self.tap {
+            for (t_s, name) in &self.named[self.named_tapped..] {
+                let (t_s, name) = (*t_s, name.clone());
+                tap.send(TapRecord::Event { t_s, name }, *wait);
+            }
+        }
+        self.named_tapped = self.named.len();
         // A snapshot at every cycle where something happened, so checks can read the
         // truth at the moment of each event.
         if self.devices.events.len() != self.events_seen
@@ -443,7 +495,7 @@ impl LoopCore {
         })
         .collect();
         RunRecord {
-            clock,
+            clock: clock.to_string(),
             frames: self.frames,
             events: std::mem::take(&mut self.devices.events),
             contact: self.twin.contact().copied(),

@@ -128,7 +128,7 @@ impl DeviceEvent {
 pub const PYRO_ARM_KEY: u8 = 0xA5;
 
 /// Something a device did, recorded with the simulation time.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub enum DeviceEvent {
     /// A pyro initiator fired.
     PyroFired {

@@ -11,5 +11,7 @@ pub mod lockstep;
 pub mod process;
 pub mod realtime;
 pub mod record;
+pub mod reinject;
 pub mod session;
 pub mod stop;
+pub mod tap;

@@ -25,6 +25,7 @@ use crate::cycle::{LINK_CAN, LINK_GNSS, LINK_IMU, LoopCore};
 use crate::devices::Outputs;
 use crate::record::EndReason;
 use crate::session::{BITRATE_BPS, RunConfig, RunError, Wiring};
+use crate::tap::Dir;
 use capsule_icd::can::CanFrame;
 use capsule_links::{Link, Packet};
 
@@ -78,11 +79,14 @@ pub(crate) async fn drive(core: &mut LoopCore, w: &mut Wiring) -> Result<EndReas
     let cycle_s = dt_s * f64::from(cycle_steps);
     let flood_limit = bus_capacity(cycle_s, BITRATE_BPS);
     let mut cycle = 0u64;
+    // Every packet goes on the record stream once its link has taken it.
     macro_rules! send {
-        ($link:expr, $p:expr, $t:expr) => {
+        ($n:expr, $link:expr, $p:expr, $t:expr) => {
+            let copy = $p.clone();
             if let Err(Waited::Stopped) = send_within($link, $p, &cfg, $t).await? {
                 return Ok(EndReason::Interrupted);
             }
+            core.tap_wire($n, Dir::Tx, &copy, $t);
         };
     }
     loop {
@@ -91,17 +95,23 @@ pub(crate) async fn drive(core: &mut LoopCore, w: &mut Wiring) -> Result<EndReas
         let t = core.twin.time_s();
         for (link, p) in core.route(out, cycle_s) {
             match link {
-                LINK_IMU => send!(&w.imu, p, t),
-                LINK_GNSS => send!(&w.gnss, p, t),
-                LINK_CAN => send!(&w.can, p, t),
+                LINK_IMU => {
+                    send!(LINK_IMU, &w.imu, p, t);
+                }
+                LINK_GNSS => {
+                    send!(LINK_GNSS, &w.gnss, p, t);
+                }
+                LINK_CAN => {
+                    send!(LINK_CAN, &w.can, p, t);
+                }
                 _ => {}
             }
         }
         // A serial line that closed (the FC hung up, a stalled write) ends the run
         // naming it; what the FC sends on them is not part of the ICD and is dropped.
-        for l in [&mut w.imu, &mut w.gnss] {
+        for (n, l) in [(LINK_IMU, &mut w.imu), (LINK_GNSS, &mut w.gnss)] {
             while let Some(r) = l.try_recv() {
-                r?;
+                core.tap_wire(n, Dir::Rx, &r?.packet, t);
             }
         }
         let (imu_total, gnss_total) = core.serial_totals();
@@ -112,8 +122,8 @@ pub(crate) async fn drive(core: &mut LoopCore, w: &mut Wiring) -> Result<EndReas
         let t_us = (t * 1e6).round();
         let step = cycle % 65_536;
         let tick_f = tick.encode(&[("SIM_TimeUs", t_us), ("SIM_Step", step as f64)])?;
-        send!(&w.can, Packet::Frame(sync_f), t);
-        send!(&w.can, Packet::Frame(tick_f), t);
+        send!(LINK_CAN, &w.can, Packet::Frame(sync_f), t);
+        send!(LINK_CAN, &w.can, Packet::Frame(tick_f), t);
         // Collect the FC's outputs up to its acknowledgement, within one deadline.
         let deadline = tokio::time::Instant::now() + cfg.ack_timeout;
         let mut frames = 0u64;
@@ -157,6 +167,7 @@ pub(crate) async fn drive(core: &mut LoopCore, w: &mut Wiring) -> Result<EndReas
                     });
                 }
             };
+            core.tap_wire(LINK_CAN, Dir::Rx, &rx.packet, t);
             let rx_dropped = w.can.stats().rx_dropped;
             frames += 1;
             if frames > flood_limit || rx_dropped > 0 {

@@ -18,11 +18,12 @@
 //! or stops reading, and a link that closes, end the run with an error naming them.
 //! Timing goes into fixed-size histograms, so memory does not grow with the run.
 
-use crate::cycle::{LINK_GNSS, LINK_IMU, LoopCore};
+use crate::cycle::{LINK_CAN, LINK_GNSS, LINK_IMU, LoopCore};
 use crate::devices::Outputs;
 use crate::lockstep::bus_capacity;
 use crate::record::{DurationHistogram, EndReason, TimingBudget, TimingReport};
 use crate::session::{BITRATE_BPS, RunError, Wiring};
+use crate::tap::Dir;
 use capsule_links::clock::now_ns;
 use capsule_links::{LinkError, Packet};
 use std::time::Duration;
@@ -109,6 +110,7 @@ fn run_loop(core: &mut LoopCore, w: &mut Wiring, budget: TimingBudget) -> Outcom
         }
         while let Some(r) = w.can.try_recv() {
             let rx = r?;
+            core.tap_wire(LINK_CAN, Dir::Rx, &rx.packet, wire_time(rx.t_ns));
             last_fc_ns = last_fc_ns.max(rx.t_ns);
             window_frames += 1;
             if let Packet::Frame(f) = rx.packet
@@ -141,9 +143,10 @@ fn run_loop(core: &mut LoopCore, w: &mut Wiring, budget: TimingBudget) -> Outcom
             window_start_ns = now;
             window_frames = 0;
         }
-        for l in [&mut w.imu, &mut w.gnss] {
+        for (n, l) in [(LINK_IMU, &mut w.imu), (LINK_GNSS, &mut w.gnss)] {
             while let Some(r) = l.try_recv() {
-                r?;
+                let rx = r?;
+                core.tap_wire(n, Dir::Rx, &rx.packet, wire_time(rx.t_ns));
             }
         }
         let act_ns = now_ns();
@@ -152,15 +155,18 @@ fn run_loop(core: &mut LoopCore, w: &mut Wiring, budget: TimingBudget) -> Outcom
         }
         let mut out = Outputs::default();
         core.step(1, &mut out)?;
+        let t_tx = core.twin.time_s();
         for (link, p) in core.route(out, dt_s) {
             let l = match link {
                 LINK_IMU => &w.imu,
                 LINK_GNSS => &w.gnss,
                 _ => &w.can,
             };
+            let copy = p.clone();
             match l.try_send(p) {
+                Ok(()) => core.tap_wire(link, Dir::Tx, &copy, t_tx),
                 // A full queue drops and counts (link statistics), as a real line would.
-                Ok(()) | Err(LinkError::Full { .. }) => {}
+                Err(LinkError::Full { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
         }

@@ -3,11 +3,11 @@
 
 use crate::devices::DeviceEvent;
 use capsule_icd::can::CanFrame;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use twin_core::twin::{Contact, Snapshot};
 
 /// One frame on the bus, with its time.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FrameRecord {
     /// Simulation time, s. In lockstep, the cycle the frame belongs to; in real time,
     /// for the flight computer's frames, the link's receive timestamp (the wire time)
@@ -19,8 +19,36 @@ pub struct FrameRecord {
     pub frame: CanFrame,
 }
 
+/// Compact form `[t_s, from_fc, id, extended, rtr, "hex data"]` (a run has hundreds
+/// of thousands of frames).
+impl Serialize for FrameRecord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let f = &self.frame;
+        (self.t_s, self.from_fc, f.id, f.extended, f.rtr, f.hex()).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for FrameRecord {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let (t_s, from_fc, id, extended, rtr, data): (f64, bool, u32, bool, bool, String) =
+            Deserialize::deserialize(d)?;
+        let bytes = capsule_icd::can::parse_hex_bytes(&data)
+            .filter(|b| b.len() <= 8)
+            .ok_or_else(|| D::Error::custom(format!("bad frame data `{data}`")))?;
+        let mut frame = CanFrame::new(id, &bytes);
+        frame.extended = extended;
+        frame.rtr = rtr;
+        Ok(Self {
+            t_s,
+            from_fc,
+            frame,
+        })
+    }
+}
+
 /// Why a run ended normally.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EndReason {
     /// Splashdown plus the after-landing time.
     Landed,
@@ -44,7 +72,7 @@ pub const MODE_NAMES: [&str; 9] = [
 ];
 
 /// In-flight peaks, tracked every physics step until splashdown.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Peaks {
     /// Peak non-gravitational acceleration / g0.
     pub load_factor_g: f64,
@@ -63,7 +91,7 @@ pub struct Peaks {
 
 /// The timing a real-time run must keep (from the bench file's `[timing]`). A run that
 /// breaks any limit is marked so in its verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TimingBudget {
     /// Limit on the 99th percentile of step lateness, us.
     pub max_lateness_p99_us: f64,
@@ -90,7 +118,7 @@ impl Default for TimingBudget {
 }
 
 /// Percentiles of a sample, us.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     /// Number of samples.
     pub count: u64,
@@ -180,7 +208,7 @@ impl DurationHistogram {
 
 /// The counters of every link of a run, and of the virtual bus when the runner made
 /// one, when the run ended.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LinkCounters {
     /// (link name, counters), in the order can, imu, gnss.
     pub links: Vec<(String, capsule_links::StatsSnapshot)>,
@@ -207,7 +235,7 @@ impl LinkCounters {
 }
 
 /// The loop's own timing in a real-time run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimingReport {
     /// Physics step period, us.
     pub period_us: f64,
@@ -289,10 +317,10 @@ impl TimingReport {
 }
 
 /// Everything a run saw.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
     /// `lockstep` or `realtime`.
-    pub clock: &'static str,
+    pub clock: String,
     /// Bus traffic.
     pub frames: Vec<FrameRecord>,
     /// Device events.

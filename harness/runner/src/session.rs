@@ -7,11 +7,12 @@
 //! are already connected. A flight computer that stops answering or exits, a link that
 //! closes and a Ctrl-C all end the run with a named cause, never a hang.
 
-use crate::cycle::LoopCore;
+use crate::cycle::{LINK_CAN, LoopCore};
 use crate::devices::Devices;
 use crate::process::FcProcess;
 use crate::record::{LinkCounters, RunRecord, TimingBudget};
 use crate::stop::Stop;
+use crate::tap::Dir;
 use capsule_icd::can::{CanDb, CodecError};
 use capsule_links::address::Address;
 use capsule_links::vbus::{BusTiming, VirtualBus};
@@ -99,6 +100,9 @@ pub struct RunConfig {
     pub stop: Stop,
     /// Simulation time reached, ms, published every cycle (for progress displays).
     pub progress_ms: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// The record stream (wire packets, telemetry, events) for a consumer such as the
+    /// evidence bundle writer.
+    pub tap: Option<crate::tap::Tap>,
 }
 
 /// Separation from the host vehicle.
@@ -450,17 +454,16 @@ pub async fn run(
         Err(e) => Err(e),
         Ok(frames) => {
             let mut r = Ok(());
+            let t0 = core.twin.time_s();
             for f in frames {
-                if let Err(e) = crate::lockstep::send_within(
-                    &wiring.can,
-                    capsule_links::Packet::Frame(f),
-                    cfg,
-                    0.0,
-                )
-                .await
-                {
-                    r = Err(e);
-                    break;
+                let p = capsule_links::Packet::Frame(f);
+                match crate::lockstep::send_within(&wiring.can, p.clone(), cfg, t0).await {
+                    Err(e) => {
+                        r = Err(e);
+                        break;
+                    }
+                    Ok(Ok(())) => core.tap_wire(LINK_CAN, Dir::Tx, &p, t0),
+                    Ok(Err(_)) => break,
                 }
             }
             match r {
@@ -479,6 +482,11 @@ pub async fn run(
             }
         }
     };
+    // What the flight computer sent after the loop's last look is on the wire too.
+    let t_end = core.twin.time_s();
+    while let Some(Ok(rx)) = wiring.can.try_recv() {
+        core.tap_wire(LINK_CAN, Dir::Rx, &rx.packet, t_end);
+    }
     let links = wiring.counters();
     // The FC's exit status is part of the cause when it died.
     let result = match result {

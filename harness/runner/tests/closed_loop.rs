@@ -96,6 +96,7 @@ fn config(max_time_s: f64, clock: Clock) -> RunConfig {
         fault_seed: 7,
         stop: Stop::new(),
         progress_ms: None,
+        tap: None,
     }
 }
 

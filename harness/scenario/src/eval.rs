@@ -48,7 +48,81 @@ pub struct ExpectationResult {
     pub expected: String,
     /// What was measured.
     pub measured: String,
+    /// The measured value as a number with its unit, when the form has one, beside the
+    /// bound it was judged against.
+    pub measurement: Option<Measurement>,
 }
+
+/// A measured value, its unit and time, and the bound it was judged against.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Measurement {
+    /// What was measured (a signal, an outcome, `gap`, `delay`, `count`, ...).
+    pub quantity: String,
+    /// The value (not finite when the quantity could not be measured: JSON `null`).
+    pub value: Option<f64>,
+    /// Its unit (`s`, `m`, `Hz`, `count`, a DBC unit; empty when dimensionless).
+    pub unit: String,
+    /// When it was measured, s (simulation time), if at one moment.
+    pub t_s: Option<f64>,
+    /// The lower bound judged against, if any.
+    pub min: Option<f64>,
+    /// The upper bound judged against, if any.
+    pub max: Option<f64>,
+}
+
+impl Measurement {
+    fn new(quantity: impl Into<String>, value: f64, unit: impl Into<String>) -> Self {
+        Self {
+            quantity: quantity.into(),
+            value: value.is_finite().then_some(value),
+            unit: unit.into(),
+            t_s: None,
+            min: None,
+            max: None,
+        }
+    }
+    fn at(mut self, t_s: f64) -> Self {
+        self.t_s = t_s.is_finite().then_some(t_s);
+        self
+    }
+    fn bounds(mut self, min: Option<f64>, max: Option<f64>) -> Self {
+        self.min = min;
+        self.max = max;
+        self
+    }
+}
+
+/// The unit of a signal or outcome: the DBC's for CAN signals, else from the name's
+/// unit suffix (`_m_s` m/s, `_w_m2` W/m^2, `_m`, `_s`, `_k`, `_deg`, `_pa`, `_g`,
+/// `_km`); `mach` is dimensionless.
+pub fn unit_of(name: &str, db: &CanDb) -> String {
+    if let Some((m, sig)) = name.strip_prefix("can.").and_then(|r| r.split_once('.')) {
+        return db
+            .by_name(m)
+            .and_then(|d| d.signal(sig))
+            .map(|s| s.unit.clone())
+            .unwrap_or_default();
+    }
+    const SUFFIXES: [(&str, &str); 10] = [
+        ("_m_s", "m/s"),
+        ("_w_m2", "W/m^2"),
+        ("_km", "km"),
+        ("_m", "m"),
+        ("_s", "s"),
+        ("_k", "K"),
+        ("_deg", "deg"),
+        ("_pa", "Pa"),
+        ("_g", "g"),
+        ("_hz", "Hz"),
+    ];
+    SUFFIXES
+        .iter()
+        .find(|(suf, _)| name.ends_with(suf))
+        .map_or(String::new(), |(_, u)| (*u).to_string())
+}
+
+/// What judging one expectation gives: verdict, texts, and the number.
+struct Judged(bool, String, String, Option<Measurement>);
 
 /// Result of a scenario.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -291,7 +365,8 @@ fn judge(
     db: &CanDb,
     evs: &[(f64, String)],
     s: &Scenario,
-) -> (bool, String, String) {
+) -> Judged {
+    let unit = |n: &str| unit_of(n, db);
     if let Some(at) = &x.at {
         let expected = format!(
             "at {at}: {}",
@@ -302,10 +377,11 @@ fn judge(
                 .join(", ")
         );
         let Some((t, _)) = evs.iter().find(|(_, n)| matches(at, n)) else {
-            return (false, expected, format!("{at} never happened"));
+            return Judged(false, expected, format!("{at} never happened"), None);
         };
         let mut ok = true;
         let mut parts = vec![format!("t = {t:.2} s")];
+        let mut first = None;
         for c in &x.check {
             let v = Series::of(run, db, &c.signal).at(*t).unwrap_or(f64::NAN);
             let near = c.near.as_deref().map(|n| Series::of(run, db, n));
@@ -314,8 +390,13 @@ fn judge(
             if let Some(r) = &near {
                 parts.push(format!("{} = {:.3}", r.name, r.at(*t).unwrap_or(f64::NAN)));
             }
+            first.get_or_insert_with(|| {
+                Measurement::new(&c.signal, v, unit(&c.signal))
+                    .at(*t)
+                    .bounds(c.min, c.max)
+            });
         }
-        return (ok, expected, parts.join(", "));
+        return Judged(ok, expected, parts.join(", "), first);
     }
     if let (Some(e), None) = (&x.event, x.window_s) {
         // Order: the event's first occurrence comes after `after` and before `before`
@@ -328,9 +409,10 @@ fn judge(
         };
         let first = |p: &str| evs.iter().position(|(_, n)| matches(p, n));
         let Some(ie) = first(e) else {
-            return (false, expected, format!("{e} never happened"));
+            return Judged(false, expected, format!("{e} never happened"), None);
         };
         let te = evs[ie].0;
+        let m = Some(Measurement::new(format!("time of {e}"), te, "s").at(te));
         let mut measured = vec![format!("{} at {te:.2} s", evs[ie].1)];
         let mut ok = true;
         if let Some(a) = &x.after {
@@ -354,65 +436,99 @@ fn judge(
                 None => measured.push(format!("{b} did not happen")),
             }
         }
-        return (ok, expected, measured.join(", "));
+        return Judged(ok, expected, measured.join(", "), m);
     }
     if let (Some(a), Some(e), Some([lo, hi])) = (&x.after, &x.event, x.window_s) {
         let expected = format!("{e} within [{lo}, {hi}] s after {a}");
         let Some((ta, _)) = evs.iter().find(|(_, n)| matches(a, n)) else {
-            return (false, expected, format!("{a} never happened"));
+            return Judged(false, expected, format!("{a} never happened"), None);
         };
+        let quantity = format!("delay of {e} after {a}");
         return match evs.iter().find(|(t, n)| matches(e, n) && *t >= ta - 1e-9) {
             Some((te, _)) => {
                 let d = te - ta;
-                (
+                Judged(
                     d >= lo - 1e-9 && d <= hi + 1e-9,
                     expected,
                     format!("{e} {d:.3} s after {a}"),
+                    Some(
+                        Measurement::new(quantity, d, "s")
+                            .at(*te)
+                            .bounds(Some(lo), Some(hi)),
+                    ),
                 )
             }
-            None => (
+            None => Judged(
                 false,
                 expected,
                 format!("{e} never happened after {a} (t = {ta:.2} s)"),
+                Some(Measurement::new(quantity, f64::NAN, "s").bounds(Some(lo), Some(hi))),
             ),
         };
     }
     if let Some(o) = &x.outcome {
         let expected = format!("{o} {}", bounds_text(x.min, x.max));
-        let v = match o.as_str() {
-            "landing_speed_m_s" => run.contact.map(|c| c.speed_m_s),
-            "landing_vertical_speed_m_s" => run.contact.map(|c| c.vertical_speed_m_s),
-            "landing_time_s" => run.contact.map(|c| c.t_s),
-            "peak_load_factor_g" => Some(run.peaks.load_factor_g),
-            "peak_heat_flux_w_m2" => Some(run.peaks.heat_flux_w_m2),
-            "peak_bondline_k" => Some(run.peaks.bondline_k),
-            "deorbit_delta_v_m_s" => Some(run.peaks.deorbit_delta_v_m_s),
-            "peak_entry_load_factor_g" => Some(run.peaks.entry_load_factor_g),
-            "landing_latitude_deg" => run.contact.map(|c| c.geodetic.latitude_rad.to_degrees()),
-            "landing_longitude_deg" => run.contact.map(|c| c.geodetic.longitude_rad.to_degrees()),
-            "landing_distance_to_target_km" => match (run.contact, s.initial.target) {
-                (Some(c), Some(t)) => Some(great_circle_km(
-                    c.geodetic.latitude_rad,
-                    c.geodetic.longitude_rad,
-                    t.latitude_deg.to_radians(),
-                    t.longitude_deg.to_radians(),
-                )),
-                _ => None,
-            },
-            other => other
-                .strip_prefix("injected:")
-                .map(|k| run.faults_injected.get(k).copied().unwrap_or(0) as f64),
+        let landing = run.contact.map(|c| c.t_s);
+        let (v, t) = match o.as_str() {
+            "landing_speed_m_s" => (run.contact.map(|c| c.speed_m_s), landing),
+            "landing_vertical_speed_m_s" => (run.contact.map(|c| c.vertical_speed_m_s), landing),
+            "landing_time_s" => (run.contact.map(|c| c.t_s), landing),
+            "peak_load_factor_g" => (Some(run.peaks.load_factor_g), None),
+            "peak_heat_flux_w_m2" => (Some(run.peaks.heat_flux_w_m2), None),
+            "peak_bondline_k" => (Some(run.peaks.bondline_k), None),
+            "deorbit_delta_v_m_s" => (Some(run.peaks.deorbit_delta_v_m_s), None),
+            "peak_entry_load_factor_g" => (Some(run.peaks.entry_load_factor_g), None),
+            "landing_latitude_deg" => (
+                run.contact.map(|c| c.geodetic.latitude_rad.to_degrees()),
+                landing,
+            ),
+            "landing_longitude_deg" => (
+                run.contact.map(|c| c.geodetic.longitude_rad.to_degrees()),
+                landing,
+            ),
+            "landing_distance_to_target_km" => (
+                match (run.contact, s.initial.target) {
+                    (Some(c), Some(t)) => Some(great_circle_km(
+                        c.geodetic.latitude_rad,
+                        c.geodetic.longitude_rad,
+                        t.latitude_deg.to_radians(),
+                        t.longitude_deg.to_radians(),
+                    )),
+                    _ => None,
+                },
+                landing,
+            ),
+            other => (
+                other
+                    .strip_prefix("injected:")
+                    .map(|k| run.faults_injected.get(k).copied().unwrap_or(0) as f64),
+                None,
+            ),
+        };
+        let u = if o.starts_with("injected:") {
+            "count".to_string()
+        } else {
+            unit(o)
+        };
+        let m = |v: f64| {
+            let m = Measurement::new(o, v, u.clone()).bounds(x.min, x.max);
+            Some(match t {
+                Some(t) => m.at(t),
+                None => m,
+            })
         };
         return match v {
-            Some(v) => (
+            Some(v) => Judged(
                 in_bounds(v, x.min, x.max),
                 expected,
                 format!("{o} = {v:.3}"),
+                m(v),
             ),
-            None => (
+            None => Judged(
                 false,
                 expected,
                 format!("{o}: not available (no splashdown?)"),
+                m(f64::NAN),
             ),
         };
     }
@@ -423,8 +539,10 @@ fn judge(
             "{m} at >= {rate} Hz throughout (mean rate >= {rate} Hz, and no gap longer than 1/{rate} s + {:.0} ms, one FC cycle of time quantisation)",
             RATE_SLACK_S * 1e3
         );
+        let quantity = format!("longest gap between {m} frames");
+        let bound = Some(1.0 / rate + RATE_SLACK_S);
         let Some(def) = db.by_name(m) else {
-            return (false, expected, format!("{m} is not in the DBC"));
+            return Judged(false, expected, format!("{m} is not in the DBC"), None);
         };
         let times: Vec<f64> = run
             .frames
@@ -433,14 +551,19 @@ fn judge(
             .map(|r| r.t_s)
             .collect();
         if times.is_empty() {
-            return (false, expected, format!("no {m} at all"));
+            let gap = Measurement::new(quantity, run.t_end_s, "s").bounds(None, bound);
+            return Judged(false, expected, format!("no {m} at all"), Some(gap));
         }
         // The longest silence, including the run's end.
-        let mut gap = times[0];
+        let (mut gap, mut gap_t) = (times[0], 0.0);
         for w in times.windows(2) {
-            gap = gap.max(w[1] - w[0]);
+            if w[1] - w[0] > gap {
+                (gap, gap_t) = (w[1] - w[0], w[0]);
+            }
         }
-        gap = gap.max(run.t_end_s - times[times.len() - 1]);
+        if run.t_end_s - times[times.len() - 1] > gap {
+            (gap, gap_t) = (run.t_end_s - times[times.len() - 1], times[times.len() - 1]);
+        }
         let gap_ok = gap <= 1.0 / rate + RATE_SLACK_S;
         // The mean rate over the run (first frame to the end): a slower sender whose
         // gaps fit in the slack still fails.
@@ -451,7 +574,14 @@ fn judge(
             "longest gap {gap:.3} s (rate {:.2} Hz)",
             1.0 / gap.max(1e-9)
         );
-        return (
+        let number = if gap_ok && !mean_ok {
+            Measurement::new(format!("mean rate of {m}"), mean_hz, "Hz").bounds(Some(rate), None)
+        } else {
+            Measurement::new(quantity, gap, "s")
+                .at(gap_t)
+                .bounds(None, bound)
+        };
+        return Judged(
             gap_ok && mean_ok,
             expected,
             if mean_ok {
@@ -459,6 +589,7 @@ fn judge(
             } else {
                 format!("mean rate {mean_hz:.2} Hz; {measured}")
             },
+            Some(number),
         );
     }
     if let Some(want) = &x.modes {
@@ -466,30 +597,34 @@ fn judge(
             .iter()
             .filter_map(|(_, n)| n.strip_prefix("fc_mode:").map(str::to_string))
             .collect();
-        return (
+        return Judged(
             got == *want,
             format!("modes {}", want.join(" > ")),
             format!("modes {}", got.join(" > ")),
+            None,
         );
     }
     if let Some(n) = &x.never {
         let (from, until, text) = match scope(x, evs, run) {
             Ok(s) => s,
-            Err(m) => return (false, format!("never {n} (scoped)"), m),
+            Err(m) => return Judged(false, format!("never {n} (scoped)"), m, None),
         };
         let expected = format!("never {n}{text}");
-        let hit = evs
+        let hits: Vec<&(f64, String)> = evs
             .iter()
-            .find(|(t, e)| *t >= from - 1e-9 && *t <= until + 1e-9 && matches(n, e));
-        return match hit {
-            Some((t, e)) => (false, expected, format!("{e} at {t:.2} s")),
-            None => (true, expected, "did not happen".into()),
+            .filter(|(t, e)| *t >= from - 1e-9 && *t <= until + 1e-9 && matches(n, e))
+            .collect();
+        let m = Measurement::new(format!("count of {n}"), hits.len() as f64, "count")
+            .bounds(None, Some(0.0));
+        return match hits.first() {
+            Some((t, e)) => Judged(false, expected, format!("{e} at {t:.2} s"), Some(m.at(*t))),
+            None => Judged(true, expected, "did not happen".into(), Some(m)),
         };
     }
     if let Some(n) = &x.count {
         let (from, until, text) = match scope(x, evs, run) {
             Ok(s) => s,
-            Err(m) => return (false, format!("count {n} (scoped)"), m),
+            Err(m) => return Judged(false, format!("count {n} (scoped)"), m, None),
         };
         let k = evs
             .iter()
@@ -497,53 +632,88 @@ fn judge(
             .count();
         let expected = format!("count {n}{text} {}", bounds_text(x.min, x.max));
         let ok = x.min.is_none_or(|lo| k as f64 >= lo) && x.max.is_none_or(|hi| k as f64 <= hi);
-        return (ok, expected, format!("{n} happened {k} times"));
+        let m = Measurement::new(format!("count of {n}"), k as f64, "count").bounds(x.min, x.max);
+        return Judged(ok, expected, format!("{n} happened {k} times"), Some(m));
     }
     if let Some(checks) = &x.always {
         let (from, until, text) = match scope(x, evs, run) {
             Ok(s) => s,
-            Err(m) => return (false, "always (scoped)".into(), m),
+            Err(m) => return Judged(false, "always (scoped)".into(), m, None),
         };
         let expected = format!(
             "always{text}: {}",
             checks.iter().map(check_text).collect::<Vec<_>>().join("; ")
         );
         let mut measured = Vec::new();
+        let mut first = None;
         for c in checks {
             let series = Series::of(run, db, &c.signal);
             let near = c.near.as_deref().map(|n| Series::of(run, db, n));
-            let (mut n, mut lo, mut hi, mut worst_d) =
-                (0usize, f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
+            let (mut n, mut lo, mut hi, mut worst_d) = (
+                0usize,
+                (f64::INFINITY, 0.0),
+                (f64::NEG_INFINITY, 0.0),
+                (0.0f64, 0.0),
+            );
             for &(t, v) in series.within(from, until) {
                 match check_value(c, v, t, near.as_ref()) {
-                    Err(m) => return (false, expected, m),
-                    Ok(d) => worst_d = worst_d.max(d),
+                    Err(m) => {
+                        let number = Measurement::new(&c.signal, v, unit(&c.signal))
+                            .at(t)
+                            .bounds(c.min, c.max);
+                        return Judged(false, expected, m, Some(number));
+                    }
+                    Ok(d) if d > worst_d.0 => worst_d = (d, t),
+                    Ok(_) => {}
                 }
                 n += 1;
-                lo = lo.min(v);
-                hi = hi.max(v);
+                if v < lo.0 {
+                    lo = (v, t);
+                }
+                if v > hi.0 {
+                    hi = (v, t);
+                }
             }
             if n == 0 {
-                return (
+                return Judged(
                     false,
                     expected,
                     format!("no sample of {} in the scope", c.signal),
+                    None,
                 );
             }
+            // The number for the record: the value nearest to breaking its check.
+            let number = match (&near, c.tolerance) {
+                (Some(r), Some(tol)) => Measurement::new(
+                    format!("largest difference of {} from {}", c.signal, r.name),
+                    worst_d.0,
+                    unit(&c.signal),
+                )
+                .at(worst_d.1)
+                .bounds(None, Some(tol)),
+                _ => {
+                    let (v, t) = if c.max.is_some() { hi } else { lo };
+                    Measurement::new(&c.signal, v, unit(&c.signal))
+                        .at(t)
+                        .bounds(c.min, c.max)
+                }
+            };
+            first.get_or_insert(number);
             measured.push(match &near {
                 Some(r) => format!(
-                    "{}: {n} samples, largest difference from {} {worst_d:.3}",
-                    c.signal, r.name
+                    "{}: {n} samples, largest difference from {} {:.3}",
+                    c.signal, r.name, worst_d.0
                 ),
-                None => format!("{}: {n} samples in [{lo:.3}, {hi:.3}]", c.signal),
+                None => format!("{}: {n} samples in [{:.3}, {:.3}]", c.signal, lo.0, hi.0),
             });
         }
-        return (true, expected, measured.join("; "));
+        return Judged(true, expected, measured.join("; "), first);
     }
-    (
+    Judged(
         false,
         "a valid expectation".into(),
         "none of the forms is set".into(),
+        None,
     )
 }
 
@@ -554,7 +724,7 @@ pub fn evaluate(s: &Scenario, run: &RunRecord, db: &CanDb) -> ScenarioResult {
         .expect
         .iter()
         .map(|x| {
-            let (passed, expected, measured) = judge(x, run, db, &evs, s);
+            let Judged(passed, expected, measured, measurement) = judge(x, run, db, &evs, s);
             ExpectationResult {
                 id: x.id.clone(),
                 requirement: x.requirement.clone(),
@@ -562,6 +732,7 @@ pub fn evaluate(s: &Scenario, run: &RunRecord, db: &CanDb) -> ScenarioResult {
                 judged: run.end != EndReason::Interrupted,
                 expected,
                 measured,
+                measurement,
             }
         })
         .collect();
@@ -588,6 +759,10 @@ pub fn evaluate(s: &Scenario, run: &RunRecord, db: &CanDb) -> ScenarioResult {
             } else {
                 t.violations.join("; ")
             },
+            measurement: Some(
+                Measurement::new("step lateness p99", t.lateness.p99_us, "us")
+                    .bounds(None, Some(t.budget.max_lateness_p99_us)),
+            ),
         });
     }
     // Identifier conflicts fail the run unless the scenario allows them (listed only
@@ -609,6 +784,15 @@ pub fn evaluate(s: &Scenario, run: &RunRecord, db: &CanDb) -> ScenarioResult {
             measured: format!(
                 "{} frames with another node's identifier, the first {first} at t = {t0:.3} s",
                 conflicts.len()
+            ),
+            measurement: Some(
+                Measurement::new(
+                    "count of can_id_conflict:*",
+                    conflicts.len() as f64,
+                    "count",
+                )
+                .at(*t0)
+                .bounds(None, Some(0.0)),
             ),
         });
     }

@@ -74,7 +74,7 @@ fn record(db: &CanDb) -> RunRecord {
     .map(|(t, n)| (t, n.to_string()))
     .collect();
     RunRecord {
-        clock: "lockstep",
+        clock: "lockstep".into(),
         frames,
         events: Vec::new(),
         contact: None,

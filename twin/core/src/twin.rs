@@ -206,7 +206,7 @@ pub enum TruthPhase {
 }
 
 /// A serialisable snapshot of the twin, published to the renderer and recorders.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Simulation time, s.
     pub t_s: f64,

@@ -1,0 +1,130 @@
+//! The evidence commands: what a bundle records about its run, `hil verify` and
+//! `hil keygen`.
+
+use crate::assemble::{Loaded, RunSetup};
+use anyhow::Result;
+use capsule_evidence::bundle::BundleSpec;
+use capsule_evidence::manifest::{Harness, ScenarioInfo};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// The DBC `hil` is built with, as bytes (hashed into every manifest).
+pub const DBC: &str = include_str!("../../../fixtures/icd/capsule.dbc");
+
+/// This harness: version and the git commit it was built from.
+pub fn harness() -> Harness {
+    Harness {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        git_commit: env!("HIL_GIT_COMMIT").to_string(),
+    }
+}
+
+/// What a bundle of scenario `l` run under `setup` records before the run.
+pub fn spec(l: &Loaded, setup: &RunSetup, bench_file: Option<&Path>) -> BundleSpec {
+    let s = &l.scenario.scenario;
+    let mut inputs = vec![
+        ("scenario".to_string(), l.path.clone()),
+        ("vehicle".to_string(), l.vehicle_path.clone()),
+    ];
+    let mut builtin = vec![(
+        "dbc".to_string(),
+        "fixtures/icd/capsule.dbc (built in)".to_string(),
+        DBC.as_bytes().to_vec(),
+    )];
+    match bench_file {
+        Some(b) => inputs.push(("bench".into(), b.to_path_buf())),
+        None => builtin.push((
+            "bench".into(),
+            "fixtures/benches/simulated.toml (built in)".into(),
+            capsule_scenario::bench::SIMULATED.as_bytes().to_vec(),
+        )),
+    }
+    BundleSpec {
+        harness: harness(),
+        command_line: std::env::args().collect(),
+        scenario: ScenarioInfo {
+            id: s.id.clone(),
+            title: s.title.clone(),
+            requirements: s.requirements.clone(),
+        },
+        inputs,
+        builtin_inputs: builtin,
+        seed: setup.seed.unwrap_or(l.scenario.initial.seed),
+        defect: setup.bench.flight_computer.defect.clone(),
+        clock: if setup.lockstep {
+            "lockstep"
+        } else {
+            "realtime"
+        }
+        .into(),
+        bench: setup.bench_name.clone(),
+    }
+}
+
+/// `hil verify`: exit 0 when every bundle is intact, 1 when one was tampered with, 2
+/// when one cannot be read.
+pub fn verify(dirs: &[std::path::PathBuf], pubkey: Option<&Path>) -> Result<ExitCode> {
+    let mut worst = 0u8;
+    for d in dirs {
+        match capsule_evidence::integrity::verify(d, pubkey) {
+            Err(e) => {
+                println!("UNREADABLE {}: {e}", d.display());
+                worst = 2;
+            }
+            Ok(v) => {
+                let status = capsule_files::read_text(&d.join("manifest.json"), "manifest")
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                    .and_then(|m| m["status"].as_str().map(str::to_string))
+                    .unwrap_or_else(|| "unknown".into());
+                if v.clean() {
+                    println!(
+                        "OK         {}: {} files intact{}, bundle {status}",
+                        d.display(),
+                        v.checked,
+                        match v.signature {
+                            Some(Ok(())) => ", signature good",
+                            _ => "",
+                        }
+                    );
+                } else {
+                    println!("TAMPERED   {}", d.display());
+                    worst = worst.max(1);
+                }
+                for f in &v.changed {
+                    println!("           changed: {f}");
+                }
+                for f in &v.missing {
+                    println!("           missing: {f}");
+                }
+                for f in &v.added {
+                    println!("           added: {f}");
+                }
+                for f in &v.inconsistent {
+                    println!("           inconsistent: {f}");
+                }
+                if let Some(Err(e)) = &v.signature {
+                    println!("           signature: {e}");
+                }
+            }
+        }
+    }
+    Ok(ExitCode::from(worst))
+}
+
+/// `hil keygen`.
+pub fn keygen(key: &Path, comment: &str) -> Result<ExitCode> {
+    capsule_evidence::integrity::keygen(key, comment)?;
+    println!(
+        "wrote {} (private: keep it) and {}.pub (public: give it to reviewers)",
+        key.display(),
+        key.display()
+    );
+    println!(
+        "verify a bundle: hil verify --pubkey {}.pub DIR, or with OpenSSH: echo \"hil $(cat {}.pub)\" > allowed_signers; ssh-keygen -Y verify -f allowed_signers -I hil -n {} -s DIR/manifest.json.sig < DIR/manifest.json",
+        key.display(),
+        key.display(),
+        capsule_evidence::integrity::NAMESPACE
+    );
+    Ok(ExitCode::SUCCESS)
+}
