@@ -194,7 +194,9 @@ impl Telemetry {
     fn put(&mut self, channel: u16, t_s: f64, v: &Value) -> Result<(), EvidenceError> {
         self.seq = self.seq.wrapping_add(1);
         let t = log_time(t_s);
-        let data = serde_json::to_vec(v).map_err(|e| EvidenceError::Json(e.to_string()))?;
+        let mut v = v.clone();
+        compact(&mut v);
+        let data = serde_json::to_vec(&v).map_err(|e| EvidenceError::Json(e.to_string()))?;
         self.w
             .write_to_known_channel(
                 &mcap::records::MessageHeader {
@@ -363,6 +365,38 @@ impl Telemetry {
     pub fn finish(mut self) -> Result<(), EvidenceError> {
         self.w.finish().map_err(|e| mcap_err(&self.path, e))?;
         Ok(())
+    }
+}
+
+/// Keeps 7 significant digits of every number but times and positions on the map
+/// (telemetry is for viewing; the exact values are in the bundle's record): 17-digit
+/// noise does not compress.
+fn compact(v: &mut Value) {
+    const EXACT: [&str; 5] = [
+        "t_s",
+        "latitude",
+        "longitude",
+        "latitude_deg",
+        "longitude_deg",
+    ];
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                if !EXACT.contains(&k.as_str()) {
+                    compact(x);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(compact),
+        Value::Number(n) if n.is_f64() => {
+            if let Some(x) = n.as_f64()
+                && let Ok(y) = format!("{x:.6e}").parse::<f64>()
+                && let Some(m) = serde_json::Number::from_f64(y)
+            {
+                *n = m;
+            }
+        }
+        _ => {}
     }
 }
 
