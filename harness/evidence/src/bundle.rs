@@ -134,7 +134,7 @@ impl Bundle {
         write_manifest(dir, &manifest)?;
         let (tap, rx) = Tap::bounded(QUEUE_DEPTH);
         let done = Arc::new(AtomicBool::new(false));
-        let (d, flag) = (dir.to_path_buf(), done.clone());
+        let (d, flag, t) = (dir.to_path_buf(), done.clone(), tap.clone());
         let flush_every_s = if manifest.clock == "lockstep" {
             10.0
         } else {
@@ -142,7 +142,19 @@ impl Bundle {
         };
         let writer = std::thread::Builder::new()
             .name("bundle-writer".into())
-            .spawn(move || stream::run(rx, &d, db, &flag, flush_every_s))
+            .spawn(move || {
+                // The writer runs only on a core the loop and the avionics leave idle
+                // (SCHED_IDLE; no privilege needed): it never delays a step. In
+                // lockstep a full queue holds the loop, so nothing is lost.
+                let _ = thread_priority::set_thread_priority_and_policy(
+                    thread_priority::thread_native_id(),
+                    thread_priority::ThreadPriority::Min,
+                    thread_priority::ThreadSchedulePolicy::Normal(
+                        thread_priority::NormalThreadSchedulePolicy::Idle,
+                    ),
+                );
+                stream::run(rx, &t, &d, db, &flag, flush_every_s)
+            })
             .map_err(|e| io_err(dir, format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -318,7 +330,7 @@ fn write_json(path: &Path, v: &serde_json::Value) -> Result<(), EvidenceError> {
 
 fn write_gz(path: &Path, b: &[u8]) -> Result<(), EvidenceError> {
     use std::io::Write;
-    let mut g = flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::default());
+    let mut g = flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::fast());
     g.write_all(b).map_err(|e| io_err(path, e))?;
     let out = g.finish().map_err(|e| io_err(path, e))?;
     write_atomic(path, &out)

@@ -11,6 +11,7 @@
 //! `SHA256SUMS` and the signature.
 
 pub mod bundle;
+pub mod export;
 pub mod integrity;
 pub mod manifest;
 pub mod report;

@@ -13,25 +13,50 @@ use std::path::Path;
 
 const TEMPLATE: &str = include_str!("report.html.j2");
 
-/// A plotted quantity: title, unit and how to read it from a snapshot.
+/// A plotted quantity: title, unit, the scenario signal it shows, the scale from the
+/// signal's unit to the plot's, and how to read it from a snapshot.
 type Quantity = (
     &'static str,
     &'static str,
+    &'static str,
+    f64,
     fn(&twin_core::twin::Snapshot) -> f64,
 );
 
 const PLOTS: [Quantity; 8] = [
-    ("Altitude", "km", |s| s.altitude_m * 1e-3),
-    ("Airspeed", "m/s", |s| s.airspeed_m_s),
-    ("Mach", "", |s| s.mach),
-    ("Deceleration", "g", |s| s.load_factor_g),
-    ("Stagnation heat flux", "kW/m^2", |s| {
-        s.heat_flux_w_m2 * 1e-3
+    ("Altitude", "km", "truth.altitude_m", 1e-3, |s| {
+        s.altitude_m * 1e-3
     }),
-    ("Dynamic pressure", "kPa", |s| s.dynamic_pressure_pa * 1e-3),
-    ("Bank angle", "deg", |s| s.bank_deg),
-    ("Bondline temperature", "K", |s| s.bondline_k),
+    ("Airspeed", "m/s", "truth.airspeed_m_s", 1.0, |s| {
+        s.airspeed_m_s
+    }),
+    ("Mach", "", "truth.mach", 1.0, |s| s.mach),
+    ("Deceleration", "g", "truth.load_factor_g", 1.0, |s| {
+        s.load_factor_g
+    }),
+    (
+        "Stagnation heat flux",
+        "kW/m^2",
+        "truth.heat_flux_w_m2",
+        1e-3,
+        |s| s.heat_flux_w_m2 * 1e-3,
+    ),
+    (
+        "Dynamic pressure",
+        "kPa",
+        "truth.dynamic_pressure_pa",
+        1e-3,
+        |s| s.dynamic_pressure_pa * 1e-3,
+    ),
+    ("Bank angle", "deg", "truth.bank_deg", 1.0, |s| s.bank_deg),
+    ("Bondline temperature", "K", "truth.bondline_k", 1.0, |s| {
+        s.bondline_k
+    }),
 ];
+
+/// A judged value on a plot: (time, value, lower bound, upper bound, passed), in the
+/// plot's unit.
+pub type Judgement = (f64, f64, Option<f64>, Option<f64>, bool);
 
 /// Event marks on plots: (time, name), injections and mode changes only (the rest
 /// are in the table).
@@ -56,6 +81,7 @@ pub fn line_svg(
     unit: &str,
     series: &[(String, Vec<(f64, f64)>)],
     marks: &[(f64, String)],
+    judged: &[Judgement],
 ) -> Result<String, EvidenceError> {
     let mut svg = String::new();
     {
@@ -68,9 +94,16 @@ pub fn line_svg(
             f64::INFINITY,
             f64::NEG_INFINITY,
         );
-        for &(x, y) in pts.filter(|(x, y)| x.is_finite() && y.is_finite()) {
-            x0 = x0.min(x);
-            x1 = x1.max(x);
+        let bounds = judged.iter().flat_map(|j| [Some(j.1), j.2, j.3]).flatten();
+        for (x, y) in bounds
+            .map(|b| (f64::NAN, b))
+            .chain(pts.copied())
+            .filter(|(_, y)| y.is_finite())
+        {
+            if x.is_finite() {
+                x0 = x0.min(x);
+                x1 = x1.max(x);
+            }
             y0 = y0.min(y);
             y1 = y1.max(y);
         }
@@ -122,6 +155,27 @@ pub fn line_svg(
                 s.label(name.as_str())
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], c));
             }
+        }
+        // Each judged value: its bounds as short bars around its time, the value as a
+        // dot (red when the check failed).
+        let span = (x1 - x0) * 0.03;
+        for &(t, v, lo, hi, ok) in judged {
+            for b in [lo, hi].into_iter().flatten() {
+                chart
+                    .draw_series(LineSeries::new(
+                        [(t - span, b), (t + span, b)],
+                        RGBColor(90, 90, 90).stroke_width(2),
+                    ))
+                    .map_err(plot_err)?;
+            }
+            let c = if ok {
+                RGBColor(40, 150, 60)
+            } else {
+                RGBColor(210, 30, 30)
+            };
+            chart
+                .draw_series([Circle::new((t, v), 5, c.filled())])
+                .map_err(plot_err)?;
         }
         if series.len() > 1 {
             chart
@@ -230,9 +284,31 @@ pub fn render(
     let (verdict, error) = match outcome {
         Outcome::Judged { record, result } => {
             let mk = marks(record);
-            for (title, unit, f) in PLOTS {
+            for (title, unit, signal, scale, f) in PLOTS {
                 let v: Vec<(f64, f64)> = record.snapshots.iter().map(|s| (s.t_s, f(s))).collect();
-                plots.push(line_svg(title, unit, &[(title.to_string(), v)], &mk)?);
+                // The expectations judged on this signal at one moment.
+                let judged: Vec<Judgement> = result
+                    .expectations
+                    .iter()
+                    .filter_map(|e| {
+                        let m = e.measurement.as_ref()?;
+                        (m.quantity == signal).then_some(())?;
+                        Some((
+                            m.t_s?,
+                            m.value? * scale,
+                            m.min.map(|x| x * scale),
+                            m.max.map(|x| x * scale),
+                            e.passed,
+                        ))
+                    })
+                    .collect();
+                plots.push(line_svg(
+                    title,
+                    unit,
+                    &[(title.to_string(), v)],
+                    &mk,
+                    &judged,
+                )?);
             }
             // Parachute drag areas, one line per canopy.
             let names: Vec<String> = record
@@ -253,7 +329,7 @@ pub fn render(
                         (n.clone(), v)
                     })
                     .collect();
-                plots.push(line_svg("Parachute drag area", "m^2", &series, &mk)?);
+                plots.push(line_svg("Parachute drag area", "m^2", &series, &mk, &[])?);
             }
             events = record
                 .named_events

@@ -83,10 +83,12 @@ pub struct StreamSummary {
     pub last_t_s: f64,
 }
 
+/// A gzip file fed through a buffer: the compressor sees 64 KiB at a time, never a
+/// 13-byte record header.
 struct Gz {
     name: &'static str,
     path: PathBuf,
-    w: GzEncoder<BufWriter<File>>,
+    w: BufWriter<GzEncoder<BufWriter<File>>>,
 }
 
 impl Gz {
@@ -94,7 +96,11 @@ impl Gz {
         let path = dir.join(name);
         let f = File::create(&path).map_err(|e| io_err(&path, e))?;
         // No file name or time in the gzip header: the same run gives the same bytes.
-        let w = flate2::GzBuilder::new().write(BufWriter::new(f), Compression::fast());
+        let w = BufWriter::with_capacity(
+            1 << 16,
+            flate2::GzBuilder::new()
+                .write(BufWriter::with_capacity(1 << 18, f), Compression::fast()),
+        );
         Ok(Self { name, path, w })
     }
     fn write(&mut self, b: &[u8]) -> Result<(), EvidenceError> {
@@ -105,7 +111,8 @@ impl Gz {
     }
     fn finish(self) -> Result<(), EvidenceError> {
         let path = self.path.clone();
-        let mut inner = self.w.finish().map_err(|e| io_err(&path, e))?;
+        let gz = self.w.into_inner().map_err(|e| io_err(&path, e.error()))?;
+        let mut inner = gz.finish().map_err(|e| io_err(&path, e))?;
         inner.flush().map_err(|e| io_err(&path, e))?;
         let _ = self.name;
         Ok(())
@@ -144,32 +151,113 @@ pub fn candump_line(t_s: f64, frame: Option<&CanFrame>, dir: Dir) -> String {
 /// Runs the stream writer until every sender of `rx` is gone, or `done` is raised and
 /// the queue is empty.
 pub fn run(
-    rx: Receiver<TapRecord>,
+    rx: Receiver<Vec<TapRecord>>,
+    tap: &capsule_runner::tap::Tap,
     dir: &Path,
     db: CanDb,
     done: &AtomicBool,
     flush_every_s: f64,
 ) -> Result<StreamSummary, EvidenceError> {
-    let mut can = Gz::create(dir, CAN_LOG)?;
     let mut imu = Gz::create(dir, IMU_LOG)?;
     let mut gnss = Gz::create(dir, GNSS_LOG)?;
     for g in [&mut imu, &mut gnss] {
         g.write(SERIAL_MAGIC)?;
     }
     let nmea_path = dir.join(NMEA);
-    let mut nmea = BufWriter::new(File::create(&nmea_path).map_err(|e| io_err(&nmea_path, e))?);
-    let mut tel = Telemetry::create(&dir.join(TELEMETRY), &db)?;
+    let nmea = BufWriter::new(File::create(&nmea_path).map_err(|e| io_err(&nmea_path, e))?);
+    let mut w = Files {
+        can: Gz::create(dir, CAN_LOG)?,
+        imu,
+        gnss,
+        nmea,
+        nmea_path,
+        tel: Telemetry::create(&dir.join(TELEMETRY), &db)?,
+        serial: [(0u64, 0u64, 0u64, 0u64); 2],
+    };
     let mut sum = StreamSummary::default();
-    let mut serial = [(0u64, 0u64, 0u64, 0u64); 2];
     let mut next_flush_s = flush_every_s;
     let ident = db.by_name("FC_Ident").map(|m| m.id);
     loop {
-        let rec = match rx.recv_timeout(Duration::from_millis(100)) {
+        let mut batch = match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(r) => r,
             Err(RecvTimeoutError::Timeout) if done.load(Ordering::Acquire) => break,
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => break,
         };
+        for rec in batch.drain(..) {
+            one(rec, &mut w, &mut sum, &db, ident)?;
+        }
+        tap.recycle(batch);
+        if sum.last_t_s >= next_flush_s {
+            next_flush_s = (sum.last_t_s / flush_every_s).floor() * flush_every_s + flush_every_s;
+            w.flush()?;
+        }
+    }
+    w.finish(sum)
+}
+
+/// The stream's open files and decoders.
+struct Files {
+    can: Gz,
+    imu: Gz,
+    gnss: Gz,
+    nmea_path: PathBuf,
+    nmea: BufWriter<File>,
+    tel: Telemetry,
+    serial: [(u64, u64, u64, u64); 2],
+}
+
+impl Files {
+    fn flush(&mut self) -> Result<(), EvidenceError> {
+        self.can.flush()?;
+        self.imu.flush()?;
+        self.gnss.flush()?;
+        self.nmea.flush().map_err(|e| io_err(&self.nmea_path, e))?;
+        self.tel.flush()
+    }
+
+    fn finish(self, mut sum: StreamSummary) -> Result<StreamSummary, EvidenceError> {
+        let Files {
+            can,
+            imu,
+            gnss,
+            nmea_path,
+            mut nmea,
+            tel,
+            serial,
+        } = self;
+        can.finish()?;
+        imu.finish()?;
+        gnss.finish()?;
+        nmea.flush().map_err(|e| io_err(&nmea_path, e))?;
+        tel.finish()?;
+        sum.counts.serial = ["imu", "gnss"]
+            .iter()
+            .zip(serial)
+            .map(|(n, c)| (n.to_string(), c.0, c.1, c.2, c.3))
+            .collect();
+        Ok(sum)
+    }
+}
+
+/// Writes one record.
+fn one(
+    rec: TapRecord,
+    f: &mut Files,
+    sum: &mut StreamSummary,
+    db: &CanDb,
+    ident: Option<u32>,
+) -> Result<(), EvidenceError> {
+    let Files {
+        can,
+        imu,
+        gnss,
+        nmea_path,
+        nmea,
+        tel,
+        serial,
+    } = f;
+    {
         sum.counts.records += 1;
         let t_s = match &rec {
             TapRecord::Wire { t_s, .. } | TapRecord::Event { t_s, .. } => *t_s,
@@ -188,7 +276,7 @@ pub fn run(
                         sum.counts.can_error_frames += 1;
                         None
                     }
-                    Packet::Bytes(_) => continue,
+                    Packet::Bytes(_) => return Ok(()),
                 };
                 can.write(candump_line(t_s, frame, d).as_bytes())?;
                 match d {
@@ -222,9 +310,9 @@ pub fn run(
                 packet: Packet::Bytes(b),
             } => {
                 let (g, k) = if link == WireLink::Imu {
-                    (&mut imu, 0)
+                    (imu, 0)
                 } else {
-                    (&mut gnss, 1)
+                    (gnss, 1)
                 };
                 let mut head = Vec::with_capacity(13);
                 head.extend_from_slice(&((t_s * 1e9).round() as i64).to_le_bytes());
@@ -237,7 +325,7 @@ pub fn run(
                     c.0 += 1;
                     c.1 += b.len() as u64;
                     if link == WireLink::Gnss {
-                        nmea.write_all(&b).map_err(|e| io_err(&nmea_path, e))?;
+                        nmea.write_all(&b).map_err(|e| io_err(nmea_path, e))?;
                     }
                 } else {
                     c.2 += 1;
@@ -256,26 +344,8 @@ pub fn run(
             }
         }
         sum.last_t_s = sum.last_t_s.max(t_s);
-        if t_s >= next_flush_s {
-            next_flush_s = (t_s / flush_every_s).floor() * flush_every_s + flush_every_s;
-            can.flush()?;
-            imu.flush()?;
-            gnss.flush()?;
-            nmea.flush().map_err(|e| io_err(&nmea_path, e))?;
-            tel.flush()?;
-        }
     }
-    can.finish()?;
-    imu.finish()?;
-    gnss.finish()?;
-    nmea.flush().map_err(|e| io_err(&nmea_path, e))?;
-    tel.finish()?;
-    sum.counts.serial = ["imu", "gnss"]
-        .iter()
-        .zip(serial)
-        .map(|(n, c)| (n.to_string(), c.0, c.1, c.2, c.3))
-        .collect();
-    Ok(sum)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -21,7 +21,6 @@ use capsule_icd::imu::{ImuDatagram, ImuStreamDecoder};
 use capsule_icd::nmea::{NmeaStreamDecoder, Sentence};
 use capsule_runner::tap::{Dir, WireLink};
 use glam::{DMat3, DQuat};
-use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufWriter;
@@ -89,9 +88,143 @@ const TRUTH_NUMBERS: [&str; 20] = [
     "thrust_fraction_total",
 ];
 
-fn ts(t_s: f64) -> Value {
-    let ns = (t_s.max(0.0) * 1e9).round() as u64;
-    json!({"sec": ns / 1_000_000_000, "nsec": ns % 1_000_000_000})
+/// Messages, serialized as they are (`f32` where single precision is plenty for
+/// viewing: its shortest form is short; times, latitude, longitude and the inertial
+/// position stay `f64`; the exact values are in the bundle's record).
+#[derive(serde::Serialize)]
+struct Time {
+    sec: u64,
+    nsec: u32,
+}
+
+impl Time {
+    fn at(t_s: f64) -> Self {
+        let ns = (t_s.max(0.0) * 1e9).round() as u64;
+        Self {
+            sec: ns / 1_000_000_000,
+            nsec: (ns % 1_000_000_000) as u32,
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Chute {
+    phase: twin_core::parachute::ChutePhase,
+    phase_code: u8,
+    drag_area_m2: f32,
+}
+
+#[derive(serde::Serialize)]
+struct TruthState<'a> {
+    t_s: f64,
+    step: u64,
+    phase: twin_core::twin::TruthPhase,
+    altitude_m: f32,
+    latitude_deg: f64,
+    longitude_deg: f64,
+    airspeed_m_s: f32,
+    inertial_speed_m_s: f32,
+    mach: f32,
+    dynamic_pressure_pa: f32,
+    load_factor_g: f32,
+    heat_flux_w_m2: f32,
+    heat_load_j_m2: f32,
+    heat_shield_surface_k: f32,
+    bondline_k: f32,
+    backshell_k: f32,
+    bank_deg: f32,
+    alpha_deg: f32,
+    mass_kg: f32,
+    propellant_kg: f32,
+    thrust_fraction_total: f32,
+    position_eci_m: [f64; 3],
+    velocity_eci_m_s: [f32; 3],
+    eci_from_body_xyzw: [f32; 4],
+    rate_body_rad_s: [f32; 3],
+    thrusters: Vec<f32>,
+    parachutes: BTreeMap<&'a str, Chute>,
+}
+
+#[derive(serde::Serialize)]
+struct LocationFix {
+    timestamp: Time,
+    frame_id: &'static str,
+    latitude: f64,
+    longitude: f64,
+    altitude: f32,
+    position_covariance: [f32; 9],
+    position_covariance_type: u8,
+}
+
+#[derive(serde::Serialize)]
+struct Xyz {
+    x: f32,
+    y: f32,
+    z: f32,
+}
+
+#[derive(serde::Serialize)]
+struct Quat {
+    x: f32,
+    y: f32,
+    z: f32,
+    w: f32,
+}
+
+#[derive(serde::Serialize)]
+struct FrameTransform {
+    timestamp: Time,
+    parent_frame_id: &'static str,
+    child_frame_id: &'static str,
+    translation: Xyz,
+    rotation: Quat,
+}
+
+#[derive(serde::Serialize)]
+struct Log<'a> {
+    timestamp: Time,
+    level: u8,
+    message: &'a str,
+    name: &'static str,
+    file: &'static str,
+    line: u32,
+}
+
+#[derive(serde::Serialize)]
+struct ImuMsg {
+    t_s: f64,
+    counter: u16,
+    status: u16,
+    time_us: u32,
+    rate_rad_s: [f32; 3],
+    specific_force_m_s2: [f32; 3],
+    temperature_c: f32,
+}
+
+#[derive(serde::Serialize)]
+struct GnssMsg<'a> {
+    t_s: f64,
+    sentence: &'a Sentence,
+}
+
+/// A decoded CAN frame: `t_s`, `from_fc`, then every signal by name.
+struct CanMsg<'a> {
+    t_s: f64,
+    from_fc: bool,
+    signals: &'a [(&'a str, f64)],
+}
+
+impl serde::Serialize for CanMsg<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.signals.len() + 2))?;
+        m.serialize_entry("t_s", &self.t_s)?;
+        m.serialize_entry("from_fc", &self.from_fc)?;
+        for (k, v) in self.signals {
+            m.serialize_entry(k, &(*v as f32))?;
+        }
+        m.end()
+    }
 }
 
 fn log_time(t_s: f64) -> u64 {
@@ -109,13 +242,14 @@ pub struct Telemetry {
     imu: u16,
     gnss: u16,
     can: BTreeMap<u32, u16>,
-    db: CanDb,
+    db: std::sync::Arc<CanDb>,
     seq: u32,
     planet: Planet,
     imu_dec: ImuStreamDecoder,
     nmea_dec: NmeaStreamDecoder,
     imu_out: Vec<ImuDatagram>,
     nmea_out: Vec<Sentence>,
+    buf: Vec<u8>,
 }
 
 impl Telemetry {
@@ -124,10 +258,13 @@ impl Telemetry {
         let f = File::create(path).map_err(|e| io_err(path, e))?;
         let opts = mcap::WriteOptions::new()
             .compression(Some(mcap::Compression::Zstd))
+            // On this thread only: the loop and the avionics keep the other cores.
+            .compression_threads(0)
+            .compression_level(1)
             .profile("")
             .library("capsule-hil");
         let mut w = opts
-            .create(BufWriter::new(f))
+            .create(BufWriter::with_capacity(1 << 18, f))
             .map_err(|e| mcap_err(path, e))?;
         let p = path.to_path_buf();
         let mut chan = |topic: &str, schema: &str, data: String| -> Result<u16, EvidenceError> {
@@ -181,22 +318,27 @@ impl Telemetry {
             imu,
             gnss,
             can: BTreeMap::new(),
-            db: db.clone(),
+            db: std::sync::Arc::new(db.clone()),
             seq: 0,
             planet: Planet::wgs84(),
             imu_dec: ImuStreamDecoder::new(1 << 16),
             nmea_dec: NmeaStreamDecoder::new(),
             imu_out: Vec::new(),
             nmea_out: Vec::new(),
+            buf: Vec::with_capacity(4096),
         })
     }
 
-    fn put(&mut self, channel: u16, t_s: f64, v: &Value) -> Result<(), EvidenceError> {
+    fn put<T: serde::Serialize>(
+        &mut self,
+        channel: u16,
+        t_s: f64,
+        v: &T,
+    ) -> Result<(), EvidenceError> {
         self.seq = self.seq.wrapping_add(1);
         let t = log_time(t_s);
-        let mut v = v.clone();
-        compact(&mut v);
-        let data = serde_json::to_vec(&v).map_err(|e| EvidenceError::Json(e.to_string()))?;
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, v).map_err(|e| EvidenceError::Json(e.to_string()))?;
         self.w
             .write_to_known_channel(
                 &mcap::records::MessageHeader {
@@ -205,51 +347,85 @@ impl Telemetry {
                     log_time: t,
                     publish_time: t,
                 },
-                &data,
+                &self.buf,
             )
             .map_err(|e| mcap_err(&self.path, e))
     }
 
     /// A truth sample: the state, the location and the pose.
     pub fn sample(&mut self, s: &Snapshot) -> Result<(), EvidenceError> {
+        let f3 = |a: [f64; 3]| a.map(|x| x as f32);
         let v = glam::DVec3::from_array(s.velocity_eci_m_s);
-        let parachutes: serde_json::Map<String, Value> = s
-            .parachutes
-            .iter()
-            .map(|(n, ph, area)| {
-                (
-                    n.clone(),
-                    json!({"phase": format!("{ph:?}"), "phase_code": *ph as u8, "drag_area_m2": area}),
-                )
-            })
-            .collect();
-        let state = json!({
-            "t_s": s.t_s, "step": s.step, "phase": format!("{:?}", s.phase),
-            "altitude_m": s.altitude_m, "latitude_deg": s.latitude_deg, "longitude_deg": s.longitude_deg,
-            "airspeed_m_s": s.airspeed_m_s, "inertial_speed_m_s": v.length(), "mach": s.mach,
-            "dynamic_pressure_pa": s.dynamic_pressure_pa, "load_factor_g": s.load_factor_g,
-            "heat_flux_w_m2": s.heat_flux_w_m2, "heat_load_j_m2": s.heat_load_j_m2,
-            "heat_shield_surface_k": s.heat_shield_surface_k, "bondline_k": s.bondline_k,
-            "backshell_k": s.backshell_k, "bank_deg": s.bank_deg, "alpha_deg": s.alpha_deg,
-            "mass_kg": s.mass_kg, "propellant_kg": s.tanks_kg.iter().sum::<f64>(),
-            "thrust_fraction_total": s.thrusters.iter().sum::<f64>(),
-            "position_eci_m": s.position_eci_m, "velocity_eci_m_s": s.velocity_eci_m_s,
-            "eci_from_body_xyzw": s.eci_from_body_xyzw, "rate_body_rad_s": s.rate_body_rad_s,
-            "thrusters": s.thrusters, "parachutes": parachutes,
-        });
+        let state = TruthState {
+            t_s: s.t_s,
+            step: s.step,
+            phase: s.phase,
+            altitude_m: s.altitude_m as f32,
+            latitude_deg: s.latitude_deg,
+            longitude_deg: s.longitude_deg,
+            airspeed_m_s: s.airspeed_m_s as f32,
+            inertial_speed_m_s: v.length() as f32,
+            mach: s.mach as f32,
+            dynamic_pressure_pa: s.dynamic_pressure_pa as f32,
+            load_factor_g: s.load_factor_g as f32,
+            heat_flux_w_m2: s.heat_flux_w_m2 as f32,
+            heat_load_j_m2: s.heat_load_j_m2 as f32,
+            heat_shield_surface_k: s.heat_shield_surface_k as f32,
+            bondline_k: s.bondline_k as f32,
+            backshell_k: s.backshell_k as f32,
+            bank_deg: s.bank_deg as f32,
+            alpha_deg: s.alpha_deg as f32,
+            mass_kg: s.mass_kg as f32,
+            propellant_kg: s.tanks_kg.iter().sum::<f64>() as f32,
+            thrust_fraction_total: s.thrusters.iter().sum::<f64>() as f32,
+            position_eci_m: s.position_eci_m,
+            velocity_eci_m_s: f3(s.velocity_eci_m_s),
+            eci_from_body_xyzw: s.eci_from_body_xyzw.map(|x| x as f32),
+            rate_body_rad_s: f3(s.rate_body_rad_s),
+            thrusters: s.thrusters.iter().map(|x| *x as f32).collect(),
+            parachutes: s
+                .parachutes
+                .iter()
+                .map(|(n, ph, area)| {
+                    (
+                        n.as_str(),
+                        Chute {
+                            phase: *ph,
+                            phase_code: *ph as u8,
+                            drag_area_m2: *area as f32,
+                        },
+                    )
+                })
+                .collect(),
+        };
         self.put(self.truth, s.t_s, &state)?;
-        let loc = json!({
-            "timestamp": ts(s.t_s), "frame_id": "wgs84",
-            "latitude": s.latitude_deg, "longitude": s.longitude_deg, "altitude": s.altitude_m,
-            "position_covariance": ([0.0f64; 9]).to_vec(), "position_covariance_type": 0,
-        });
+        let loc = LocationFix {
+            timestamp: Time::at(s.t_s),
+            frame_id: "wgs84",
+            latitude: s.latitude_deg,
+            longitude: s.longitude_deg,
+            altitude: s.altitude_m as f32,
+            position_covariance: [0.0; 9],
+            position_covariance_type: 0,
+        };
         self.put(self.location, s.t_s, &loc)?;
         let q = enu_from_body(&self.planet, s);
-        let pose = json!({
-            "timestamp": ts(s.t_s), "parent_frame_id": "enu", "child_frame_id": "capsule",
-            "translation": {"x": 0.0, "y": 0.0, "z": 0.0},
-            "rotation": {"x": q.x, "y": q.y, "z": q.z, "w": q.w},
-        });
+        let pose = FrameTransform {
+            timestamp: Time::at(s.t_s),
+            parent_frame_id: "enu",
+            child_frame_id: "capsule",
+            translation: Xyz {
+                x: 0.0,
+                y: 0.0,
+                z: 0.0,
+            },
+            rotation: Quat {
+                x: q.x as f32,
+                y: q.y as f32,
+                z: q.z as f32,
+                w: q.w as f32,
+            },
+        };
         self.put(self.pose, s.t_s, &pose)
     }
 
@@ -261,10 +437,14 @@ impl Telemetry {
             } else {
                 2
             };
-        let v = json!({
-            "timestamp": ts(t_s), "level": level, "message": name,
-            "name": "hil", "file": "", "line": 0,
-        });
+        let v = Log {
+            timestamp: Time::at(t_s),
+            level,
+            message: name,
+            name: "hil",
+            file: "",
+            line: 0,
+        };
         self.put(self.events, t_s, &v)
     }
 
@@ -278,18 +458,13 @@ impl Telemetry {
     ) -> Result<(), EvidenceError> {
         // Simulation-only traffic (SIM_Tick, SIM_Ack, ...) is in the CAN log; it says
         // nothing about the flight.
-        let Some(m) = self.db.by_id(f.id).filter(|m| !m.simulation_only) else {
+        let db = self.db.clone();
+        let Some(m) = db.by_id(f.id).filter(|m| !m.simulation_only) else {
             return Ok(());
         };
         let Ok(vals) = m.decode(f) else {
             return Ok(());
         };
-        let mut obj = serde_json::Map::new();
-        obj.insert("t_s".into(), json!(t_s));
-        obj.insert("from_fc".into(), json!(from_fc));
-        for (k, x) in vals {
-            obj.insert(k.to_string(), json!(x));
-        }
         let channel = match self.can.get(&f.id) {
             Some(c) => *c,
             None => {
@@ -312,7 +487,15 @@ impl Telemetry {
                 c
             }
         };
-        self.put(channel, t_s, &Value::Object(obj))
+        self.put(
+            channel,
+            t_s,
+            &CanMsg {
+                t_s,
+                from_fc,
+                signals: &vals,
+            },
+        )
     }
 
     /// Serial bytes sent to the avionics, decoded.
@@ -331,11 +514,15 @@ impl Telemetry {
                 self.imu_dec.push(b, &mut self.imu_out);
                 let out = std::mem::take(&mut self.imu_out);
                 for g in out.iter().filter(|g| g.counter % IMU_DECIMATION == 0) {
-                    let v = json!({
-                        "t_s": t_s, "counter": g.counter, "status": g.status, "time_us": g.time_us,
-                        "rate_rad_s": g.rate_rad_s, "specific_force_m_s2": g.specific_force_m_s2,
-                        "temperature_c": g.temperature_c,
-                    });
+                    let v = ImuMsg {
+                        t_s,
+                        counter: g.counter,
+                        status: g.status,
+                        time_us: g.time_us,
+                        rate_rad_s: g.rate_rad_s.map(|x| x as f32),
+                        specific_force_m_s2: g.specific_force_m_s2.map(|x| x as f32),
+                        temperature_c: g.temperature_c as f32,
+                    };
                     self.put(self.imu, t_s, &v)?;
                 }
                 self.imu_out = out;
@@ -345,7 +532,7 @@ impl Telemetry {
                 self.nmea_dec.push(b, &mut self.nmea_out);
                 let out = std::mem::take(&mut self.nmea_out);
                 for s in &out {
-                    let v = json!({"t_s": t_s, "sentence": s});
+                    let v = GnssMsg { t_s, sentence: s };
                     self.put(self.gnss, t_s, &v)?;
                 }
                 self.nmea_out = out;
@@ -365,38 +552,6 @@ impl Telemetry {
     pub fn finish(mut self) -> Result<(), EvidenceError> {
         self.w.finish().map_err(|e| mcap_err(&self.path, e))?;
         Ok(())
-    }
-}
-
-/// Keeps 7 significant digits of every number but times and positions on the map
-/// (telemetry is for viewing; the exact values are in the bundle's record): 17-digit
-/// noise does not compress.
-fn compact(v: &mut Value) {
-    const EXACT: [&str; 5] = [
-        "t_s",
-        "latitude",
-        "longitude",
-        "latitude_deg",
-        "longitude_deg",
-    ];
-    match v {
-        Value::Object(m) => {
-            for (k, x) in m.iter_mut() {
-                if !EXACT.contains(&k.as_str()) {
-                    compact(x);
-                }
-            }
-        }
-        Value::Array(a) => a.iter_mut().for_each(compact),
-        Value::Number(n) if n.is_f64() => {
-            if let Some(x) = n.as_f64()
-                && let Ok(y) = format!("{x:.6e}").parse::<f64>()
-                && let Some(m) = serde_json::Number::from_f64(y)
-            {
-                *n = m;
-            }
-        }
-        _ => {}
     }
 }
 

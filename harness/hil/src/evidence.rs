@@ -128,3 +128,83 @@ pub fn keygen(key: &Path, comment: &str) -> Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// What `hil export` writes.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// The CAN log as Vector ASC (CANalyzer, CANoe, SavvyCAN).
+    Asc,
+    /// A telemetry topic as CSV (spreadsheets).
+    Csv,
+}
+
+/// `hil export` options.
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// What to write.
+    #[arg(value_enum)]
+    pub format: ExportFormat,
+    /// The run bundle.
+    pub dir: std::path::PathBuf,
+    /// CSV: the telemetry topic.
+    #[arg(long, default_value = "/truth/state")]
+    pub topic: String,
+    /// Write here instead of standard output (atomically; never a file of the bundle).
+    #[arg(short, long)]
+    pub output: Option<std::path::PathBuf>,
+}
+
+/// `hil export`.
+pub fn export(a: &ExportArgs) -> Result<ExitCode> {
+    let mut buf: Vec<u8> = Vec::new();
+    let n = match a.format {
+        ExportFormat::Asc => {
+            let t = capsule_files::read_text(&a.dir.join("manifest.json"), "manifest")?;
+            let m: capsule_evidence::manifest::Manifest = serde_json::from_str(&t)
+                .map_err(|e| anyhow::anyhow!("{}: not a manifest: {e}", a.dir.display()))?;
+            capsule_evidence::export::asc(&a.dir, &asc_date(&m.started_utc), &mut buf)?
+        }
+        ExportFormat::Csv => capsule_evidence::export::csv(&a.dir, &a.topic, &mut buf)?,
+    };
+    match &a.output {
+        Some(p) => {
+            if p.parent().is_some_and(|d| {
+                std::fs::canonicalize(d).ok() == std::fs::canonicalize(&a.dir).ok()
+            }) {
+                anyhow::bail!(
+                    "--output {}: not inside the bundle (it would change it)",
+                    p.display()
+                );
+            }
+            capsule_evidence::write_atomic(p, &buf)?;
+            eprintln!("wrote {} ({n} records)", p.display());
+        }
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(&buf)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// ASC's header date (`Wed Dec 02 01:13:15.250 2026`) from an RFC 3339 time.
+fn asc_date(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| t.format("%a %b %d %H:%M:%S%.3f %Y").to_string())
+        .unwrap_or_else(|_| "Thu Jan 01 00:00:00.000 1970".into())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn asc_dates_are_civil_dates() {
+        assert_eq!(
+            super::asc_date("2026-12-02T01:13:15.250Z"),
+            "Wed Dec 02 01:13:15.250 2026"
+        );
+        assert_eq!(
+            super::asc_date("2000-02-29T00:00:00Z"),
+            "Tue Feb 29 00:00:00.000 2000"
+        );
+    }
+}

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Format version of the `--json` results.
-const JSON_FORMAT_VERSION: u32 = 2;
+const JSON_FORMAT_VERSION: u32 = 3;
 
 #[derive(Parser)]
 #[command(
@@ -78,6 +78,8 @@ enum Command {
     /// Traceability over many bundles: requirement x scenario x verdict, as HTML,
     /// CSV and JSON.
     Report(hil::traceability::ReportArgs),
+    /// Export from a bundle: the CAN log as Vector ASC, or a telemetry topic as CSV.
+    Export(hil::evidence::ExportArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -139,6 +141,7 @@ fn main() -> ExitCode {
         Command::Keygen { key, comment } => hil::evidence::keygen(&key, &comment),
         Command::Replay(a) => hil::replay::run(&a),
         Command::Report(a) => hil::traceability::run(&a),
+        Command::Export(a) => hil::evidence::export(&a),
     };
     match r {
         Ok(code) => code,
@@ -407,9 +410,11 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
         fc_output_dir: None,
     };
     let mut results: Vec<(PathBuf, Outcome)> = Vec::new();
+    let mut durations: Vec<Duration> = Vec::new();
     let mut worst = 0u8;
     for (n, l) in loaded.iter().enumerate() {
         if stop.is_requested() {
+            durations.push(Duration::ZERO);
             results.push((l.path.clone(), Outcome::Skipped));
             continue;
         }
@@ -531,6 +536,7 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
             }
         }
         drop(record);
+        durations.push(start.elapsed());
         results.push((l.path.clone(), outcome));
     }
     let interrupted = stop.is_requested();
@@ -547,7 +553,7 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
             });
             to_pretty(&doc).into_bytes()
         } else {
-            junit_xml(&results)?.into_bytes()
+            junit_xml(&results, &durations)?.into_bytes()
         };
         if let Err(e) = o.write(&bytes) {
             eprintln!("error: {e:#}");
@@ -612,19 +618,30 @@ fn cmd_devices() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// JUnit XML (quick-junit): one suite per scenario, one test case per expectation
-/// (its requirement as a property), a run that ended in error or was stopped as an
+/// JUnit XML (quick-junit) valid against the Jenkins xUnit plugin's JUnit schema
+/// (`fixtures/junit/junit-10.xsd`): one suite per scenario with its run's duration,
+/// one test case per expectation (its requirement in the name, in the `group`
+/// attribute and as a suite property `requirement.<expectation>`; that schema allows
+/// no properties inside a test case), a run that ended in error or was stopped as an
 /// `error` test case, unjudged expectations and scenarios not run as skipped.
-fn junit_xml(results: &[(PathBuf, Outcome)]) -> Result<String> {
+fn junit_xml(results: &[(PathBuf, Outcome)], durations: &[Duration]) -> Result<String> {
     use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
     let mut report = Report::new("hil");
-    for (path, o) in results {
+    for (k, (path, o)) in results.iter().enumerate() {
         let file = path.display().to_string();
+        let took = durations.get(k).copied().unwrap_or_default();
         match o {
             Outcome::Judged(r) => {
                 let mut suite = TestSuite::new(r.id.as_str());
+                suite.set_time(took);
                 suite.add_property(Property::new("file", file.as_str()));
                 suite.add_property(Property::new("clock", r.clock.as_str()));
+                for e in &r.expectations {
+                    suite.add_property(Property::new(
+                        format!("requirement.{}", e.id),
+                        e.requirement.as_str(),
+                    ));
+                }
                 if r.incomplete {
                     let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
                     st.set_message(format!("incomplete: stopped at t = {:.1} s", r.t_end_s));
@@ -653,13 +670,15 @@ fn junit_xml(results: &[(PathBuf, Outcome)]) -> Result<String> {
                     };
                     let mut c = TestCase::new(format!("{} [{}]", e.id, e.requirement), st);
                     c.set_classname(r.id.as_str());
-                    c.add_property(Property::new("requirement", e.requirement.as_str()));
+                    c.extra
+                        .insert("group".into(), e.requirement.as_str().into());
                     suite.add_test_case(c);
                 }
                 report.add_test_suite(suite);
             }
             Outcome::Error(e) => {
                 let mut suite = TestSuite::new(file.as_str());
+                suite.set_time(took);
                 let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
                 st.set_message(e.message.as_str());
                 let mut c = TestCase::new("run", st);
@@ -678,5 +697,8 @@ fn junit_xml(results: &[(PathBuf, Outcome)]) -> Result<String> {
             }
         }
     }
-    report.to_string().map_err(|e| anyhow!("JUnit: {e}"))
+    let xml = report.to_string().map_err(|e| anyhow!("JUnit: {e}"))?;
+    // quick-junit always writes a `disabled` count, which the schema does not allow.
+    let re = regex_lite::Regex::new(r#" disabled="[0-9]+""#).map_err(|e| anyhow!("{e}"))?;
+    Ok(re.replace_all(&xml, "").into_owned())
 }

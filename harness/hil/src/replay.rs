@@ -17,7 +17,7 @@ use std::process::ExitCode;
 /// `hil replay` options.
 #[derive(clap::Args)]
 pub struct ReplayArgs {
-    /// Run bundles (directories written by `hil run`).
+    /// Run bundles (directories written by `hil run`), or directories of them.
     #[arg(required = true)]
     pub dirs: Vec<PathBuf>,
     /// Also feed the recorded flight-computer frames, at their recorded bus times, to a
@@ -42,7 +42,7 @@ pub struct Replayed {
 /// when one cannot be read.
 pub fn run(a: &ReplayArgs) -> Result<ExitCode> {
     let mut worst = 0u8;
-    for d in &a.dirs {
+    for d in &crate::traceability::bundles(&a.dirs)? {
         match replay(d, a.reinject) {
             Err(e) => {
                 println!("UNREADABLE {}: {e:#}", d.display());

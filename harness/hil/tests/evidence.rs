@@ -123,6 +123,36 @@ fn mcap_topics(
     (counts, schemas)
 }
 
+/// The report's words: no plots, no manifest, no tags; times, host and commit
+/// redacted.
+fn report_text(html: &str) -> String {
+    let cut = |s: &str, re: &str, with: &str| {
+        regex_lite::Regex::new(re)
+            .expect("regex")
+            .replace_all(s, with)
+            .into_owned()
+    };
+    let s = cut(html, r"(?s)<svg.*?</svg>", "[plot]");
+    let s = cut(&s, r"(?s)<pre>.*?</pre>", "[manifest]");
+    let s = cut(&s, r"(?s)<style>.*?</style>", "");
+    let s = cut(&s, r"<[^>]+>", " ");
+    let s = cut(
+        &s,
+        r"(?s)Run \S+ to \S+ on .*? kernel [^)]*\)\.",
+        "Run [times] on [host].",
+    );
+    let s = cut(&s, r"Harness \S+ \([^)]*\)", "Harness [version] ([commit])");
+    let s = cut(&s, r"[ \t]+", " ");
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A way of tampering with a bundle copy.
+type Tamper = Box<dyn Fn(&Path)>;
+
 fn link(m: &Value, name: &str) -> Value {
     m["links"]["links"]
         .as_array()
@@ -144,6 +174,7 @@ fn a_run_bundle_reads_back_with_standard_tools_verifies_replays_and_repeats() {
             .status
             .success()
     );
+    let (junit, results) = (d.path().join("junit.xml"), d.path().join("results.json"));
     let r1 = hil(&[
         "run",
         scn.to_str().expect("utf8"),
@@ -151,9 +182,29 @@ fn a_run_bundle_reads_back_with_standard_tools_verifies_replays_and_repeats() {
         out1.to_str().expect("utf8"),
         "--seed",
         "7",
+        "--junit",
+        junit.to_str().expect("utf8"),
+        "--json",
+        results.to_str().expect("utf8"),
     ]);
     assert!(r1.status.code().is_some_and(|c| c <= 1), "{}", text(&r1));
     let b = bundle_in(&out1);
+    // The JUnit file validates against the Jenkins xUnit plugin's JUnit schema.
+    let has_xmllint = Command::new("xmllint").arg("--version").output().is_ok();
+    if peer("xmllint", has_xmllint) {
+        let o = Command::new("xmllint")
+            .args(["--noout", "--schema"])
+            .arg(root().join("fixtures/junit/junit-10.xsd"))
+            .arg(&junit)
+            .output()
+            .expect("xmllint");
+        assert!(o.status.success(), "{}", text(&o));
+        let xml = std::fs::read_to_string(&junit).expect("junit");
+        assert!(
+            xml.contains("group=\"REQ-") && xml.contains(" time=\""),
+            "{xml}"
+        );
+    }
 
     // Manifest: complete, inputs hashed, identification from the bus, counters.
     let m = json(&b.join("manifest.json"));
@@ -183,6 +234,32 @@ fn a_run_bundle_reads_back_with_standard_tools_verifies_replays_and_repeats() {
             .is_empty()
     );
     assert!(b.join("report.html").is_file() && b.join("verdicts.json").is_file());
+
+    // The manifest and the --json results validate against their published schemas.
+    let has_jsonschema = Command::new("python3")
+        .args(["-c", "import jsonschema"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if peer("python jsonschema", has_jsonschema) {
+        for (doc, schema) in [
+            (
+                b.join("manifest.json"),
+                root().join("harness/evidence/manifest.schema.json"),
+            ),
+            (
+                results.clone(),
+                root().join("harness/hil/results.schema.json"),
+            ),
+        ] {
+            let o = Command::new("python3")
+                .args(["-c", "import json,sys,jsonschema\njsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))"])
+                .arg(&doc)
+                .arg(&schema)
+                .output()
+                .expect("python");
+            assert!(o.status.success(), "{}: {}", doc.display(), text(&o));
+        }
+    }
 
     // sha256sum -c: no tool of ours.
     let s = Command::new("sha256sum")
@@ -274,6 +351,52 @@ fn a_run_bundle_reads_back_with_standard_tools_verifies_replays_and_repeats() {
             .is_some_and(|n| *n as f64 >= 49.0 * t_end),
         "{counts:?}"
     );
+
+    // The report's text and the verdicts' data, as snapshots (volatile parts redacted:
+    // times, host, commit, plots, the manifest).
+    insta::assert_json_snapshot!("verdicts", json(&b.join("verdicts.json")));
+    insta::assert_snapshot!(
+        "report_text",
+        report_text(&std::fs::read_to_string(b.join("report.html")).expect("report"))
+    );
+
+    // Exports: Vector ASC read back by python-can's ASC reader (every frame), and the
+    // truth telemetry as CSV (one row per message).
+    let asc = d.path().join("can.asc");
+    let e = hil(&[
+        "export",
+        "asc",
+        b.to_str().expect("utf8"),
+        "-o",
+        asc.to_str().expect("utf8"),
+    ]);
+    assert!(e.status.success(), "{}", text(&e));
+    if peer("python-can", has_can) {
+        let o = Command::new("python3")
+            .args(["-c", py, asc.to_str().expect("utf8")])
+            .output()
+            .expect("python");
+        assert!(o.status.success(), "{}", text(&o));
+        let n: Value = serde_json::from_slice(&o.stdout).expect("counts");
+        assert_eq!(n["tx"], can["tx_packets"], "ASC frames sent: {n}");
+        assert_eq!(n["rx"], can["rx_packets"], "ASC frames received: {n}");
+    }
+    let csv = d.path().join("truth.csv");
+    let e = hil(&[
+        "export",
+        "csv",
+        b.to_str().expect("utf8"),
+        "-o",
+        csv.to_str().expect("utf8"),
+    ]);
+    assert!(e.status.success(), "{}", text(&e));
+    let csv = std::fs::read_to_string(&csv).expect("csv");
+    let header = csv.lines().next().expect("header");
+    assert!(
+        header.starts_with("log_time_s,") && header.contains("altitude_m"),
+        "{header}"
+    );
+    assert_eq!(csv.lines().count() - 1, counts["/truth/state"]);
 
     // Replay reproduces the verdicts; re-injection reproduces the trajectory.
     let rp = hil(&["replay", "--reinject", b.to_str().expect("utf8")]);
@@ -371,7 +494,7 @@ fn a_run_bundle_reads_back_with_standard_tools_verifies_replays_and_repeats() {
         v[k] ^= 0x01;
         std::fs::write(p, v).expect("write");
     };
-    let cases: Vec<(&str, Box<dyn Fn(&Path)>, &str)> = vec![
+    let cases: Vec<(&str, Tamper, &str)> = vec![
         (
             "t-can",
             Box::new(move |c: &Path| flip(&c.join("can.log.gz"), 5000)),
@@ -479,5 +602,61 @@ fn kill_9_leaves_a_readable_bundle_marked_incomplete() {
     assert!(
         counts.get("/truth/state").is_some_and(|n| *n > 100),
         "{counts:?}"
+    );
+}
+
+#[test]
+fn a_failing_runs_report_shows_the_plots_the_timeline_and_the_failed_bound() {
+    let d = test_dir("report");
+    let out = d.path().join("runs");
+    let r = hil(&[
+        "run",
+        "scenarios/nominal-entry.toml",
+        "--defect",
+        "late-drogue",
+        "--out",
+        out.to_str().expect("utf8"),
+    ]);
+    assert_eq!(r.status.code(), Some(1), "{}", text(&r));
+    let b = bundle_in(&out);
+    let html = std::fs::read_to_string(b.join("report.html")).expect("report");
+    // Self-contained: no script, no external resource.
+    for bad in ["<script", "src=", "href=\"http", "url(http", "@import"] {
+        assert!(!html.contains(bad), "report refers outside itself: {bad}");
+    }
+    assert!(html.matches("<svg").count() >= 9, "plots and the timeline");
+    assert!(html.contains("Timed expectations: window and measured time"));
+    // The failed expectation with its measured value and its bound, and the verdict.
+    let row = html
+        .lines()
+        .find(|l| l.contains("<tr class=\"fail\"><td>drogue-subsonic</td>"))
+        .expect("the failed expectation's row");
+    assert!(
+        row.contains("REQ-SEQ-010")
+            && row.contains(">fail</td>")
+            && row.contains("<td>13000.0000</td>"),
+        "{row}"
+    );
+    assert!(html.contains("<span class=\"FAIL\">FAIL</span>"));
+    // The failed value is drawn red on its plot (plotters writes the fill colour).
+    assert!(html.contains("#D21E1E"), "a red dot for the failed value");
+    let v = json(&b.join("verdicts.json"));
+    let e = v["expectations"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|e| e["id"] == "drogue-subsonic")
+        .expect("drogue-subsonic")
+        .clone();
+    assert_eq!(e["verdict"], "fail");
+    // The number is the check that failed: outside its bounds.
+    let m = &e["measurement"];
+    let value = m["value"].as_f64().expect("value");
+    let below = m["min"].as_f64().is_some_and(|lo| value < lo);
+    let above = m["max"].as_f64().is_some_and(|hi| value > hi);
+    assert!(below || above, "{e}");
+    assert!(
+        m["quantity"] == "truth.mach" || m["quantity"] == "truth.altitude_m",
+        "{e}"
     );
 }

@@ -133,6 +133,22 @@ fn stop_with(signals: &[To], own_group: bool) {
         xml.contains("<testsuites") && xml.contains("<skipped"),
         "{xml}"
     );
+    // The stopped run's evidence bundle is finished, intact, and says incomplete.
+    let bundles: Vec<_> = std::fs::read_dir(&out)
+        .expect("runs")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    assert_eq!(bundles.len(), 1, "{bundles:?}");
+    let m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(bundles[0].join("manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    assert_eq!(m["status"], "incomplete", "{m}");
+    let v = std::process::Command::new(env!("CARGO_BIN_EXE_hil"))
+        .args(["verify", bundles[0].to_str().expect("utf8")])
+        .output()
+        .expect("verify");
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
     for p in fcs {
         assert!(
             !alive(p),

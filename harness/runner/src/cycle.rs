@@ -11,7 +11,7 @@ use crate::devices::{Devices, Outputs};
 use crate::inject::{BusFaults, Injector};
 use crate::record::{EndReason, FrameRecord, MODE_NAMES, Peaks, RunRecord, TimingReport};
 use crate::session::{RunConfig, RunError};
-use crate::tap::{Dir, Tap, TapRecord, WireLink};
+use crate::tap::{Dir, TapRecord, TapWriter, WireLink};
 use capsule_icd::can::{CanDb, CanFrame, MessageDef};
 use capsule_links::Packet;
 use capsule_links::fault::Direction;
@@ -50,8 +50,8 @@ pub(crate) struct LoopCore {
     imu_total: u64,
     gnss_total: u64,
     motor_index: Option<usize>,
-    /// The record stream, and whether sends wait for room (lockstep).
-    tap: Option<(Tap, bool)>,
+    /// The record stream (batched; sends wait for room in lockstep).
+    tap: Option<TapWriter>,
     next_sample_s: f64,
     named_tapped: usize,
 }
@@ -66,15 +66,15 @@ impl LoopCore {
         if cfg.separation.is_some() {
             devices.start_mated();
         }
-        let tap = cfg
+        let mut tap = cfg
             .tap
-            .clone()
-            .map(|t| (t, matches!(cfg.clock, crate::session::Clock::Lockstep)));
-        if let Some((t, wait)) = &tap {
-            t.send(TapRecord::Sample(Box::new(twin.snapshot())), *wait);
+            .as_ref()
+            .map(|t| t.writer(matches!(cfg.clock, crate::session::Clock::Lockstep)));
+        if let Some(w) = &mut tap {
+            w.push(TapRecord::Sample(Box::new(twin.snapshot())), twin.time_s());
         }
         Self {
-            next_sample_s: twin.time_s() + tap.as_ref().map_or(0.0, |t| t.0.sample_every_s),
+            next_sample_s: twin.time_s() + tap.as_ref().map_or(0.0, |t| t.sample_every_s()),
             tap,
             named_tapped: 0,
             snapshots: vec![twin.snapshot()],
@@ -112,21 +112,22 @@ impl LoopCore {
 
     /// Puts a packet that crossed link number `link` at bus time `t_s` on the record
     /// stream.
-    pub fn tap_wire(&self, link: u8, dir: Dir, packet: &Packet, t_s: f64) {
-        if let Some((tap, wait)) = &self.tap {
+    pub fn tap_wire(&mut self, link: u8, dir: Dir, packet: &Packet, t_s: f64) {
+        if let Some(w) = &mut self.tap {
             let link = match link {
                 LINK_IMU => WireLink::Imu,
                 LINK_GNSS => WireLink::Gnss,
                 _ => WireLink::Can,
             };
-            tap.send(
+            let packet = packet.clone();
+            w.push(
                 TapRecord::Wire {
                     t_s,
                     link,
                     dir,
-                    packet: packet.clone(),
+                    packet,
                 },
-                *wait,
+                t_s,
             );
         }
     }
@@ -238,11 +239,11 @@ impl LoopCore {
                 self.snapshots.push(twin.snapshot());
                 self.next_snapshot_s += self.cfg.snapshot_every_s;
             }
-            if let Some((tap, wait)) = &self.tap
+            if let Some(w) = &mut self.tap
                 && twin.time_s() + 1e-9 >= self.next_sample_s
             {
-                tap.send(TapRecord::Sample(Box::new(twin.snapshot())), *wait);
-                self.next_sample_s += tap.sample_every_s;
+                w.push(TapRecord::Sample(Box::new(twin.snapshot())), twin.time_s());
+                self.next_sample_s += w.sample_every_s();
             }
         }
         Ok(())
@@ -414,15 +415,15 @@ impl LoopCore {
         for (ti, id, started) in &self.injector.log[before..] {
             if *started {
                 self.named.push((*ti, format!("inject:{id}")));
-            } else if let Some((tap, wait)) = &self.tap {
+            } else if let Some(w) = &mut self.tap {
                 let name = format!("inject_end:{id}");
-                tap.send(TapRecord::Event { t_s: *ti, name }, *wait);
+                w.push(TapRecord::Event { t_s: *ti, name }, *ti);
             }
         }
-        if let Some((tap, wait)) = &self.tap {
+        if let Some(w) = &mut self.tap {
             for (t_s, name) in &self.named[self.named_tapped..] {
                 let (t_s, name) = (*t_s, name.clone());
-                tap.send(TapRecord::Event { t_s, name }, *wait);
+                w.push(TapRecord::Event { t_s, name }, t_s);
             }
         }
         self.named_tapped = self.named.len();

@@ -21,7 +21,7 @@
 use crate::cycle::{LINK_CAN, LINK_GNSS, LINK_IMU, LoopCore};
 use crate::devices::Outputs;
 use crate::lockstep::bus_capacity;
-use crate::record::{DurationHistogram, EndReason, TimingBudget, TimingReport};
+use crate::record::{DurationHistogram, EndReason, MAX_OVERRUN_TIMES, TimingBudget, TimingReport};
 use crate::session::{BITRATE_BPS, RunError, Wiring};
 use crate::tap::Dir;
 use capsule_links::clock::now_ns;
@@ -81,7 +81,17 @@ fn run_loop(core: &mut LoopCore, w: &mut Wiring, budget: TimingBudget) -> Outcom
     // Timing in fixed-size histograms: memory does not depend on the run's length.
     let mut lateness = DurationHistogram::new();
     let mut command_latency = DurationHistogram::new();
-    let mut pending: Vec<u64> = Vec::with_capacity(256);
+    let mut pending: Vec<(u64, usize)> = Vec::with_capacity(256);
+    // Latency per command message, histograms made before the loop starts.
+    let commands: Vec<(u32, String)> = core
+        .db()
+        .messages()
+        .filter(|m| m.transmitter == "FC" && m.name.ends_with("_Command"))
+        .map(|m| (m.id, m.name.clone()))
+        .collect();
+    let mut by_command: Vec<DurationHistogram> =
+        commands.iter().map(|_| DurationHistogram::new()).collect();
+    let mut overrun_times_s: Vec<f64> = Vec::with_capacity(MAX_OVERRUN_TIMES);
     let flood_limit = (bus_capacity(FLOOD_WINDOW_S, BITRATE_BPS) as f64 * FLOOD_SHARE) as u64;
     let flood_window_ns = (FLOOD_WINDOW_S * 1e9) as u64;
     let (mut window_start_ns, mut window_frames) = (t0_ns, 0u64);
@@ -97,6 +107,9 @@ fn run_loop(core: &mut LoopCore, w: &mut Wiring, budget: TimingBudget) -> Outcom
         lateness.record(late);
         if late > dt_ns {
             overruns += 1;
+            if overrun_times_s.len() < MAX_OVERRUN_TIMES {
+                overrun_times_s.push(core.twin.time_s());
+            }
         }
         if k.is_multiple_of(10)
             && let Some(p) = w.fc.as_mut()
@@ -117,7 +130,11 @@ fn run_loop(core: &mut LoopCore, w: &mut Wiring, budget: TimingBudget) -> Outcom
                 && core.on_fc_frame(f, wire_time(rx.t_ns)).1
                 && pending.len() < pending.capacity()
             {
-                pending.push(rx.t_ns);
+                let k = commands
+                    .iter()
+                    .position(|(id, _)| *id == f.id)
+                    .unwrap_or(usize::MAX);
+                pending.push((rx.t_ns, k));
             }
         }
         if !attached && last_fc_ns > t0_ns {
@@ -150,8 +167,12 @@ fn run_loop(core: &mut LoopCore, w: &mut Wiring, budget: TimingBudget) -> Outcom
             }
         }
         let act_ns = now_ns();
-        for t in pending.drain(..) {
-            command_latency.record(act_ns.saturating_sub(t));
+        for (t, k) in pending.drain(..) {
+            let d = act_ns.saturating_sub(t);
+            command_latency.record(d);
+            if let Some(h) = by_command.get_mut(k) {
+                h.record(d);
+            }
         }
         let mut out = Outputs::default();
         core.step(1, &mut out)?;
@@ -182,12 +203,20 @@ fn run_loop(core: &mut LoopCore, w: &mut Wiring, budget: TimingBudget) -> Outcom
             });
         }
     };
-    let report = TimingReport::new(
+    let mut report = TimingReport::new(
         dt_s * 1e6,
         lateness.percentiles(),
         overruns,
         command_latency.percentiles(),
         budget,
     );
+    report.lateness_bins = lateness.log_bins();
+    report.overrun_times_s = overrun_times_s;
+    report.command_latency_by_message = commands
+        .into_iter()
+        .zip(&by_command)
+        .filter(|(_, h)| !h.is_empty())
+        .map(|((_, n), h)| (n, h.percentiles()))
+        .collect();
     Ok((end, report))
 }

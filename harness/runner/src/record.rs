@@ -191,6 +191,23 @@ impl DurationHistogram {
         self.0.is_empty()
     }
 
+    /// Counts in log-spaced bins: (upper edge, us; count) for edges 1 us, 2 us, 4 us,
+    /// ... up to the largest value; empty bins included, so the edges are fixed.
+    pub fn log_bins(&self) -> Vec<(f64, u64)> {
+        if self.0.is_empty() {
+            return Vec::new();
+        }
+        self.0
+            .iter_log(1_000, 2.0)
+            .map(|v| {
+                (
+                    v.value_iterated_to() as f64 * 1e-3,
+                    v.count_since_last_iteration(),
+                )
+            })
+            .collect()
+    }
+
     /// Nearest-rank percentiles, us (each within 0.1 % of the exact value).
     pub fn percentiles(&self) -> Percentiles {
         if self.0.is_empty() {
@@ -250,7 +267,21 @@ pub struct TimingReport {
     pub budget: TimingBudget,
     /// Every limit broken, in words (empty when the budget held).
     pub violations: Vec<String>,
+    /// Step lateness in log-spaced bins: (upper edge, us; steps).
+    #[serde(default)]
+    pub lateness_bins: Vec<(f64, u64)>,
+    /// When the overruns happened (simulation time, s; the first
+    /// [`MAX_OVERRUN_TIMES`]).
+    #[serde(default)]
+    pub overrun_times_s: Vec<f64>,
+    /// Command latency per command message (the DBC's `*_Command` messages the flight
+    /// computer sends).
+    #[serde(default)]
+    pub command_latency_by_message: Vec<(String, Percentiles)>,
 }
+
+/// How many overrun times a timing report lists.
+pub const MAX_OVERRUN_TIMES: usize = 1_000;
 
 impl TimingReport {
     /// Builds the report and judges it against the budget.
@@ -290,6 +321,9 @@ impl TimingReport {
             command_latency,
             budget,
             violations: v,
+            lateness_bins: Vec::new(),
+            overrun_times_s: Vec::new(),
+            command_latency_by_message: Vec::new(),
         }
     }
 
@@ -395,6 +429,26 @@ mod tests {
         }
         h.record(u64::MAX);
         assert!(h.percentiles().max_us <= DurationHistogram::MAX_NS as f64 * 1e-3 * 1.001);
+    }
+
+    #[test]
+    fn log_bins_double_and_count_every_value() {
+        let mut h = DurationHistogram::new();
+        for ns in [500, 1_500, 1_600, 3_000, 9_000, 70_000] {
+            h.record(ns);
+        }
+        let bins = h.log_bins();
+        assert_eq!(bins.iter().map(|b| b.1).sum::<u64>(), 6);
+        for w in bins.windows(2) {
+            assert!((w[1].0 / w[0].0 - 2.0).abs() < 0.01, "{bins:?}");
+        }
+        // 1.5 and 1.6 us fall in the bin that ends at 2 us.
+        let two = bins
+            .iter()
+            .find(|b| (b.0 - 2.0).abs() < 0.01)
+            .expect("2 us bin");
+        assert_eq!(two.1, 2, "{bins:?}");
+        assert!(DurationHistogram::new().log_bins().is_empty());
     }
 
     #[test]

@@ -381,11 +381,20 @@ fn judge(
         };
         let mut ok = true;
         let mut parts = vec![format!("t = {t:.2} s")];
-        let mut first = None;
+        // The number for the record: the first check that failed, else the first.
+        let (mut first, mut failed) = (None, None);
         for c in &x.check {
             let v = Series::of(run, db, &c.signal).at(*t).unwrap_or(f64::NAN);
             let near = c.near.as_deref().map(|n| Series::of(run, db, n));
-            ok &= check_value(c, v, *t, near.as_ref()).is_ok();
+            let this_ok = check_value(c, v, *t, near.as_ref()).is_ok();
+            ok &= this_ok;
+            if !this_ok && failed.is_none() {
+                failed = Some(
+                    Measurement::new(&c.signal, v, unit(&c.signal))
+                        .at(*t)
+                        .bounds(c.min, c.max),
+                );
+            }
             parts.push(format!("{} = {v:.3}", c.signal));
             if let Some(r) = &near {
                 parts.push(format!("{} = {:.3}", r.name, r.at(*t).unwrap_or(f64::NAN)));
@@ -396,7 +405,7 @@ fn judge(
                     .bounds(c.min, c.max)
             });
         }
-        return Judged(ok, expected, parts.join(", "), first);
+        return Judged(ok, expected, parts.join(", "), failed.or(first));
     }
     if let (Some(e), None) = (&x.event, x.window_s) {
         // Order: the event's first occurrence comes after `after` and before `before`

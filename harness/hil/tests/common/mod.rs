@@ -112,8 +112,13 @@ fn rss_kb(pid: u32) -> u64 {
 
 /// Starts `hil` with `args` in the repository root.
 pub fn spawn_hil(args: &[&str]) -> Child {
+    let mut args: Vec<&str> = args.to_vec();
+    // Run bundles go under target/, not the repository's runs/.
+    if args.first() == Some(&"run") && !args.contains(&"--out") {
+        args.extend(["--out", "target/hil-test-runs"]);
+    }
     Command::new(env!("CARGO_BIN_EXE_hil"))
-        .args(args)
+        .args(&args)
         .current_dir(root())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
