@@ -660,3 +660,40 @@ fn a_failing_runs_report_shows_the_plots_the_timeline_and_the_failed_bound() {
         "{e}"
     );
 }
+
+#[test]
+fn a_real_time_run_leaves_its_timing_in_the_bundle() {
+    let d = test_dir("rt");
+    let scn = short_scenario(d.path(), "rt.toml", 3.0);
+    let out = d.path().join("runs");
+    let r = hil(&[
+        "run",
+        scn.to_str().expect("utf8"),
+        "--clock",
+        "realtime",
+        "--out",
+        out.to_str().expect("utf8"),
+    ]);
+    // The verdict may fail on this machine's timing; the bundle must be whole.
+    assert!(r.status.code().is_some_and(|c| c <= 1), "{}", text(&r));
+    let b = bundle_in(&out);
+    let m = json(&b.join("manifest.json"));
+    assert_eq!(m["status"], "complete", "{m}");
+    assert_eq!(m["clock"], "realtime");
+    assert_eq!(m["stream"]["dropped"], 0, "{m}");
+    let t = json(&b.join("timing.json"));
+    let bins = t["lateness_bins"].as_array().expect("bins");
+    let counted: u64 = bins.iter().map(|b| b[1].as_u64().expect("count")).sum();
+    assert_eq!(
+        counted,
+        t["lateness"]["count"].as_u64().expect("steps"),
+        "{t}"
+    );
+    assert!(counted >= 2_900, "about 3000 steps at 1 kHz: {counted}");
+    assert!(
+        t["overrun_times_s"].as_array().expect("list").len() as u64
+            <= t["overruns"].as_u64().expect("n")
+    );
+    let v = hil(&["verify", b.to_str().expect("utf8")]);
+    assert!(v.status.success(), "{}", text(&v));
+}
