@@ -398,6 +398,24 @@ fn a_run_bundle_reads_back_with_standard_tools_verifies_replays_and_repeats() {
     );
     assert_eq!(csv.lines().count() - 1, counts["/truth/state"]);
 
+    // Foxglove's own Python reader agrees, topic by topic.
+    let has_mcap = Command::new("python3")
+        .args(["-c", "import mcap.reader"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if peer("python mcap", has_mcap) {
+        let py = "import sys,json,collections\nfrom mcap.reader import make_reader\nn=collections.Counter()\nfor s,c,m in make_reader(open(sys.argv[1],'rb')).iter_messages():\n    n[c.topic]+=1\nprint(json.dumps(n))";
+        let o = Command::new("python3")
+            .args(["-c", py])
+            .arg(b.join("telemetry.mcap"))
+            .output()
+            .expect("python");
+        assert!(o.status.success(), "{}", text(&o));
+        let n: std::collections::BTreeMap<String, usize> =
+            serde_json::from_slice(&o.stdout).expect("counts");
+        assert_eq!(n, counts, "python mcap vs the mcap crate");
+    }
+
     // Replay reproduces the verdicts; re-injection reproduces the trajectory.
     let rp = hil(&["replay", "--reinject", b.to_str().expect("utf8")]);
     assert!(rp.status.success(), "{}", text(&rp));
