@@ -598,8 +598,19 @@ fn kill_9_leaves_a_readable_bundle_marked_incomplete() {
             break b.path();
         }
     };
+    let fcs = common::children_of(child.id());
+    assert!(!fcs.is_empty(), "the flight computer runs");
     child.kill().expect("kill -9");
     child.wait().expect("reap");
+    // The flight computer sees its links close and exits: nothing is left behind.
+    let t1 = std::time::Instant::now();
+    while fcs.iter().any(|p| common::alive(*p)) {
+        assert!(
+            t1.elapsed().as_secs() < 15,
+            "flight computer {fcs:?} outlived hil"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let m = json(&bundle.join("manifest.json"));
     assert_eq!(m["status"], "running", "a bundle cut short says so: {m}");
     assert!(

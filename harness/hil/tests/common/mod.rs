@@ -279,3 +279,28 @@ pub fn misbehaving(mode: &str, clock: &str, needles: &[&str], limit: Duration) -
     );
     f
 }
+
+/// Children of `pid` (from /proc).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("proc").flatten() {
+        let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let st = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
+        let ppid = st.lines().find(|l| l.starts_with("PPid:")).and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u32>().ok())
+        });
+        if ppid == Some(pid) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+pub fn alive(pid: u32) -> bool {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    !st.is_empty() && !st.contains(") Z ")
+}
