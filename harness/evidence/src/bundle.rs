@@ -266,7 +266,7 @@ impl Bundle {
         }
         .into();
         m.incomplete_reasons = reasons;
-        let html = crate::report::render(&self.dir, m, outcome)?;
+        let html = crate::report::render(m, outcome)?;
         write_atomic(&self.dir.join(REPORT), html.as_bytes())?;
         // Every file but the manifest, the sums and the signature, by name.
         let mut files = Vec::new();

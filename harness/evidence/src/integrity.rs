@@ -47,14 +47,11 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// True for a name a bundle may hold: one plain file name of letters, digits, `.`,
-/// `_` and `-`, not starting with `.` (a name read from a file is never a path).
+/// True for a name a bundle may hold: one plain file name under the project's id
+/// rule ([`capsule_scenario::spec::safe_id`]: letters, digits, `.`, `_`, `-`, not
+/// starting with `.` or `-`), so a name read from a file is never a path.
 pub fn is_bundle_name(n: &str) -> bool {
-    !n.is_empty()
-        && n.len() <= 128
-        && !n.starts_with('.')
-        && n.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+    capsule_scenario::spec::safe_id(n)
 }
 
 /// The regular files of a bundle directory by name (sub-directories and other kinds

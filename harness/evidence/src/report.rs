@@ -9,7 +9,6 @@ use capsule_runner::record::RunRecord;
 use capsule_scenario::eval::ScenarioResult;
 use plotters::prelude::*;
 use serde_json::json;
-use std::path::Path;
 
 const TEMPLATE: &str = include_str!("report.html.j2");
 
@@ -267,12 +266,7 @@ fn timeline_svg(result: &ScenarioResult, t_end_s: f64) -> Result<Option<String>,
 }
 
 /// Renders the report of a bundle.
-pub fn render(
-    dir: &Path,
-    manifest: &Manifest,
-    outcome: Outcome<'_>,
-) -> Result<String, EvidenceError> {
-    let _ = dir;
+pub fn render(manifest: &Manifest, outcome: Outcome<'_>) -> Result<String, EvidenceError> {
     let mut env = minijinja::Environment::new();
     env.add_template("report.html", TEMPLATE)
         .map_err(|e| plot_err(format!("template: {e}")))?;

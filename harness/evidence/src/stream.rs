@@ -86,7 +86,6 @@ pub struct StreamSummary {
 /// A gzip file fed through a buffer: the compressor sees 64 KiB at a time, never a
 /// 13-byte record header.
 struct Gz {
-    name: &'static str,
     path: PathBuf,
     w: BufWriter<GzEncoder<BufWriter<File>>>,
 }
@@ -101,7 +100,7 @@ impl Gz {
             flate2::GzBuilder::new()
                 .write(BufWriter::with_capacity(1 << 18, f), Compression::fast()),
         );
-        Ok(Self { name, path, w })
+        Ok(Self { path, w })
     }
     fn write(&mut self, b: &[u8]) -> Result<(), EvidenceError> {
         self.w.write_all(b).map_err(|e| io_err(&self.path, e))
@@ -114,7 +113,6 @@ impl Gz {
         let gz = self.w.into_inner().map_err(|e| io_err(&path, e.error()))?;
         let mut inner = gz.finish().map_err(|e| io_err(&path, e))?;
         inner.flush().map_err(|e| io_err(&path, e))?;
-        let _ = self.name;
         Ok(())
     }
 }

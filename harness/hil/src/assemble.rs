@@ -24,7 +24,8 @@ use twin_core::config::Source;
 use twin_core::twin::{ModelOptions, Twin};
 use twin_core::vehicle::VehicleSpec;
 
-const DBC: &str = include_str!("../../../fixtures/icd/capsule.dbc");
+/// The DBC `hil` is built with (also hashed and copied into every bundle).
+pub const DBC: &str = include_str!("../../../fixtures/icd/capsule.dbc");
 
 /// The ICD the harness speaks (built in; scenarios' CAN names are checked against it).
 pub fn icd() -> Result<CanDb> {

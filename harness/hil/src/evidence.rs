@@ -8,9 +8,6 @@ use capsule_evidence::manifest::{Harness, ScenarioInfo};
 use std::path::Path;
 use std::process::ExitCode;
 
-/// The DBC `hil` is built with, as bytes (hashed into every manifest).
-pub const DBC: &str = include_str!("../../../fixtures/icd/capsule.dbc");
-
 /// This harness: version and the git commit it was built from.
 pub fn harness() -> Harness {
     Harness {
@@ -29,7 +26,7 @@ pub fn spec(l: &Loaded, setup: &RunSetup, bench_file: Option<&Path>) -> BundleSp
     let mut builtin = vec![(
         "dbc".to_string(),
         "fixtures/icd/capsule.dbc (built in)".to_string(),
-        DBC.as_bytes().to_vec(),
+        crate::assemble::DBC.as_bytes().to_vec(),
     )];
     match bench_file {
         Some(b) => inputs.push(("bench".into(), b.to_path_buf())),

@@ -114,6 +114,20 @@ fn mcap_topics(
         *counts.entry(m.channel.topic.clone()).or_insert(0) += 1;
         if let Some(s) = &m.channel.schema {
             schemas.insert(m.channel.topic.clone(), s.name.clone());
+            // Every field of every message is declared in its channel's JSON Schema
+            // (the schemas are written beside the message types: this keeps them
+            // from drifting apart).
+            let schema: Value = serde_json::from_slice(&s.data).expect("schema json");
+            let props = schema["properties"].as_object().expect("properties");
+            let msg: Value = serde_json::from_slice(&m.data).expect("message json");
+            for k in msg.as_object().expect("object").keys() {
+                assert!(
+                    props.contains_key(k),
+                    "{}: `{k}` not in schema {}",
+                    m.channel.topic,
+                    s.name
+                );
+            }
         }
         if m.channel.topic == "/truth/state" {
             let v: Value = serde_json::from_slice(&m.data).expect("state json");

@@ -92,6 +92,9 @@ pub const BATCH: usize = 1024;
 /// files as the run goes is never far behind (a crash loses little).
 pub const BATCH_EVERY_S: f64 = 0.25;
 
+/// The longest a waiting send waits for room before it drops the batch (counted).
+pub const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Emptied batches kept for reuse.
 const POOL: usize = 16;
 
@@ -111,15 +114,25 @@ impl Tap {
         )
     }
 
-    /// Sends a batch, waiting for room when `wait` (lockstep), else dropping and
-    /// counting its records when the queue is full. A consumer that has gone counts
-    /// every record as dropped.
+    /// Sends a batch, waiting for room when `wait` (lockstep; at most
+    /// [`SEND_TIMEOUT`]), else dropping and counting its records when the queue is
+    /// full. A consumer that has gone or stays stuck counts every record as dropped.
     pub fn send(&self, batch: Vec<TapRecord>, wait: bool) {
         let n = batch.len() as u64;
-        let ok = if wait {
-            self.tx.send(batch).is_ok()
-        } else {
-            self.tx.try_send(batch).is_ok()
+        let mut batch = batch;
+        let deadline = std::time::Instant::now() + SEND_TIMEOUT;
+        let ok = loop {
+            match self.tx.try_send(batch) {
+                Ok(()) => break true,
+                Err(mpsc::TrySendError::Disconnected(_)) => break false,
+                Err(mpsc::TrySendError::Full(b)) => {
+                    if !wait || std::time::Instant::now() >= deadline {
+                        break false;
+                    }
+                    batch = b;
+                    std::thread::sleep(std::time::Duration::from_micros(500));
+                }
+            }
         };
         if !ok {
             self.dropped.fetch_add(n, Ordering::Relaxed);
