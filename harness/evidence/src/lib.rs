@@ -19,6 +19,9 @@ pub mod stream;
 pub mod telemetry;
 pub mod verdicts;
 
+/// The signature library, for callers that keep a signing key.
+pub use ssh_key;
+
 /// Evidence errors: each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum EvidenceError {

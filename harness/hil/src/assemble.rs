@@ -9,7 +9,8 @@
 use anyhow::{Context, Result, anyhow, bail};
 use capsule_icd::can::CanDb;
 use capsule_runner::devices::Devices;
-use capsule_runner::record::{LinkCounters, RunRecord};
+use capsule_runner::record::{LinkCounters, RunRecord, TimingBudget};
+use capsule_runner::rt::RtOptions;
 use capsule_runner::session::{Clock, Mission, RunConfig, Separation, run};
 use capsule_runner::stop::Stop;
 use capsule_runner::tap::Tap;
@@ -188,6 +189,8 @@ pub struct RunSetup {
     pub stop: Stop,
     /// Where a started flight computer's output goes (a directory per run), if kept.
     pub fc_output_dir: Option<PathBuf>,
+    /// What the real-time loop asks of the operating system.
+    pub rt: RtOptions,
 }
 
 /// A run that ended in error: its cause (with the scenario) and the link counters.
@@ -323,5 +326,11 @@ pub fn run_config(
         stop: setup.stop.clone(),
         progress_ms,
         tap: None,
+        rt: setup.rt.clone(),
+        budget_source: if timing.budget() == TimingBudget::default() {
+            format!("the defaults ({} sets no limit)", setup.bench_name)
+        } else {
+            format!("{} [timing]", setup.bench_name)
+        },
     })
 }

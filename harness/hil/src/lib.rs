@@ -4,13 +4,18 @@
 //!
 //! - [`assemble`]: loading scenarios, vehicles and benches, checking everything a run
 //!   would reject, and turning a scenario and a bench into a running loop;
+//! - [`library`]: one scenario run with its bundle and result file, and many of them
+//!   on several cores at once, results in the list's order;
 //! - [`outputs`]: result files (`--json`, `--junit`), checked and opened before any run
 //!   and written atomically;
 //! - [`signals`]: SIGINT, SIGTERM and SIGHUP as stop requests.
 
 pub mod assemble;
+pub mod benchrt;
 pub mod evidence;
+pub mod library;
 pub mod outputs;
 pub mod replay;
+pub mod rtargs;
 pub mod signals;
 pub mod traceability;

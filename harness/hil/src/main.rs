@@ -8,16 +8,13 @@
 //! crashed flight computer, or a run stopped by a signal, whose results are written and
 //! marked incomplete).
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use capsule_runner::stop::Stop;
-use capsule_scenario::eval::{ScenarioResult, Verdict};
 use clap::{Parser, Subcommand, ValueEnum};
-use hil::assemble::{self, Loaded, RunErrorReport, RunSetup};
+use hil::assemble::{self, Loaded, RunSetup};
+use hil::library::{self, Outcome, RunOptions};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 /// Format version of the `--json` results.
 const JSON_FORMAT_VERSION: u32 = 3;
@@ -80,6 +77,10 @@ enum Command {
     Report(hil::traceability::ReportArgs),
     /// Export from a bundle: the CAN log as Vector ASC, or a telemetry topic as CSV.
     Export(hil::evidence::ExportArgs),
+    /// Measure the real-time closed loop (physics, devices, reference flight computer)
+    /// for a set time: lateness histogram and percentiles, late steps, overruns,
+    /// command latency; exit 0 when the targets hold, 1 when one is missed.
+    BenchRt(hil::benchrt::BenchRtArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -123,6 +124,13 @@ struct RunArgs {
     /// bundle (to measure what bundles cost).
     #[arg(long)]
     no_bundle: bool,
+    /// Run this many scenarios at once, each with its own flight computer and links
+    /// (default: the number of cores). Output and results keep the list's order; in
+    /// lockstep they do not depend on this number.
+    #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..=256))]
+    jobs: Option<u16>,
+    #[command(flatten)]
+    rt: hil::rtargs::RtArgs,
 }
 
 fn main() -> ExitCode {
@@ -142,6 +150,7 @@ fn main() -> ExitCode {
         Command::Replay(a) => hil::replay::run(&a),
         Command::Report(a) => hil::traceability::run(&a),
         Command::Export(a) => hil::evidence::export(&a),
+        Command::BenchRt(a) => hil::benchrt::run(&a),
     };
     match r {
         Ok(code) => code,
@@ -251,70 +260,6 @@ fn cmd_list(dir: &Path) -> Result<ExitCode> {
     })
 }
 
-/// A progress bar on stderr while a scenario runs (only when stderr is a terminal):
-/// simulated time against the scenario's time limit.
-fn progress_bar(
-    id: &str,
-    max_time_s: f64,
-    rt: &tokio::runtime::Runtime,
-) -> Option<(Arc<AtomicU64>, tokio::task::JoinHandle<()>)> {
-    use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let t_ms = Arc::new(AtomicU64::new(0));
-    let (t, id) = (t_ms.clone(), id.to_string());
-    let task = rt.spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_millis(250));
-        loop {
-            every.tick().await;
-            let now_s = t.load(Ordering::Relaxed) as f64 * 1e-3;
-            let frac = (now_s / max_time_s).clamp(0.0, 1.0);
-            let n = (frac * 30.0).round() as usize;
-            eprint!(
-                "\r{id:<10} [{}{}] t = {now_s:7.1} s of at most {max_time_s:.0} s",
-                "#".repeat(n),
-                ".".repeat(30 - n)
-            );
-        }
-    });
-    Some((t_ms, task))
-}
-
-/// What became of one scenario.
-pub(crate) enum Outcome {
-    Judged(Box<ScenarioResult>),
-    Error(RunErrorReport),
-    /// Not run: the command was stopped first.
-    Skipped,
-}
-
-/// A directory for one scenario run under `out`: `<UTC start>-<n>-<id>-<random>` (the
-/// id is validated to letters, digits, `.`, `_` and `-`, so it is one plain path
-/// component; the random suffix keeps runs started in the same second apart, as two
-/// `hil run` commands on one `runs/` directory do).
-fn run_dir(out: &Path, n: usize, id: &str) -> Result<PathBuf> {
-    let stamp: String = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-        .to_string()
-        .chars()
-        .filter(|c| !matches!(c, '-' | ':'))
-        .collect();
-    let prefix = format!("{stamp}-{n:03}-{id}-");
-    let mut comps = Path::new(&prefix).components();
-    if !matches!(
-        (comps.next(), comps.next()),
-        (Some(std::path::Component::Normal(_)), None)
-    ) {
-        bail!("scenario id `{id}` does not make a plain directory name");
-    }
-    let d = tempfile::Builder::new()
-        .prefix(&prefix)
-        .rand_bytes(4)
-        .tempdir_in(out)
-        .with_context(|| format!("cannot create a run directory in {}", out.display()))?;
-    Ok(d.keep())
-}
-
 fn cmd_run(a: RunArgs) -> Result<ExitCode> {
     // Validate everything (bench, options, scenarios, outputs) before running anything.
     let (mut bench, bench_name) = match &a.bench {
@@ -396,149 +341,29 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
     let mut outputs = hil::outputs::prepare(&requested, &inputs)?;
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("--out {}: cannot create the directory", a.out.display()))?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let stop = Stop::new();
     hil::signals::install(stop.clone()).context("cannot install the signal handlers")?;
-    let mut setup = RunSetup {
+    let setup = RunSetup {
         bench,
         bench_name,
         lockstep,
         seed: a.seed,
         stop: stop.clone(),
         fc_output_dir: None,
+        rt: a.rt.options(),
     };
-    let mut results: Vec<(PathBuf, Outcome)> = Vec::new();
-    let mut durations: Vec<Duration> = Vec::new();
-    let mut worst = 0u8;
-    for (n, l) in loaded.iter().enumerate() {
-        if stop.is_requested() {
-            durations.push(Duration::ZERO);
-            results.push((l.path.clone(), Outcome::Skipped));
-            continue;
-        }
-        let dir = run_dir(&a.out, n + 1, &l.scenario.scenario.id)?;
-        setup.fc_output_dir = Some(dir.clone());
-        let bundle = if a.no_bundle {
-            None
-        } else {
-            let spec = hil::evidence::spec(l, &setup, a.bench.as_deref());
-            Some(capsule_evidence::bundle::Bundle::create(
-                &dir,
-                spec,
-                db.clone(),
-            )?)
-        };
-        let start = std::time::Instant::now();
-        let progress = progress_bar(&l.scenario.scenario.id, l.scenario.run.max_time_s, &rt);
-        let r = assemble::run_one(
-            l,
-            &setup,
-            &db,
-            &rt,
-            progress.as_ref().map(|p| p.0.clone()),
-            bundle.as_ref().map(capsule_evidence::bundle::Bundle::tap),
-        );
-        let mut record = None;
-        let r = r.map(|j| {
-            record = Some(j.record);
-            j.result
-        });
-        if let Some((_, task)) = progress {
-            task.abort();
-            eprint!("\r\x1b[2K");
-        }
-        let outcome = match r {
-            Ok(r) => {
-                println!(
-                    "{:<10} {:<10} {}  ({:.1} s{})",
-                    r.verdict.to_string(),
-                    r.id,
-                    l.scenario.scenario.title,
-                    start.elapsed().as_secs_f64(),
-                    if r.incomplete {
-                        format!(", stopped at t = {:.1} s", r.t_end_s)
-                    } else {
-                        String::new()
-                    }
-                );
-                for e in r.expectations.iter().filter(|e| !e.passed || !e.judged) {
-                    let mark = if e.judged { "x" } else { "?" };
-                    println!(
-                        "           {mark} {} [{}]: expected {}; measured {}",
-                        e.id, e.requirement, e.expected, e.measured
-                    );
-                }
-                if let Some(t) = &r.timing {
-                    println!("           {}", t.summary());
-                }
-                println!("           {}", r.links.summary());
-                match r.verdict {
-                    Verdict::Fail => worst = worst.max(1),
-                    Verdict::Incomplete | Verdict::Error => worst = 2,
-                    Verdict::Pass => {}
-                }
-                Outcome::Judged(Box::new(r))
-            }
-            Err(e) => {
-                println!(
-                    "{:<10} {:<10} {}: {}",
-                    if stop.is_requested() {
-                        "INCOMPLETE"
-                    } else {
-                        "ERROR"
-                    },
-                    l.scenario.scenario.id,
-                    l.scenario.scenario.title,
-                    e.message
-                );
-                if let Some(c) = &e.links {
-                    println!("           {}", c.summary());
-                }
-                worst = 2;
-                Outcome::Error(e)
-            }
-        };
-        let doc = scenario_json(&l.path, &outcome, stop.is_requested());
-        if let Err(e) = std::fs::write(dir.join("result.json"), to_pretty(&doc)) {
-            eprintln!(
-                "warning: cannot write {}: {e}",
-                dir.join("result.json").display()
-            );
-        }
-        if let Some(b) = bundle {
-            use capsule_evidence::bundle::Outcome as B;
-            let o = match (&outcome, &record) {
-                (Outcome::Judged(result), Some(record)) => B::Judged { record, result },
-                (Outcome::Error(e), _) => B::Error {
-                    message: &e.message,
-                    links: e.links.as_ref(),
-                    interrupted: stop.is_requested(),
-                },
-                _ => B::Error {
-                    message: "no record",
-                    links: None,
-                    interrupted: stop.is_requested(),
-                },
-            };
-            match b.finish(o, key.as_ref()) {
-                Ok(m) => println!(
-                    "           bundle {} ({}{})",
-                    dir.display(),
-                    m.status,
-                    if key.is_some() { ", signed" } else { "" }
-                ),
-                Err(e) => {
-                    eprintln!("error: bundle {}: {e}", dir.display());
-                    worst = 2;
-                }
-            }
-        }
-        drop(record);
-        durations.push(start.elapsed());
-        results.push((l.path.clone(), outcome));
-    }
+    let jobs = a.jobs.map_or_else(library::default_jobs, usize::from);
+    let opts = RunOptions {
+        out: a.out.clone(),
+        no_bundle: a.no_bundle,
+        sign_key: key,
+        bench_file: a.bench.clone(),
+        progress: jobs == 1,
+    };
+    let runs = library::run_all(&loaded, &setup, &db, &opts, jobs, |r| {
+        print!("{}", r.text);
+    })?;
+    let mut worst = runs.iter().map(|r| r.severity).max().unwrap_or(0);
     let interrupted = stop.is_requested();
     let mut write_errors = 0;
     for o in outputs.drain(..) {
@@ -549,11 +374,11 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
                 "bench": setup.bench_name,
                 "clock": if lockstep { "lockstep" } else { "realtime" },
                 "complete": !interrupted,
-                "scenarios": results.iter().map(|(p, o)| scenario_json(p, o, interrupted)).collect::<Vec<_>>(),
+                "scenarios": runs.iter().map(|r| library::scenario_json(&r.path, &r.outcome, interrupted)).collect::<Vec<_>>(),
             });
-            to_pretty(&doc).into_bytes()
+            library::to_pretty(&doc).into_bytes()
         } else {
-            junit_xml(&results, &durations)?.into_bytes()
+            library::junit_xml(&runs)?.into_bytes()
         };
         if let Err(e) = o.write(&bytes) {
             eprintln!("error: {e:#}");
@@ -561,9 +386,9 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
         }
     }
     if interrupted {
-        let run = results
+        let run = runs
             .iter()
-            .filter(|(_, o)| !matches!(o, Outcome::Skipped))
+            .filter(|r| !matches!(r.outcome, Outcome::Skipped))
             .count();
         println!(
             "INCOMPLETE: stopped by a signal after {run} of {} scenarios",
@@ -575,26 +400,6 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
         worst = 2;
     }
     Ok(ExitCode::from(worst))
-}
-
-fn to_pretty(v: &serde_json::Value) -> String {
-    serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
-}
-
-fn scenario_json(p: &Path, o: &Outcome, interrupted: bool) -> serde_json::Value {
-    let file = p.display().to_string();
-    match o {
-        Outcome::Judged(r) => serde_json::json!({ "file": file, "result": r }),
-        Outcome::Error(e) => serde_json::json!({
-            "file": file,
-            "error": e.message,
-            "incomplete": interrupted,
-            "links": e.links,
-        }),
-        Outcome::Skipped => {
-            serde_json::json!({ "file": file, "skipped": "not run: the command was stopped first" })
-        }
-    }
 }
 
 fn cmd_devices() -> Result<ExitCode> {
@@ -616,89 +421,4 @@ fn cmd_devices() -> Result<ExitCode> {
     );
     println!("simulated: always available (pty pairs, virtual CAN bus): the default bench");
     Ok(ExitCode::SUCCESS)
-}
-
-/// JUnit XML (quick-junit) valid against the Jenkins xUnit plugin's JUnit schema
-/// (`fixtures/junit/junit-10.xsd`): one suite per scenario with its run's duration,
-/// one test case per expectation (its requirement in the name, in the `group`
-/// attribute and as a suite property `requirement.<expectation>`; that schema allows
-/// no properties inside a test case), a run that ended in error or was stopped as an
-/// `error` test case, unjudged expectations and scenarios not run as skipped.
-fn junit_xml(results: &[(PathBuf, Outcome)], durations: &[Duration]) -> Result<String> {
-    use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
-    let mut report = Report::new("hil");
-    for (k, (path, o)) in results.iter().enumerate() {
-        let file = path.display().to_string();
-        let took = durations.get(k).copied().unwrap_or_default();
-        match o {
-            Outcome::Judged(r) => {
-                let mut suite = TestSuite::new(r.id.as_str());
-                suite.set_time(took);
-                suite.add_property(Property::new("file", file.as_str()));
-                suite.add_property(Property::new("clock", r.clock.as_str()));
-                for e in &r.expectations {
-                    suite.add_property(Property::new(
-                        format!("requirement.{}", e.id),
-                        e.requirement.as_str(),
-                    ));
-                }
-                if r.incomplete {
-                    let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
-                    st.set_message(format!("incomplete: stopped at t = {:.1} s", r.t_end_s));
-                    let mut c = TestCase::new("run", st);
-                    c.set_classname(r.id.as_str());
-                    suite.add_test_case(c);
-                }
-                for e in &r.expectations {
-                    let st = if !e.judged {
-                        let mut st = TestCaseStatus::skipped();
-                        st.set_message(format!(
-                            "not judged: the run stopped at t = {:.1} s",
-                            r.t_end_s
-                        ));
-                        st
-                    } else if e.passed {
-                        TestCaseStatus::success()
-                    } else {
-                        let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                        st.set_message(format!("expected {}; measured {}", e.expected, e.measured));
-                        st.set_description(format!(
-                            "expected {}\nmeasured {}",
-                            e.expected, e.measured
-                        ));
-                        st
-                    };
-                    let mut c = TestCase::new(format!("{} [{}]", e.id, e.requirement), st);
-                    c.set_classname(r.id.as_str());
-                    c.extra
-                        .insert("group".into(), e.requirement.as_str().into());
-                    suite.add_test_case(c);
-                }
-                report.add_test_suite(suite);
-            }
-            Outcome::Error(e) => {
-                let mut suite = TestSuite::new(file.as_str());
-                suite.set_time(took);
-                let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
-                st.set_message(e.message.as_str());
-                let mut c = TestCase::new("run", st);
-                c.set_classname(file.as_str());
-                suite.add_test_case(c);
-                report.add_test_suite(suite);
-            }
-            Outcome::Skipped => {
-                let mut suite = TestSuite::new(file.as_str());
-                let mut st = TestCaseStatus::skipped();
-                st.set_message("not run: the command was stopped first");
-                let mut c = TestCase::new("run", st);
-                c.set_classname(file.as_str());
-                suite.add_test_case(c);
-                report.add_test_suite(suite);
-            }
-        }
-    }
-    let xml = report.to_string().map_err(|e| anyhow!("JUnit: {e}"))?;
-    // quick-junit always writes a `disabled` count, which the schema does not allow.
-    let re = regex_lite::Regex::new(r#" disabled="[0-9]+""#).map_err(|e| anyhow!("{e}"))?;
-    Ok(re.replace_all(&xml, "").into_owned())
 }

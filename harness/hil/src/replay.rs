@@ -157,6 +157,7 @@ fn reinject_record(dir: &Path, l: &assemble::Loaded, record: &RunRecord) -> Resu
         seed: Some(m.seed),
         stop: Stop::new(),
         fc_output_dir: None,
+        rt: Default::default(),
     };
     let cfg = assemble::run_config(l, &setup, None)?;
     let p = assemble::prepare(l, &db, setup.bench.timing.physics_rate_hz, m.seed)?;

@@ -11,6 +11,7 @@ pub mod lockstep;
 pub mod process;
 pub mod realtime;
 pub mod record;
+pub mod rt;
 pub mod reinject;
 pub mod session;
 pub mod stop;

@@ -26,43 +26,39 @@ use crate::session::{BITRATE_BPS, RunError, Wiring};
 use crate::tap::Dir;
 use capsule_links::clock::now_ns;
 use capsule_links::{LinkError, Packet};
-use std::time::Duration;
-
-/// How long before a deadline the loop stops sleeping and starts yielding, ns.
-const SPIN_NS: u64 = 150_000;
-
-/// Waits until the monotonic clock reaches `deadline_ns`.
-fn wait_until(deadline_ns: u64) {
-    loop {
-        let now = now_ns();
-        if now >= deadline_ns {
-            return;
-        }
-        let left = deadline_ns - now;
-        if left > SPIN_NS {
-            std::thread::sleep(Duration::from_nanos(left - SPIN_NS));
-        } else {
-            std::thread::yield_now();
-        }
-    }
-}
+use crate::rt::{Grants, Pacer, prepare_current_thread};
 
 type Outcome = Result<(EndReason, TimingReport), RunError>;
 
-/// Runs the real-time loop on a blocking thread and gives the state back.
+/// Runs the real-time loop on a thread of its own (never a worker of the async
+/// runtime, which keeps running the links' tasks) and gives the state back.
 pub(crate) async fn drive(
     core: LoopCore,
     w: Wiring,
     budget: TimingBudget,
 ) -> (LoopCore, Wiring, Outcome) {
-    let h = tokio::task::spawn_blocking(move || {
-        let (mut core, mut w) = (core, w);
-        let r = run_loop(&mut core, &mut w, budget);
-        (core, w, r)
-    });
-    match h.await {
-        Ok(x) => x,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("hil-rt-loop".into())
+        .spawn(move || {
+            let (mut core, mut w) = (core, w);
+            let grants = prepare_current_thread(&core.cfg.rt);
+            let r = run_loop(&mut core, &mut w, budget, &grants);
+            let _ = tx.send((core, w, r));
+        });
+    let h = match spawned {
+        Ok(h) => h,
+        Err(e) => panic!("cannot start the real-time loop's thread: {e}"),
+    };
+    match rx.await {
+        Ok(x) => {
+            let _ = h.join();
+            x
+        }
+        Err(_) => match h.join() {
+            Err(e) => std::panic::resume_unwind(e),
+            Ok(()) => unreachable!("the loop thread always sends its state"),
+        },
     }
 }
 
@@ -71,11 +67,17 @@ pub(crate) async fn drive(
 const FLOOD_WINDOW_S: f64 = 1.0;
 const FLOOD_SHARE: f64 = 0.75;
 
-fn run_loop(core: &mut LoopCore, w: &mut Wiring, budget: TimingBudget) -> Outcome {
+fn run_loop(core: &mut LoopCore, w: &mut Wiring, budget: TimingBudget, grants: &Grants) -> Outcome {
     let dt_s = core.twin.dt_s();
     let dt_ns = (dt_s * 1e9).round().max(1.0) as u64;
     let silence_ns = core.cfg.ack_timeout.as_nanos().min(u128::from(u64::MAX)) as u64;
     let t_sim0 = core.twin.time_s();
+    let pacer = Pacer::new(core.cfg.rt.spin_ns.min(dt_ns / 2));
+    let late_limit_ns = dt_ns / 10;
+    let mut late_steps = 0u64;
+    // The worst lateness of every 100 ms of the run, us (room made before the loop).
+    let trace_slots = (core.cfg.max_time_s.clamp(0.0, 86_400.0) * 10.0).ceil() as usize + 2;
+    let mut lateness_trace_us: Vec<u32> = vec![0; trace_slots.min(1 << 24)];
     let t0_ns = now_ns();
     let wire_time = |t_ns: u64| t_sim0 + (t_ns.saturating_sub(t0_ns)) as f64 * 1e-9;
     // Timing in fixed-size histograms: memory does not depend on the run's length.
@@ -102,9 +104,16 @@ fn run_loop(core: &mut LoopCore, w: &mut Wiring, budget: TimingBudget) -> Outcom
     let end = loop {
         k += 1;
         let deadline = t0_ns + k * dt_ns;
-        wait_until(deadline);
+        pacer.wait_until(deadline);
         let late = now_ns().saturating_sub(deadline);
         lateness.record(late);
+        if late > late_limit_ns {
+            late_steps += 1;
+        }
+        let slot = ((k * dt_ns) / 100_000_000) as usize;
+        if let Some(m) = lateness_trace_us.get_mut(slot) {
+            *m = (*m).max((late / 1000).min(u64::from(u32::MAX)) as u32);
+        }
         if late > dt_ns {
             overruns += 1;
             if overrun_times_s.len() < MAX_OVERRUN_TIMES {
@@ -211,6 +220,13 @@ fn run_loop(core: &mut LoopCore, w: &mut Wiring, budget: TimingBudget) -> Outcom
         budget,
     );
     report.lateness_bins = lateness.log_bins();
+    report.late_steps = late_steps;
+    report.grants = grants.to_string();
+    report.budget_source = core.cfg.budget_source.clone();
+    let used = ((k * dt_ns) / 100_000_000) as usize + 1;
+    lateness_trace_us.truncate(used);
+    report.lateness_trace_us = lateness_trace_us;
+    report.lateness_trace_t0_s = t_sim0;
     report.overrun_times_s = overrun_times_s;
     report.command_latency_by_message = commands
         .into_iter()

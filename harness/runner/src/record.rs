@@ -124,8 +124,14 @@ pub struct Percentiles {
     pub count: u64,
     /// Median, us.
     pub p50_us: f64,
+    /// 95th percentile, us.
+    #[serde(default)]
+    pub p95_us: f64,
     /// 99th percentile, us.
     pub p99_us: f64,
+    /// 99.9th percentile, us.
+    #[serde(default)]
+    pub p999_us: f64,
     /// Worst, us.
     pub max_us: f64,
 }
@@ -144,7 +150,9 @@ impl Percentiles {
         Self {
             count: samples.len() as u64,
             p50_us: rank(0.50),
+            p95_us: rank(0.95),
             p99_us: rank(0.99),
+            p999_us: rank(0.999),
             max_us: rank(1.0),
         }
     }
@@ -217,7 +225,9 @@ impl DurationHistogram {
         Percentiles {
             count: self.0.len(),
             p50_us: at(0.50),
+            p95_us: at(0.95),
             p99_us: at(0.99),
+            p999_us: at(0.999),
             max_us: self.0.max() as f64 * 1e-3,
         }
     }
@@ -265,6 +275,9 @@ pub struct TimingReport {
     pub command_latency: Percentiles,
     /// The budget the run was held to.
     pub budget: TimingBudget,
+    /// Where the budget came from (a bench file's `[timing]`, or the defaults).
+    #[serde(default)]
+    pub budget_source: String,
     /// Every limit broken, in words (empty when the budget held).
     pub violations: Vec<String>,
     /// Step lateness in log-spaced bins: (upper edge, us; steps).
@@ -278,7 +291,24 @@ pub struct TimingReport {
     /// computer sends).
     #[serde(default)]
     pub command_latency_by_message: Vec<(String, Percentiles)>,
+    /// Steps late by more than a tenth of the period.
+    #[serde(default)]
+    pub late_steps: u64,
+    /// What the operating system granted the loop (timer slack, `SCHED_FIFO`, locked
+    /// memory, pinning), in words.
+    #[serde(default)]
+    pub grants: String,
+    /// The worst step lateness of each 100 ms of the run, us (from the run's start):
+    /// what the harness's own loop was doing when a check on the avionics failed.
+    #[serde(default)]
+    pub lateness_trace_us: Vec<u32>,
+    /// Simulation time of the trace's first entry, s.
+    #[serde(default)]
+    pub lateness_trace_t0_s: f64,
 }
+
+/// How long each entry of [`TimingReport::lateness_trace_us`] covers, s.
+pub const LATENESS_TRACE_S: f64 = 0.1;
 
 /// How many overrun times a timing report lists.
 pub const MAX_OVERRUN_TIMES: usize = 1_000;
@@ -320,11 +350,31 @@ impl TimingReport {
             overruns,
             command_latency,
             budget,
+            budget_source: String::new(),
             violations: v,
             lateness_bins: Vec::new(),
             overrun_times_s: Vec::new(),
             command_latency_by_message: Vec::new(),
+            late_steps: 0,
+            grants: String::new(),
+            lateness_trace_us: Vec::new(),
+            lateness_trace_t0_s: 0.0,
         }
+    }
+
+    /// The harness loop's worst step lateness between `from_s` and `to_s`
+    /// (simulation time, s), us; `None` outside the trace.
+    pub fn worst_lateness_us(&self, from_s: f64, to_s: f64) -> Option<u32> {
+        let t0 = self.lateness_trace_t0_s;
+        let (a, b) = (from_s.min(to_s) - t0, from_s.max(to_s) - t0);
+        if b < 0.0 || self.lateness_trace_us.is_empty() {
+            return None;
+        }
+        let first = (a.max(0.0) / LATENESS_TRACE_S).floor() as usize;
+        let last = (b.max(0.0) / LATENESS_TRACE_S).floor() as usize;
+        self.lateness_trace_us
+            .get(first..=last.min(self.lateness_trace_us.len().saturating_sub(1)))
+            .and_then(|w| w.iter().copied().max())
     }
 
     /// True when every limit held.
@@ -332,20 +382,27 @@ impl TimingReport {
         self.violations.is_empty()
     }
 
-    /// One line for the console.
+    /// One line for the console: the harness loop's own timing, and where its budget
+    /// came from.
     pub fn summary(&self) -> String {
         format!(
-            "timing: step {:.0} us, lateness p50 {:.0} / p99 {:.0} / max {:.0} us over {} steps, {} overruns; command latency p50 {:.0} / p99 {:.0} / max {:.0} us over {} commands",
+            "harness loop timing: step {:.0} us, lateness p50 {:.0} / p99 {:.0} / max {:.0} us over {} steps, {} late > 10 % of the step, {} overruns; command latency p50 {:.0} / p99 {:.0} / max {:.0} us over {} commands; budget from {}",
             self.period_us,
             self.lateness.p50_us,
             self.lateness.p99_us,
             self.lateness.max_us,
             self.lateness.count,
+            self.late_steps,
             self.overruns,
             self.command_latency.p50_us,
             self.command_latency.p99_us,
             self.command_latency.max_us,
-            self.command_latency.count
+            self.command_latency.count,
+            if self.budget_source.is_empty() {
+                "the defaults"
+            } else {
+                &self.budget_source
+            }
         )
     }
 }
@@ -456,7 +513,9 @@ mod tests {
         let late = Percentiles {
             count: 10,
             p50_us: 10.0,
+            p95_us: 500.0,
             p99_us: 900.0,
+            p999_us: 5_000.0,
             max_us: 9_000.0,
         };
         let r = TimingReport::new(

@@ -103,6 +103,10 @@ pub struct RunConfig {
     /// The record stream (wire packets, telemetry, events) for a consumer such as the
     /// evidence bundle writer.
     pub tap: Option<crate::tap::Tap>,
+    /// What the real-time loop asks of the operating system (real time only).
+    pub rt: crate::rt::RtOptions,
+    /// Where the real-time budget came from, for the timing report.
+    pub budget_source: String,
 }
 
 /// Separation from the host vehicle.

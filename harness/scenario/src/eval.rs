@@ -146,6 +146,23 @@ pub struct ScenarioResult {
     pub links: capsule_runner::record::LinkCounters,
 }
 
+/// In real time, what the harness's own loop was doing during a gap the avionics left:
+/// its worst step lateness then, and whose stall that makes it.
+fn whose_stall(run: &RunRecord, from_s: f64, to_s: f64) -> String {
+    let Some(t) = &run.timing else {
+        return String::new();
+    };
+    match t.worst_lateness_us(from_s, to_s) {
+        Some(w) if f64::from(w) <= t.period_us => format!(
+            "; the harness loop kept time during the gap (worst step lateness {w} us): the avionics' stall"
+        ),
+        Some(w) => format!(
+            "; the harness loop was itself {w} us late during the gap: the stall may be the harness's"
+        ),
+        None => String::new(),
+    }
+}
+
 /// Slack of a rate check's longest gap: one 10 ms FC cycle (plus 0.1 ms for
 /// rounding), s.
 pub const RATE_SLACK_S: f64 = 0.0101;
@@ -579,10 +596,13 @@ fn judge(
         let span = (run.t_end_s - times[0]).max(1e-9);
         let mean_hz = times.len() as f64 / span;
         let mean_ok = times.len() < 2 || mean_hz + 1e-9 >= rate || span < 2.0 / rate;
-        let measured = format!(
+        let mut measured = format!(
             "longest gap {gap:.3} s (rate {:.2} Hz)",
             1.0 / gap.max(1e-9)
         );
+        if !gap_ok {
+            measured.push_str(&whose_stall(run, gap_t, gap_t + gap));
+        }
         let number = if gap_ok && !mean_ok {
             Measurement::new(format!("mean rate of {m}"), mean_hz, "Hz").bounds(Some(rate), None)
         } else {

@@ -123,6 +123,15 @@ requirement = "R"
 /// Judges a rate check on a record whose FC_Status frames come at `hz` for 10 s
 /// (frames on 10 ms cycle boundaries, as the FC sends them).
 fn judge_rate(hz: f64, min_rate_hz: f64) -> (bool, String, String) {
+    judge_rate_on(hz, min_rate_hz, |_| {})
+}
+
+/// [`judge_rate`] on the record as `edit` leaves it.
+fn judge_rate_on(
+    hz: f64,
+    min_rate_hz: f64,
+    edit: impl FnOnce(&mut RunRecord),
+) -> (bool, String, String) {
     let db = db();
     let mut rec = record(&db);
     let n = (10.0 * hz) as usize;
@@ -134,6 +143,7 @@ fn judge_rate(hz: f64, min_rate_hz: f64) -> (bool, String, String) {
         })
         .collect();
     rec.t_end_s = 10.0;
+    edit(&mut rec);
     let text = format!(
         "[scenario]\nid = \"OP\"\ntitle = \"rate\"\nrequirements = [\"R\"]\n\n[initial]\nvehicle = \"v.toml\"\nphase = \"entry\"\nentry = {{ altitude_m = 120000.0, speed_m_s = 7400.0, flight_path_angle_deg = -1.6 }}\n\n[[expect]]\nid = \"hb\"\nrequirement = \"R\"\nmessage = \"FC_Status\"\nmin_rate_hz = {min_rate_hz}\n"
     );
@@ -157,6 +167,47 @@ fn a_rate_check_states_its_tolerance_and_holds_the_mean_rate() {
     assert!(!ok, "{measured}");
     assert!(measured.starts_with("mean rate 10.00 Hz"), "{measured}");
     assert!(judge_rate(10.0, 10.0).0);
+}
+
+/// A real-time record of 10 s at 1 kHz whose harness loop was `late_us` late between
+/// 4.0 and 4.6 s and 5 us late otherwise; the avionics sent nothing from 4.0 to 4.6 s.
+fn gap_at_4_s(late_us: u32) -> impl FnOnce(&mut RunRecord) {
+    move |rec: &mut RunRecord| {
+        use capsule_runner::record::{Percentiles, TimingBudget, TimingReport};
+        rec.clock = "realtime".into();
+        rec.frames.retain(|f| !(f.t_s > 4.0 && f.t_s < 4.6));
+        let mut t = TimingReport::new(
+            1000.0,
+            Percentiles::default(),
+            0,
+            Percentiles::default(),
+            TimingBudget::default(),
+        );
+        t.lateness_trace_us = (0..100)
+            .map(|k| if (40..46).contains(&k) { late_us } else { 5 })
+            .collect();
+        rec.timing = Some(t);
+    }
+}
+
+#[test]
+fn a_failed_gap_in_real_time_says_whose_stall_it_was() {
+    let (ok, _, measured) = judge_rate_on(10.0, 9.0, gap_at_4_s(12));
+    assert!(!ok, "{measured}");
+    assert!(
+        measured.contains("longest gap 0.600 s")
+            && measured.contains("kept time during the gap (worst step lateness 12 us): the avionics' stall"),
+        "{measured}"
+    );
+    let (ok, _, measured) = judge_rate_on(10.0, 9.0, gap_at_4_s(250_000));
+    assert!(!ok);
+    assert!(
+        measured.contains("the harness loop was itself 250000 us late during the gap"),
+        "{measured}"
+    );
+    // In lockstep there is no harness lateness to speak of.
+    let (_, _, measured) = judge_rate_on(10.0, 9.0, |r| r.frames.retain(|f| !(f.t_s > 4.0 && f.t_s < 4.6)));
+    assert!(!measured.contains("harness"), "{measured}");
 }
 
 #[test]

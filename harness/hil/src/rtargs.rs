@@ -1,0 +1,37 @@
+//! The command-line options of the real-time loop (`hil run`, `hil bench-rt`).
+
+use capsule_runner::rt::RtOptions;
+
+/// What the real-time loop asks of the operating system.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RtArgs {
+    /// Real time: do not ask for SCHED_FIFO (by default the loop asks for priority 80
+    /// and runs SCHED_OTHER if refused).
+    #[arg(long)]
+    pub no_fifo: bool,
+    /// Real time: SCHED_FIFO priority to ask for.
+    #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=99))]
+    pub fifo_priority: u8,
+    /// Real time: do not lock memory (by default the loop asks for mlockall).
+    #[arg(long)]
+    pub no_mlock: bool,
+    /// Real time: pin the loop's thread to this CPU (best on an isolated one).
+    #[arg(long, value_name = "CPU", value_parser = clap::value_parser!(u16).range(0..=4095))]
+    pub cpu: Option<u16>,
+    /// Real time: how long before each step's deadline the loop stops sleeping and
+    /// spins, us.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=5000))]
+    pub spin_us: u32,
+}
+
+impl RtArgs {
+    /// The runner's options.
+    pub fn options(&self) -> RtOptions {
+        RtOptions {
+            fifo_priority: (!self.no_fifo).then_some(self.fifo_priority),
+            lock_memory: !self.no_mlock,
+            cpu: self.cpu.map(usize::from),
+            spin_ns: u64::from(self.spin_us) * 1000,
+        }
+    }
+}
