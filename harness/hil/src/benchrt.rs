@@ -153,6 +153,19 @@ fn report(a: &BenchRtArgs, id: &str, t: &TimingReport, t_end_s: f64) -> (String,
     for (m, p) in &t.command_latency_by_message {
         s.push_str(&format!("  {m:<18} {}\n", percentiles(p)));
     }
+    s.push_str(&format!(
+        "the bench's timing budget (from {}): {}\n",
+        if t.budget_source.is_empty() {
+            "the defaults"
+        } else {
+            &t.budget_source
+        },
+        if t.met() {
+            "held".to_string()
+        } else {
+            format!("broken: {}", t.violations.join("; "))
+        }
+    ));
     let mut all = true;
     s.push_str(&format!("targets at {} Hz:\n", a.rate_hz));
     for x in targets(a.rate_hz, t) {

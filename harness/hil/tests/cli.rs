@@ -144,6 +144,54 @@ fn the_library_passes_and_its_verdicts_match_the_snapshot() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `--jobs N` runs scenarios at once, each with its own flight computer and links,
+/// and changes nothing in the results: the same JSON, the same lines in the same
+/// order, as one at a time.
+#[test]
+fn parallel_jobs_give_the_results_of_one_at_a_time_in_the_same_order() {
+    let dir = root()
+        .join("target")
+        .join(format!("hil-jobs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    // Four short scenarios with different ids, seeds and lengths (the longest first,
+    // so that later ones finish before it when run at once).
+    let mut files = Vec::new();
+    for (k, (seed, max_s)) in [(3, 40.0), (4, 15.0), (5, 25.0), (6, 10.0)].iter().enumerate() {
+        let text = nominal_text()
+            .replacen("id = \"SCN-001\"", &format!("id = \"PAR-{k}\""), 1)
+            .replace("seed = 1\n", &format!("seed = {seed}\n"))
+            .replace("max_time_s = 2000.0", &format!("max_time_s = {max_s}"));
+        let p = temp_scenario(&format!("par-{k}.toml"), &text);
+        files.push(p.to_str().expect("utf8").to_string());
+    }
+    let run = |jobs: &str| {
+        let json = dir.join(format!("jobs-{jobs}.json"));
+        let mut args = vec!["run", "--no-bundle", "--jobs", jobs, "--json"];
+        let j = json.to_str().expect("utf8").to_string();
+        args.push(&j);
+        args.extend(files.iter().map(String::as_str));
+        let (code, out, err) = hil(&args);
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).expect("json written"))
+                .expect("json");
+        let verdicts: Vec<String> = out
+            .lines()
+            .filter(|l| !l.starts_with(' '))
+            .map(|l| l.split("  (").next().unwrap_or(l).to_string())
+            .collect();
+        (code, v["scenarios"].clone(), verdicts, err)
+    };
+    let (c1, r1, v1, e1) = run("1");
+    let (c3, r3, v3, e3) = run("3");
+    assert_eq!(c1, 1, "cut short, the entry's expectations fail: {e1}");
+    assert_eq!(c1, c3, "{e1}\n{e3}");
+    assert_eq!(v1.len(), 4, "{v1:?}\n{e1}");
+    assert!(v1[0].contains("PAR-0") && v1[3].contains("PAR-3"), "{v1:?}");
+    assert_eq!(v1, v3, "the same verdict lines in the same order");
+    assert_eq!(r1, r3, "the same results");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_failed_expectation_is_named_with_its_measurement_and_exit_1() {
     let text = nominal_text().replace(
@@ -297,7 +345,8 @@ fn check_and_list_read_the_library() {
 
 /// Every seeded defect of the reference flight computer is caught by the library, and
 /// by the expectation that guards the requirement the defect violates. Runs the whole
-/// defect x scenario matrix (two runs at a time).
+/// defect x scenario matrix (`hil run`'s default `--jobs`: as many runs at once as
+/// cores).
 #[test]
 fn every_seeded_defect_is_caught_by_the_named_expectation() {
     let cases = [
@@ -321,31 +370,15 @@ fn every_seeded_defect_is_caught_by_the_named_expectation() {
         cases.iter().map(|c| c.0).collect::<Vec<_>>(),
         "every defect has a case here"
     );
-    let outputs: Vec<(usize, (i32, String, String))> = std::thread::scope(|s| {
-        let chunks: Vec<Vec<usize>> = vec![
-            (0..cases.len()).step_by(2).collect(),
-            (1..cases.len()).step_by(2).collect(),
-        ];
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|idx| {
-                s.spawn(move || {
-                    idx.into_iter()
-                        .map(|k| {
-                            (
-                                k,
-                                hil(&["run", "scenarios", "--no-bundle", "--defect", cases[k].0]),
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("worker"))
-            .collect()
-    });
+    // One defect at a time; `hil run` runs the library's scenarios on every core.
+    let outputs: Vec<(usize, (i32, String, String))> = (0..cases.len())
+        .map(|k| {
+            (
+                k,
+                hil(&["run", "scenarios", "--no-bundle", "--defect", cases[k].0]),
+            )
+        })
+        .collect();
     let mut matrix = String::new();
     for (k, (code, out, err)) in outputs {
         let (defect, scenario, expectation) = cases[k];
@@ -552,12 +585,19 @@ fn bad_benches_are_rejected_before_anything_runs() {
 }
 
 /// Ctrl-C during a run: the run stops safely (actuators commanded safe), the results
-/// are written and marked incomplete, and the exit code is 2. Never a hang.
+/// are written and marked incomplete, and the exit code is 2. Never a hang. One at a
+/// time the second scenario is not started; with two jobs both stop.
 #[test]
 fn ctrl_c_leaves_a_readable_result_marked_incomplete() {
+    for jobs in ["1", "2"] {
+        ctrl_c_with_jobs(jobs);
+    }
+}
+
+fn ctrl_c_with_jobs(jobs: &str) {
     let dir = root()
         .join("target")
-        .join(format!("hil-int-{}", std::process::id()));
+        .join(format!("hil-int-{}-{jobs}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let json = dir.join("int.json");
     let junit = dir.join("int.xml");
@@ -570,6 +610,10 @@ fn ctrl_c_leaves_a_readable_result_marked_incomplete() {
             json.to_str().expect("utf8"),
             "--junit",
             junit.to_str().expect("utf8"),
+            "--jobs",
+            jobs,
+            "--out",
+            "target/hil-test-runs",
         ])
         .current_dir(root())
         .stdout(std::process::Stdio::piped())
@@ -597,10 +641,16 @@ fn ctrl_c_leaves_a_readable_result_marked_incomplete() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(status.code(), Some(2), "{stdout}");
     assert!(stdout.starts_with("INCOMPLETE SCN-001"), "{stdout}");
+    let started = if jobs == "1" { 1 } else { 2 };
     assert!(
-        stdout.contains("INCOMPLETE: stopped by a signal after 1 of 2 scenarios"),
+        stdout.contains(&format!(
+            "INCOMPLETE: stopped by a signal after {started} of 2 scenarios"
+        )),
         "{stdout}"
     );
+    if jobs == "2" {
+        assert!(stdout.contains("\nINCOMPLETE SCN-005"), "{stdout}");
+    }
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).expect("json");
     assert_eq!(v["complete"], false);
@@ -614,4 +664,63 @@ fn ctrl_c_leaves_a_readable_result_marked_incomplete() {
             .expect("junit")
             .contains("<testsuite")
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `hil bench-rt` runs the real-time closed loop with the reference flight computer
+/// and prints, and writes as JSON, figures that agree with each other: percentiles in
+/// order, a histogram that counts every step, late steps and overruns within it,
+/// commands that reached the physics. (The figures themselves depend on the machine.)
+#[test]
+fn bench_rt_measures_the_closed_loop() {
+    let dir = root()
+        .join("target")
+        .join(format!("hil-benchrt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let json = dir.join("bench.json");
+    let (code, out, err) = hil(&[
+        "bench-rt",
+        "--seconds",
+        "3",
+        "--rate-hz",
+        "2000",
+        "--json",
+        json.to_str().expect("utf8"),
+    ]);
+    assert!(code == 0 || code == 1, "{out}\n{err}");
+    assert!(out.contains("real-time loop: timer slack 1 ns"), "{out}");
+    assert!(out.contains("targets at 2000 Hz:"), "{out}");
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.trim_start().starts_with("met ") || l.trim_start().starts_with("MISSED "))
+            .count(),
+        3,
+        "{out}"
+    );
+    assert_eq!(code == 0, !out.contains("MISSED"), "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("json");
+    let t = &v["timing"];
+    assert_eq!(t["period_us"], 500.0);
+    let steps = t["lateness"]["count"].as_u64().expect("count");
+    // 3 s at 2 kHz, from the first step to the last (the run ends on simulated time).
+    assert!((5_990..=6_010).contains(&steps), "{steps}");
+    let binned: u64 = t["lateness_bins"]
+        .as_array()
+        .expect("bins")
+        .iter()
+        .map(|b| b[1].as_u64().expect("count"))
+        .sum();
+    assert_eq!(binned, steps, "every step in the histogram");
+    let l = &t["lateness"];
+    let p = |k: &str| l[k].as_f64().expect(k);
+    assert!(p("p50_us") <= p("p95_us") && p("p95_us") <= p("p99_us"));
+    assert!(p("p99_us") <= p("p999_us") && p("p999_us") <= p("max_us") * 1.001);
+    assert!(t["late_steps"].as_u64().expect("late") <= steps);
+    assert!(t["overruns"].as_u64().expect("overruns") <= t["late_steps"].as_u64().expect("late"));
+    assert!(t["command_latency"]["count"].as_u64().expect("commands") > 0, "{t}");
+    // The lateness trace covers the run in 100 ms slots.
+    let trace = t["lateness_trace_us"].as_array().expect("trace").len();
+    assert!((30..=32).contains(&trace), "{trace}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

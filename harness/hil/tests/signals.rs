@@ -38,6 +38,10 @@ fn stop_with(signals: &[To], own_group: bool) {
         junit.to_str().expect("utf8"),
         "--out",
         out.to_str().expect("utf8"),
+        // One run at a time: the rest of the library is not started (two at a time,
+        // both stop: tests/cli.rs).
+        "--jobs",
+        "1",
     ])
     .current_dir(common::root())
     .stdin(std::process::Stdio::null())
