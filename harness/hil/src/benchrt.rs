@@ -133,7 +133,13 @@ fn report(a: &BenchRtArgs, id: &str, t: &TimingReport, t_end_s: f64) -> (String,
         t.overruns
     ));
     s.push_str("lateness histogram (upper edge: steps):\n");
-    let peak = t.lateness_bins.iter().map(|b| b.1).max().unwrap_or(1).max(1);
+    let peak = t
+        .lateness_bins
+        .iter()
+        .map(|b| b.1)
+        .max()
+        .unwrap_or(1)
+        .max(1);
     for (edge_us, n) in &t.lateness_bins {
         let bar = ((*n as f64).log10().max(0.0) / (peak as f64).log10().max(1.0) * 40.0).round();
         s.push_str(&format!(
@@ -186,7 +192,7 @@ fn report(a: &BenchRtArgs, id: &str, t: &TimingReport, t_end_s: f64) -> (String,
 
 /// Runs `hil bench-rt` (exit 0 targets met, 1 a target missed, 2 the run failed).
 pub fn run(a: &BenchRtArgs) -> Result<ExitCode> {
-    if a.rate_hz % 100 != 0 {
+    if !a.rate_hz.is_multiple_of(100) {
         bail!(
             "--rate-hz {}: must be a multiple of 100 (the flight computer's cycle is 10 ms)",
             a.rate_hz

@@ -12,6 +12,7 @@
 
 pub mod assemble;
 pub mod benchrt;
+pub mod campaign;
 pub mod evidence;
 pub mod library;
 pub mod outputs;

@@ -56,6 +56,10 @@ pub struct ScenarioRun {
     pub text: String,
     /// The exit code it asks for (0, 1, 2); a bundle that could not be finished is 2.
     pub severity: u8,
+    /// Its run directory.
+    pub dir: Option<PathBuf>,
+    /// Its campaign figures (when [`RunOptions::figures_target`] asks for them).
+    pub figures: Option<capsule_campaign::result::Figures>,
 }
 
 /// What every scenario run of a command shares besides the bench.
@@ -70,6 +74,9 @@ pub struct RunOptions {
     pub bench_file: Option<PathBuf>,
     /// Show a progress bar on a terminal (one run at a time only).
     pub progress: bool,
+    /// Keep each run's campaign figures, with the landing target for the miss
+    /// distance (`Some(None)`: no target).
+    pub figures_target: Option<Option<(f64, f64)>>,
 }
 
 /// A directory for one scenario run under `out`: `<UTC start>-<n>-<id>-<random>` (the
@@ -173,6 +180,10 @@ pub fn run_scenario(
         Ok(j) => (Outcome::Judged(Box::new(j.result)), Some(j.record)),
         Err(e) => (Outcome::Error(e), None),
     };
+    let figures = match (opts.figures_target, &record) {
+        (Some(target), Some(rec)) => Some(capsule_campaign::figures::of_record(rec, target)),
+        _ => None,
+    };
     let mut text = summary(l, &outcome, start.elapsed(), stop.is_requested());
     let mut severity = outcome.severity();
     let doc = scenario_json(&l.path, &outcome, stop.is_requested());
@@ -220,6 +231,8 @@ pub fn run_scenario(
         duration: start.elapsed(),
         text,
         severity,
+        dir: Some(dir),
+        figures,
     })
 }
 
@@ -274,12 +287,15 @@ pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Runs every scenario of `loaded`, `jobs` at a time (each worker on its own thread
-/// with its own runtime), and calls `on_done` for each in the list's order as soon as
-/// it and every one before it have finished. Once the stop flag is raised no new run
-/// starts; the ones not started are [`Outcome::Skipped`].
+/// Runs every scenario of `loaded` (numbered `numbers[k]` in their run directories'
+/// names), `jobs` at a time (each worker on its own thread with its own runtime), and
+/// calls `on_done` for each in the list's order as soon as it and every one before it
+/// have finished. Once the stop flag is raised no new run starts; the ones not started
+/// are [`Outcome::Skipped`].
+#[allow(clippy::too_many_arguments)]
 pub fn run_all(
     loaded: &[Loaded],
+    numbers: &[usize],
     setup: &RunSetup,
     db: &CanDb,
     opts: &RunOptions,
@@ -315,9 +331,18 @@ pub fn run_all(
                             duration: Duration::ZERO,
                             text: String::new(),
                             severity: 0,
+                            dir: None,
+                            figures: None,
                         })
                     } else {
-                        run_scenario(k + 1, l, setup, db, opts, &rt)
+                        run_scenario(
+                            numbers.get(k).copied().unwrap_or(k + 1),
+                            l,
+                            setup,
+                            db,
+                            opts,
+                            &rt,
+                        )
                     };
                     let failed = r.is_err();
                     if tx.send((k, r)).is_err() || failed {
@@ -362,6 +387,8 @@ pub fn run_all(
                 duration: Duration::ZERO,
                 text: String::new(),
                 severity: 0,
+                dir: None,
+                figures: None,
             })
         })
         .collect())

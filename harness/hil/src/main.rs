@@ -81,6 +81,9 @@ enum Command {
     /// for a set time: lateness histogram and percentiles, late steps, overruns,
     /// command latency; exit 0 when the targets hold, 1 when one is missed.
     BenchRt(hil::benchrt::BenchRtArgs),
+    /// Monte Carlo campaigns: dispersed runs on every core, one run (`--run I`) or one
+    /// shard (`--shard I/N`) of them; `campaign merge` combines shard results.
+    Campaign(hil::campaign::CampaignArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -151,6 +154,7 @@ fn main() -> ExitCode {
         Command::Report(a) => hil::traceability::run(&a),
         Command::Export(a) => hil::evidence::export(&a),
         Command::BenchRt(a) => hil::benchrt::run(&a),
+        Command::Campaign(a) => hil::campaign::run(&a),
     };
     match r {
         Ok(code) => code,
@@ -359,8 +363,10 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
         sign_key: key,
         bench_file: a.bench.clone(),
         progress: jobs == 1,
+        figures_target: None,
     };
-    let runs = library::run_all(&loaded, &setup, &db, &opts, jobs, |r| {
+    let numbers: Vec<usize> = (1..=loaded.len()).collect();
+    let runs = library::run_all(&loaded, &numbers, &setup, &db, &opts, jobs, |r| {
         print!("{}", r.text);
     })?;
     let mut worst = runs.iter().map(|r| r.severity).max().unwrap_or(0);

@@ -156,7 +156,10 @@ fn parallel_jobs_give_the_results_of_one_at_a_time_in_the_same_order() {
     // Four short scenarios with different ids, seeds and lengths (the longest first,
     // so that later ones finish before it when run at once).
     let mut files = Vec::new();
-    for (k, (seed, max_s)) in [(3, 40.0), (4, 15.0), (5, 25.0), (6, 10.0)].iter().enumerate() {
+    for (k, (seed, max_s)) in [(3, 40.0), (4, 15.0), (5, 25.0), (6, 10.0)]
+        .iter()
+        .enumerate()
+    {
         let text = nominal_text()
             .replacen("id = \"SCN-001\"", &format!("id = \"PAR-{k}\""), 1)
             .replace("seed = 1\n", &format!("seed = {seed}\n"))
@@ -718,7 +721,10 @@ fn bench_rt_measures_the_closed_loop() {
     assert!(p("p99_us") <= p("p999_us") && p("p999_us") <= p("max_us") * 1.001);
     assert!(t["late_steps"].as_u64().expect("late") <= steps);
     assert!(t["overruns"].as_u64().expect("overruns") <= t["late_steps"].as_u64().expect("late"));
-    assert!(t["command_latency"]["count"].as_u64().expect("commands") > 0, "{t}");
+    assert!(
+        t["command_latency"]["count"].as_u64().expect("commands") > 0,
+        "{t}"
+    );
     // The lateness trace covers the run in 100 ms slots.
     let trace = t["lateness_trace_us"].as_array().expect("trace").len();
     assert!((30..=32).contains(&trace), "{trace}");

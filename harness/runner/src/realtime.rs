@@ -22,11 +22,11 @@ use crate::cycle::{LINK_CAN, LINK_GNSS, LINK_IMU, LoopCore};
 use crate::devices::Outputs;
 use crate::lockstep::bus_capacity;
 use crate::record::{DurationHistogram, EndReason, MAX_OVERRUN_TIMES, TimingBudget, TimingReport};
+use crate::rt::{Grants, Pacer, prepare_current_thread};
 use crate::session::{BITRATE_BPS, RunError, Wiring};
 use crate::tap::Dir;
 use capsule_links::clock::now_ns;
 use capsule_links::{LinkError, Packet};
-use crate::rt::{Grants, Pacer, prepare_current_thread};
 
 type Outcome = Result<(EndReason, TimingReport), RunError>;
 

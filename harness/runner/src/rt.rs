@@ -97,8 +97,7 @@ pub fn prepare_current_thread(opts: &RtOptions) -> Grants {
     let fifo = opts.fifo_priority.map(|p| {
         let p = p.clamp(1, 99);
         let prio = thread_priority::ThreadPriority::Crossplatform(
-            thread_priority::ThreadPriorityValue::try_from(p.min(99))
-                .map_err(|e| e.to_string())?,
+            thread_priority::ThreadPriorityValue::try_from(p.min(99)).map_err(|e| e.to_string())?,
         );
         thread_priority::set_thread_priority_and_policy(
             thread_priority::thread_native_id(),
@@ -165,10 +164,7 @@ impl Pacer {
         let wake_ns = deadline_ns.saturating_sub(self.spin_ns);
         if capsule_links::clock::now_ns() < wake_ns {
             let mono = i128::from(wake_ns) + self.offset_ns;
-            let t = TimeSpec::new(
-                (mono / 1_000_000_000) as i64,
-                (mono % 1_000_000_000) as i64,
-            );
+            let t = TimeSpec::new((mono / 1_000_000_000) as i64, (mono % 1_000_000_000) as i64);
             // Interrupted by a signal: the spin below (or the next sleep) finishes.
             let _ = clock_nanosleep(
                 ClockId::CLOCK_MONOTONIC,
@@ -197,7 +193,10 @@ mod tests {
         for k in 1..=50u64 {
             let d = t0 + k * 500_000;
             p.wait_until(d);
-            assert!(capsule_links::clock::now_ns() >= d, "step {k} returned early");
+            assert!(
+                capsule_links::clock::now_ns() >= d,
+                "step {k} returned early"
+            );
         }
     }
 

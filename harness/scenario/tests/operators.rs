@@ -196,7 +196,9 @@ fn a_failed_gap_in_real_time_says_whose_stall_it_was() {
     assert!(!ok, "{measured}");
     assert!(
         measured.contains("longest gap 0.600 s")
-            && measured.contains("kept time during the gap (worst step lateness 12 us): the avionics' stall"),
+            && measured.contains(
+                "kept time during the gap (worst step lateness 12 us): the avionics' stall"
+            ),
         "{measured}"
     );
     let (ok, _, measured) = judge_rate_on(10.0, 9.0, gap_at_4_s(250_000));
@@ -206,7 +208,9 @@ fn a_failed_gap_in_real_time_says_whose_stall_it_was() {
         "{measured}"
     );
     // In lockstep there is no harness lateness to speak of.
-    let (_, _, measured) = judge_rate_on(10.0, 9.0, |r| r.frames.retain(|f| !(f.t_s > 4.0 && f.t_s < 4.6)));
+    let (_, _, measured) = judge_rate_on(10.0, 9.0, |r| {
+        r.frames.retain(|f| !(f.t_s > 4.0 && f.t_s < 4.6))
+    });
     assert!(!measured.contains("harness"), "{measured}");
 }
 
