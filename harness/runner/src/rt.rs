@@ -5,8 +5,8 @@
 //! - **timer slack 1 ns** (`PR_SET_TIMERSLACK`; always granted: it is the thread's own
 //!   setting). Linux's default slack of 50 us is the largest single source of wake-up
 //!   lateness on an idle machine;
-//! - **`SCHED_FIFO`** at [`RtOptions::fifo_priority`] (needs `CAP_SYS_NICE` or an
-//!   `RLIMIT_RTPRIO`; refused without, and the loop stays `SCHED_OTHER`);
+//! - **`SCHED_FIFO`** at [`RtOptions::fifo_priority`] when asked (needs `CAP_SYS_NICE`
+//!   or an `RLIMIT_RTPRIO`; refused without, and the loop stays `SCHED_OTHER`);
 //! - **`mlockall(MCL_CURRENT | MCL_FUTURE)`** (needs `CAP_IPC_LOCK` or a large
 //!   enough `RLIMIT_MEMLOCK`): no page fault on the loop;
 //! - **pinning to one CPU** when [`RtOptions::cpu`] names one (any process may pin
@@ -26,7 +26,11 @@ use std::fmt;
 /// What the real-time loop asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RtOptions {
-    /// `SCHED_FIFO` priority (1 to 99), or `None` to stay `SCHED_OTHER`.
+    /// `SCHED_FIFO` priority (1 to 99), or `None` to stay `SCHED_OTHER`. Not asked by
+    /// default: the loop's sends wake the links' tasks through the async runtime's
+    /// scheduler, whose queue is behind a lock, so a FIFO loop can wait on a
+    /// `SCHED_OTHER` thread that the flight computer has pushed off the CPU (measured
+    /// worse than `SCHED_OTHER` on a 2-core machine; a lock-free hand-off is the cure).
     pub fifo_priority: Option<u8>,
     /// Lock the process's memory.
     pub lock_memory: bool,
@@ -37,10 +41,11 @@ pub struct RtOptions {
 }
 
 impl Default for RtOptions {
-    /// FIFO priority 80 and locked memory when granted, no pinning, 50 us spin.
+    /// Locked memory when granted, no `SCHED_FIFO` (see [`RtOptions::fifo_priority`]),
+    /// no pinning, 50 us spin.
     fn default() -> Self {
         Self {
-            fifo_priority: Some(80),
+            fifo_priority: None,
             lock_memory: true,
             cpu: None,
             spin_ns: 50_000,
