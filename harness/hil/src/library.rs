@@ -62,6 +62,21 @@ pub struct ScenarioRun {
     pub figures: Option<capsule_campaign::result::Figures>,
 }
 
+impl ScenarioRun {
+    /// A scenario not run (the command was stopped first).
+    pub fn skipped(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            outcome: Outcome::Skipped,
+            duration: Duration::ZERO,
+            text: String::new(),
+            severity: 0,
+            dir: None,
+            figures: None,
+        }
+    }
+}
+
 /// What every scenario run of a command shares besides the bench.
 pub struct RunOptions {
     /// Where run directories go.
@@ -325,15 +340,7 @@ pub fn run_all(
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(l) = loaded.get(k) else { break };
                     let r = if setup.stop.is_requested() {
-                        Ok(ScenarioRun {
-                            path: l.path.clone(),
-                            outcome: Outcome::Skipped,
-                            duration: Duration::ZERO,
-                            text: String::new(),
-                            severity: 0,
-                            dir: None,
-                            figures: None,
-                        })
+                        Ok(ScenarioRun::skipped(&l.path))
                     } else {
                         run_scenario(
                             numbers.get(k).copied().unwrap_or(k + 1),
@@ -380,17 +387,7 @@ pub fn run_all(
     Ok(done
         .into_iter()
         .zip(loaded)
-        .map(|(r, l)| {
-            r.unwrap_or_else(|| ScenarioRun {
-                path: l.path.clone(),
-                outcome: Outcome::Skipped,
-                duration: Duration::ZERO,
-                text: String::new(),
-                severity: 0,
-                dir: None,
-                figures: None,
-            })
-        })
+        .map(|(r, l)| r.unwrap_or_else(|| ScenarioRun::skipped(&l.path)))
         .collect())
 }
 
