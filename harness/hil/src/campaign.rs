@@ -96,8 +96,20 @@ struct Nominal {
     files: Files,
     /// Closed loop: the nominal scenario, loaded.
     loaded: Option<Loaded>,
-    /// Physics: the case file's path (for the vehicle's relative path).
-    case_path: Option<PathBuf>,
+    /// Physics: the nominal case, read once.
+    case: Option<NominalCase>,
+}
+
+/// A physics campaign's case file, read once.
+struct NominalCase {
+    /// Its path, for messages.
+    name: String,
+    /// Its text (errors about its vehicle are located in it).
+    text: String,
+    /// The case.
+    case: twin_core::case::CaseSpec,
+    /// Its vehicle file, if it names one.
+    vehicle: Option<twin_core::vehicle::VehicleSpec>,
 }
 
 fn read(path: &Path, db: &capsule_icd::can::CanDb) -> Result<Nominal> {
@@ -106,7 +118,7 @@ fn read(path: &Path, db: &capsule_icd::can::CanDb) -> Result<Nominal> {
     let src = Source::new(&name, &text);
     let spec = CampaignSpec::from_toml(&src)?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    let (files, loaded, case_path) = match spec.campaign.mode {
+    let (files, loaded, case) = match spec.campaign.mode {
         Mode::ClosedLoop => {
             let f = spec.campaign.scenario.clone().unwrap_or_default();
             let p = dir.join(&f);
@@ -121,13 +133,13 @@ fn read(path: &Path, db: &capsule_icd::can::CanDb) -> Result<Nominal> {
         Mode::Physics => {
             let f = spec.campaign.case.clone().unwrap_or_default();
             let p = dir.join(&f);
-            let (case, vehicle) =
+            let nc =
                 read_case(&p).map_err(|e| src.error_at_field("campaign.case", format!("{e:#}")))?;
-            let mut files = vec![("case".to_string(), json(&case)?)];
-            if let Some(v) = vehicle {
-                files.push(("vehicle".to_string(), json(&v)?));
+            let mut files = vec![("case".to_string(), json(&nc.case)?)];
+            if let Some(v) = &nc.vehicle {
+                files.push(("vehicle".to_string(), json(v)?));
             }
-            (files, None, Some(p))
+            (files, None, Some(nc))
         }
     };
     if let Some((k, e)) = sample::check_paths(&spec, &files).into_iter().next() {
@@ -141,7 +153,7 @@ fn read(path: &Path, db: &capsule_icd::can::CanDb) -> Result<Nominal> {
         path: path.to_path_buf(),
         files,
         loaded,
-        case_path,
+        case,
     })
 }
 
@@ -151,12 +163,7 @@ fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value> {
 }
 
 /// A case file and its vehicle file (if it names one).
-fn read_case(
-    p: &Path,
-) -> Result<(
-    twin_core::case::CaseSpec,
-    Option<twin_core::vehicle::VehicleSpec>,
-)> {
+fn read_case(p: &Path) -> Result<NominalCase> {
     let name = p.display().to_string();
     let text = capsule_files::read_text(p, "case")?;
     let case = twin_core::case::CaseSpec::from_toml(&Source::new(&name, &text))?;
@@ -171,7 +178,12 @@ fn read_case(
             ))?)
         }
     };
-    Ok((case, vehicle))
+    Ok(NominalCase {
+        name,
+        text,
+        case,
+        vehicle,
+    })
 }
 
 /// Where a campaign's output goes: `OUT/<id>`, `OUT/<id>.shard-I-of-N` or
@@ -461,10 +473,12 @@ fn closed_loop(
 }
 
 fn physics(n: &Nominal, indices: &[u64], stop: &Stop, jobs: usize) -> Result<Vec<RunResult>> {
-    let case_path = n.case_path.clone().unwrap_or_default();
-    let (case0, veh0) = read_case(&case_path)?;
+    let nc = n
+        .case
+        .as_ref()
+        .ok_or_else(|| anyhow!("a physics campaign without its case"))?;
     // The miss distance's reference: the nominal case's landing point.
-    let nominal = fly_case(&case0, veh0.clone(), &case_path)?;
+    let nominal = fly_case(&nc.case, nc.vehicle.clone(), nc)?;
     let reference = nominal
         .landing_latitude_deg
         .zip(nominal.landing_longitude_deg);
@@ -483,7 +497,7 @@ fn physics(n: &Nominal, indices: &[u64], stop: &Stop, jobs: usize) -> Result<Vec
                     }
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&i) = indices.get(k) else { break };
-                    let r = physics_run(n, i, &case_path, reference);
+                    let r = physics_run(n, i, nc, reference);
                     match r {
                         Ok(r) => {
                             if let Ok(mut g) = results.lock() {
@@ -512,21 +526,21 @@ fn physics(n: &Nominal, indices: &[u64], stop: &Stop, jobs: usize) -> Result<Vec
     Ok(out.into_iter().flatten().collect())
 }
 
+/// Flies `case` (the nominal or a sampled one) with `vehicle`, errors about the vehicle
+/// located in the nominal case file.
 fn fly_case(
     case: &twin_core::case::CaseSpec,
     vehicle: Option<twin_core::vehicle::VehicleSpec>,
-    path: &Path,
+    nominal: &NominalCase,
 ) -> Result<twin_core::case::CaseResult> {
-    let name = path.display().to_string();
-    let text = capsule_files::read_text(path, "case")?;
-    let v = case.vehicle(&Source::new(&name, &text), vehicle)?;
+    let v = case.vehicle(&Source::new(&nominal.name, &nominal.text), vehicle)?;
     Ok(twin_core::case::run_case(case, v)?)
 }
 
 fn physics_run(
     n: &Nominal,
     i: u64,
-    case_path: &Path,
+    nominal: &NominalCase,
     reference: Option<(f64, f64)>,
 ) -> Result<RunResult> {
     let (files, drawn) =
@@ -550,7 +564,7 @@ fn physics_run(
             )
         }
     };
-    let (verdict, error, figures) = match fly_case(&case, vehicle, case_path) {
+    let (verdict, error, figures) = match fly_case(&case, vehicle, nominal) {
         Ok(r) => (
             "DONE",
             None,
@@ -593,7 +607,13 @@ fn merge(dirs: &[PathBuf], out: &Path) -> Result<ExitCode> {
             );
         }
         if let Ok(t) = capsule_files::read_text(&d.join("bundles.json"), "bundles") {
-            let b: BTreeMap<u64, String> = serde_json::from_str(&t).unwrap_or_default();
+            let b: BTreeMap<u64, String> = serde_json::from_str(&t).unwrap_or_else(|e| {
+                eprintln!(
+                    "warning: {}: not a bundle index ({e}); the merged report links no bundles of it",
+                    d.join("bundles.json").display()
+                );
+                BTreeMap::new()
+            });
             for (i, rel) in b {
                 // Links relative to the merged report when both are below one root.
                 let abs = d.join(rel);

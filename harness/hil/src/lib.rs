@@ -1,6 +1,6 @@
 //! The `hil` library: the one path from files to a judged run, shared by every command
-//! (`run` today; replay, campaigns, parallel jobs and the viewer next), so that the
-//! binary stays a thin command-line layer.
+//! (run, replay, parallel jobs, campaigns; the viewer next), so that the binary stays a
+//! thin command-line layer.
 //!
 //! - [`assemble`]: loading scenarios, vehicles and benches, checking everything a run
 //!   would reject, and turning a scenario and a bench into a running loop;
@@ -8,7 +8,10 @@
 //!   on several cores at once, results in the list's order;
 //! - [`outputs`]: result files (`--json`, `--junit`), checked and opened before any run
 //!   and written atomically;
-//! - [`signals`]: SIGINT, SIGTERM and SIGHUP as stop requests.
+//! - [`signals`]: SIGINT, SIGTERM and SIGHUP as stop requests;
+//! - [`benchrt`] and [`rtargs`]: `hil bench-rt` and the real-time loop's OS requests;
+//! - [`campaign`]: Monte Carlo campaigns, their shards and merging;
+//! - [`evidence`], [`replay`], [`traceability`]: bundles, `hil replay`, `hil report`.
 
 pub mod assemble;
 pub mod benchrt;

@@ -37,27 +37,42 @@ pub(crate) async fn drive(
     w: Wiring,
     budget: TimingBudget,
 ) -> (LoopCore, Wiring, Outcome) {
+    // The state goes to the thread once it exists, so that a thread that cannot be
+    // started leaves it here and the run ends with an error, not a panic.
+    let (give, take) = std::sync::mpsc::sync_channel::<(LoopCore, Wiring)>(1);
     let (tx, rx) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new()
         .name("hil-rt-loop".into())
         .spawn(move || {
-            let (mut core, mut w) = (core, w);
+            let Ok((mut core, mut w)) = take.recv() else {
+                return;
+            };
             let grants = prepare_current_thread(&core.cfg.rt);
             let r = run_loop(&mut core, &mut w, budget, &grants);
             let _ = tx.send((core, w, r));
         });
+    let not_started = |e: String| {
+        Err(RunError::Setup(format!(
+            "cannot start the real-time loop's thread: {e}"
+        )))
+    };
     let h = match spawned {
         Ok(h) => h,
-        Err(e) => panic!("cannot start the real-time loop's thread: {e}"),
+        Err(e) => return (core, w, not_started(e.to_string())),
     };
+    if let Err(std::sync::mpsc::SendError((core, w))) = give.send((core, w)) {
+        return (core, w, not_started("it ended at once".into()));
+    }
     match rx.await {
         Ok(x) => {
             let _ = h.join();
             x
         }
+        // The thread had the state and dropped its sender without sending: it
+        // panicked; carry the panic on.
         Err(_) => match h.join() {
             Err(e) => std::panic::resume_unwind(e),
-            Ok(()) => unreachable!("the loop thread always sends its state"),
+            Ok(()) => unreachable!("the loop thread sends its state unless it panics"),
         },
     }
 }

@@ -167,10 +167,10 @@ impl Pacer {
     /// `spin_ns` before it, then a spin.
     pub fn wait_until(&self, deadline_ns: u64) {
         let wake_ns = deadline_ns.saturating_sub(self.spin_ns);
-        if capsule_links::clock::now_ns() < wake_ns {
-            let mono = i128::from(wake_ns) + self.offset_ns;
-            let t = TimeSpec::new((mono / 1_000_000_000) as i64, (mono % 1_000_000_000) as i64);
-            // Interrupted by a signal: the spin below (or the next sleep) finishes.
+        let mono = i128::from(wake_ns) + self.offset_ns;
+        let t = TimeSpec::new((mono / 1_000_000_000) as i64, (mono % 1_000_000_000) as i64);
+        // A signal ends the sleep early: sleep again until the spin margin.
+        while capsule_links::clock::now_ns() < wake_ns {
             let _ = clock_nanosleep(
                 ClockId::CLOCK_MONOTONIC,
                 ClockNanosleepFlags::TIMER_ABSTIME,
@@ -178,10 +178,6 @@ impl Pacer {
             );
         }
         while capsule_links::clock::now_ns() < deadline_ns {
-            if deadline_ns.saturating_sub(capsule_links::clock::now_ns()) > self.spin_ns {
-                // Woken early (a signal): sleep again rather than spin long.
-                return self.wait_until(deadline_ns);
-            }
             std::hint::spin_loop();
         }
     }
