@@ -258,7 +258,9 @@ fn one(
     {
         sum.counts.records += 1;
         let t_s = match &rec {
-            TapRecord::Wire { t_s, .. } | TapRecord::Event { t_s, .. } => *t_s,
+            TapRecord::Wire { t_s, .. }
+            | TapRecord::Event { t_s, .. }
+            | TapRecord::Counters { t_s, .. } => *t_s,
             TapRecord::Sample(s) => s.t_s,
         };
         match rec {
@@ -331,7 +333,7 @@ fn one(
                 }
                 tel.serial(t_s, link, d, &b)?;
             }
-            TapRecord::Wire { .. } => {}
+            TapRecord::Wire { .. } | TapRecord::Counters { .. } => {}
             TapRecord::Sample(s) => {
                 sum.counts.samples += 1;
                 tel.sample(&s)?;

@@ -211,8 +211,18 @@ pub struct Judged {
     pub record: RunRecord,
 }
 
+/// A run's twin view: the view stream's sending end, and in lockstep the pace
+/// (at most this many times real time).
+#[derive(Debug, Clone)]
+pub struct ViewHook {
+    /// The view stream.
+    pub tap: Tap,
+    /// Lockstep pace, x real time (`None`: as fast as the avionics go).
+    pub pace: Option<f64>,
+}
+
 /// Runs one scenario on the bench and judges it; `tap` receives the record stream
-/// (an evidence bundle's writer).
+/// (an evidence bundle's writer), `view` the twin view's.
 pub fn run_one(
     l: &Loaded,
     setup: &RunSetup,
@@ -220,12 +230,19 @@ pub fn run_one(
     rt: &tokio::runtime::Runtime,
     progress_ms: Option<Arc<AtomicU64>>,
     tap: Option<Tap>,
+    view: Option<ViewHook>,
 ) -> Result<Judged, RunErrorReport> {
     let cfg = run_config(l, setup, progress_ms).map_err(|e| RunErrorReport {
         message: format!("{e:#}"),
         links: None,
     })?;
-    let cfg = RunConfig { tap, ..cfg };
+    let (view, pace) = view.map_or((None, None), |v| (Some(v.tap), v.pace));
+    let cfg = RunConfig {
+        tap,
+        view,
+        pace,
+        ..cfg
+    };
     let seed = setup.seed.unwrap_or(l.scenario.initial.seed);
     let p =
         prepare(l, db, setup.bench.timing.physics_rate_hz, seed).map_err(|e| RunErrorReport {
@@ -326,6 +343,8 @@ pub fn run_config(
         stop: setup.stop.clone(),
         progress_ms,
         tap: None,
+        view: None,
+        pace: None,
         rt: setup.rt.clone(),
         budget_source: if timing.budget() == TimingBudget::default() {
             format!("the defaults ({} sets no limit)", setup.bench_name)

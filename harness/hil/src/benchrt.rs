@@ -217,7 +217,7 @@ pub fn run(a: &BenchRtArgs) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let judged = match assemble::run_one(&l, &setup, &db, &rt, None, None) {
+    let judged = match assemble::run_one(&l, &setup, &db, &rt, None, None, None) {
         Ok(j) => j,
         Err(e) => {
             eprintln!("error: {}", e.message);

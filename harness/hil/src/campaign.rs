@@ -421,6 +421,7 @@ fn closed_loop(
         bench_file: a.bench.clone(),
         progress: false,
         figures_target: Some(target),
+        view: None,
     };
     let numbers: Vec<usize> = indices.iter().map(|i| *i as usize + 1).collect();
     let done = AtomicUsize::new(0);

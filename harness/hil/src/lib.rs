@@ -11,7 +11,9 @@
 //! - [`signals`]: SIGINT, SIGTERM and SIGHUP as stop requests;
 //! - [`benchrt`] and [`rtargs`]: `hil bench-rt` and the real-time loop's OS requests;
 //! - [`campaign`]: Monte Carlo campaigns, their shards and merging;
-//! - [`evidence`], [`replay`], [`traceability`]: bundles, `hil replay`, `hil report`.
+//! - [`evidence`], [`replay`], [`traceability`]: bundles, `hil replay`, `hil report`;
+//! - [`view`] and [`viewcmd`]: the twin view's feed (the snapshot stream a viewer
+//!   reads), `hil run --view` and `hil view`.
 
 pub mod assemble;
 pub mod benchrt;
@@ -23,3 +25,5 @@ pub mod replay;
 pub mod rtargs;
 pub mod signals;
 pub mod traceability;
+pub mod view;
+pub mod viewcmd;

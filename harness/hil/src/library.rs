@@ -92,6 +92,8 @@ pub struct RunOptions {
     /// Keep each run's campaign figures, with the landing target for the miss
     /// distance (`Some(None)`: no target).
     pub figures_target: Option<Option<(f64, f64)>>,
+    /// Publish each run's twin view (and start a viewer on it).
+    pub view: Option<crate::viewcmd::ViewOptions>,
 }
 
 /// A directory for one scenario run under `out`: `<UTC start>-<n>-<id>-<random>` (the
@@ -179,6 +181,15 @@ pub fn run_scenario(
     } else {
         None
     };
+    let clock_name = if setup.lockstep {
+        "lockstep"
+    } else {
+        "realtime"
+    };
+    let mut view = match &opts.view {
+        Some(v) => Some(crate::viewcmd::LiveView::start(v, n, l, db, clock_name)?),
+        None => None,
+    };
     let r = assemble::run_one(
         l,
         &setup,
@@ -186,6 +197,7 @@ pub fn run_scenario(
         rt,
         progress.as_ref().map(|p| p.0.clone()),
         bundle.as_ref().map(Bundle::tap),
+        view.as_ref().map(crate::viewcmd::LiveView::hook),
     );
     if let Some((_, task)) = progress {
         task.abort();
@@ -200,6 +212,13 @@ pub fn run_scenario(
         _ => None,
     };
     let mut text = summary(l, &outcome, start.elapsed(), stop.is_requested());
+    if let Some(v) = view.take() {
+        let result = match &outcome {
+            Outcome::Judged(r) => Some(r.as_ref()),
+            _ => None,
+        };
+        text.push_str(&format!("           {}\n", v.finish(result, stop)));
+    }
     let mut severity = outcome.severity();
     let doc = scenario_json(&l.path, &outcome, stop.is_requested());
     if let Err(e) = std::fs::write(dir.join("result.json"), to_pretty(&doc)) {

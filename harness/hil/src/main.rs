@@ -84,6 +84,9 @@ enum Command {
     /// Monte Carlo campaigns: dispersed runs on every core, one run (`--run I`) or one
     /// shard (`--shard I/N`) of them; `campaign merge` combines shard results.
     Campaign(hil::campaign::CampaignArgs),
+    /// The twin view: replay a run bundle (`hil view DIR`), attach to a running run
+    /// (`--attach`), or render key frames headless (`--screenshot`).
+    View(hil::viewcmd::ViewArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -134,6 +137,8 @@ struct RunArgs {
     jobs: Option<u16>,
     #[command(flatten)]
     rt: hil::rtargs::RtArgs,
+    #[command(flatten)]
+    view: hil::viewcmd::RunViewArgs,
 }
 
 fn main() -> ExitCode {
@@ -155,6 +160,7 @@ fn main() -> ExitCode {
         Command::Export(a) => hil::evidence::export(&a),
         Command::BenchRt(a) => hil::benchrt::run(&a),
         Command::Campaign(a) => hil::campaign::run(&a),
+        Command::View(a) => hil::viewcmd::run(&a),
     };
     match r {
         Ok(code) => code,
@@ -356,7 +362,12 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
         fc_output_dir: None,
         rt: a.rt.options(),
     };
-    let jobs = a.jobs.map_or_else(library::default_jobs, usize::from);
+    // A live view shows one run at a time.
+    let jobs = if a.view.view {
+        1
+    } else {
+        a.jobs.map_or_else(library::default_jobs, usize::from)
+    };
     let opts = RunOptions {
         out: a.out.clone(),
         no_bundle: a.no_bundle,
@@ -364,6 +375,7 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
         bench_file: a.bench.clone(),
         progress: jobs == 1,
         figures_target: None,
+        view: a.view.options(lockstep),
     };
     let numbers: Vec<usize> = (1..=loaded.len()).collect();
     let runs = library::run_all(&loaded, &numbers, &setup, &db, &opts, jobs, |r| {

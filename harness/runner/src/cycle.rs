@@ -54,6 +54,11 @@ pub(crate) struct LoopCore {
     tap: Option<TapWriter>,
     next_sample_s: f64,
     named_tapped: usize,
+    /// The view stream (never waits).
+    view: Option<TapWriter>,
+    next_view_s: f64,
+    next_counters_s: f64,
+    named_viewed: usize,
 }
 
 fn encode(db: &CanDb, name: &str, vals: &[(&str, f64)]) -> Result<CanFrame, RunError> {
@@ -73,10 +78,21 @@ impl LoopCore {
         if let Some(w) = &mut tap {
             w.push(TapRecord::Sample(Box::new(twin.snapshot())), twin.time_s());
         }
+        let mut view = cfg
+            .view
+            .as_ref()
+            .map(|t| t.writer_every(false, t.sample_every_s));
+        if let Some(w) = &mut view {
+            w.push(TapRecord::Sample(Box::new(twin.snapshot())), twin.time_s());
+        }
         Self {
             next_sample_s: twin.time_s() + tap.as_ref().map_or(0.0, |t| t.sample_every_s()),
             tap,
             named_tapped: 0,
+            next_view_s: twin.time_s() + view.as_ref().map_or(0.0, |t| t.sample_every_s()),
+            next_counters_s: twin.time_s(),
+            view,
+            named_viewed: 0,
             snapshots: vec![twin.snapshot()],
             next_snapshot_s: cfg.snapshot_every_s,
             injector: Injector::new(cfg.injections.clone()),
@@ -110,9 +126,34 @@ impl LoopCore {
         &self.db
     }
 
+    /// Puts the links' counters on the view stream when they are due (every
+    /// [`crate::tap::COUNTERS_EVERY_S`] of bus time); `counters` is called only then.
+    pub fn view_counters(&mut self, counters: impl FnOnce() -> crate::record::LinkCounters) {
+        let t_s = self.twin.time_s();
+        if let Some(w) = &mut self.view
+            && t_s >= self.next_counters_s
+        {
+            self.next_counters_s = t_s + crate::tap::COUNTERS_EVERY_S;
+            let links = Box::new(counters());
+            w.push(TapRecord::Counters { t_s, links }, t_s);
+        }
+    }
+
     /// Puts a packet that crossed link number `link` at bus time `t_s` on the record
     /// stream.
     pub fn tap_wire(&mut self, link: u8, dir: Dir, packet: &Packet, t_s: f64) {
+        if link == LINK_CAN
+            && let Some(w) = &mut self.view
+        {
+            let packet = packet.clone();
+            let r = TapRecord::Wire {
+                t_s,
+                link: WireLink::Can,
+                dir,
+                packet,
+            };
+            w.push(r, t_s);
+        }
         if let Some(w) = &mut self.tap {
             let link = match link {
                 LINK_IMU => WireLink::Imu,
@@ -244,6 +285,12 @@ impl LoopCore {
             {
                 w.push(TapRecord::Sample(Box::new(twin.snapshot())), twin.time_s());
                 self.next_sample_s += w.sample_every_s();
+            }
+            if let Some(w) = &mut self.view
+                && twin.time_s() + 1e-9 >= self.next_view_s
+            {
+                w.push(TapRecord::Sample(Box::new(twin.snapshot())), twin.time_s());
+                self.next_view_s += w.sample_every_s();
             }
         }
         Ok(())
@@ -415,11 +462,29 @@ impl LoopCore {
         for (ti, id, started) in &self.injector.log[before..] {
             if *started {
                 self.named.push((*ti, format!("inject:{id}")));
-            } else if let Some(w) = &mut self.tap {
+            } else {
                 let name = format!("inject_end:{id}");
-                w.push(TapRecord::Event { t_s: *ti, name }, *ti);
+                if let Some(w) = &mut self.view {
+                    w.push(
+                        TapRecord::Event {
+                            t_s: *ti,
+                            name: name.clone(),
+                        },
+                        *ti,
+                    );
+                }
+                if let Some(w) = &mut self.tap {
+                    w.push(TapRecord::Event { t_s: *ti, name }, *ti);
+                }
             }
         }
+        if let Some(w) = &mut self.view {
+            for (t_s, name) in &self.named[self.named_viewed..] {
+                let (t_s, name) = (*t_s, name.clone());
+                w.push(TapRecord::Event { t_s, name }, t_s);
+            }
+        }
+        self.named_viewed = self.named.len();
         if let Some(w) = &mut self.tap {
             for (t_s, name) in &self.named[self.named_tapped..] {
                 let (t_s, name) = (*t_s, name.clone());

@@ -79,6 +79,9 @@ pub(crate) async fn drive(core: &mut LoopCore, w: &mut Wiring) -> Result<EndReas
     let cycle_s = dt_s * f64::from(cycle_steps);
     let flood_limit = bus_capacity(cycle_s, BITRATE_BPS);
     let mut cycle = 0u64;
+    // Paced for a viewer: simulation time never runs ahead of `pace` x wall time.
+    let paced_from = std::time::Instant::now();
+    let t_paced_from = core.twin.time_s();
     // Every packet goes on the record stream once its link has taken it.
     macro_rules! send {
         ($n:expr, $link:expr, $p:expr, $t:expr) => {
@@ -208,8 +211,20 @@ pub(crate) async fn drive(core: &mut LoopCore, w: &mut Wiring) -> Result<EndReas
         }
         cycle += 1;
         core.end_cycle();
+        core.view_counters(|| w.counters());
         if let Some(end) = core.end_reason() {
             return Ok(end);
+        }
+        if let Some(pace) = cfg.pace {
+            let due = std::time::Duration::from_secs_f64(
+                ((core.twin.time_s() - t_paced_from) / pace).max(0.0),
+            );
+            if let Some(wait) = due.checked_sub(paced_from.elapsed()) {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = cfg.stop.wait() => return Ok(EndReason::Interrupted),
+                }
+            }
         }
     }
 }

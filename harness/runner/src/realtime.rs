@@ -216,6 +216,7 @@ fn run_loop(core: &mut LoopCore, w: &mut Wiring, budget: TimingBudget, grants: &
             }
         }
         core.end_cycle();
+        core.view_counters(|| w.counters());
         if let Some(end) = core.end_reason() {
             break end;
         }

@@ -107,6 +107,13 @@ pub struct RunConfig {
     pub rt: crate::rt::RtOptions,
     /// Where the real-time budget came from, for the timing report.
     pub budget_source: String,
+    /// The twin view's stream (snapshots at the view rate, events, CAN frames, link
+    /// counters), for a viewer feeder. Never waits, in either clock: a full queue drops
+    /// and counts.
+    pub view: Option<crate::tap::Tap>,
+    /// Lockstep only: run at most this many times faster than real time (a viewer is
+    /// watching); `None` as fast as the flight computer goes.
+    pub pace: Option<f64>,
 }
 
 /// Separation from the host vehicle.

@@ -61,6 +61,13 @@ pub enum TapRecord {
     },
     /// The twin's state at the telemetry rate.
     Sample(Box<Snapshot>),
+    /// The links' counters (the view stream only, every [`COUNTERS_EVERY_S`]).
+    Counters {
+        /// Simulation time, s.
+        t_s: f64,
+        /// The counters.
+        links: Box<crate::record::LinkCounters>,
+    },
     /// A named event (as scenarios name them: `fc_mode:ENTRY`, `inject:<id>`, ...), and
     /// `inject_end:<id>` when an injection ends.
     Event {
@@ -84,6 +91,9 @@ pub struct Tap {
 
 /// Telemetry interval of a tap: 50 Hz.
 pub const SAMPLE_EVERY_S: f64 = 0.02;
+
+/// Interval of the link counters on the view stream, s.
+pub const COUNTERS_EVERY_S: f64 = 0.25;
 
 /// Records per batch.
 pub const BATCH: usize = 1024;
@@ -164,12 +174,25 @@ impl Tap {
 
     /// The batching writer the loop uses.
     pub fn writer(&self, wait: bool) -> TapWriter {
+        self.writer_every(wait, BATCH_EVERY_S)
+    }
+
+    /// A batching writer that sends at least every `every_s` of bus time (a live
+    /// view wants each sample at once).
+    pub fn writer_every(&self, wait: bool, every_s: f64) -> TapWriter {
         TapWriter {
             buf: self.fresh(),
             tap: self.clone(),
             wait,
             last_send_s: f64::NEG_INFINITY,
+            every_s,
         }
+    }
+
+    /// The same tap with another sample interval.
+    pub fn with_sample_every(mut self, sample_every_s: f64) -> Tap {
+        self.sample_every_s = sample_every_s;
+        self
     }
 }
 
@@ -181,13 +204,14 @@ pub struct TapWriter {
     tap: Tap,
     wait: bool,
     last_send_s: f64,
+    every_s: f64,
 }
 
 impl TapWriter {
     /// Adds a record at bus time `t_s`.
     pub fn push(&mut self, r: TapRecord, t_s: f64) {
         self.buf.push(r);
-        if self.buf.len() >= BATCH || t_s >= self.last_send_s + BATCH_EVERY_S {
+        if self.buf.len() >= BATCH || t_s >= self.last_send_s + self.every_s {
             self.last_send_s = t_s;
             self.flush();
         }

@@ -97,6 +97,8 @@ fn config(max_time_s: f64, clock: Clock) -> RunConfig {
         stop: Stop::new(),
         progress_ms: None,
         tap: None,
+        view: None,
+        pace: None,
         rt: Default::default(),
         budget_source: String::new(),
     }
