@@ -179,9 +179,21 @@ impl Bundle {
     /// manifest with every file's hash, `SHA256SUMS` and (given a key) the signature.
     /// Returns the final manifest.
     pub fn finish(
+        self,
+        outcome: Outcome<'_>,
+        key: Option<&ssh_key::PrivateKey>,
+    ) -> Result<Manifest, EvidenceError> {
+        self.finish_with_frames(outcome, key, &|_| Vec::new())
+    }
+
+    /// [`Bundle::finish`], with key frames made by `frames` once the stream files are
+    /// complete (it writes them into the bundle's directory and returns them; they are
+    /// hashed and shown in the report like any other file).
+    pub fn finish_with_frames(
         mut self,
         outcome: Outcome<'_>,
         key: Option<&ssh_key::PrivateKey>,
+        frames: &dyn Fn(&Path) -> Vec<crate::report::KeyFrame>,
     ) -> Result<Manifest, EvidenceError> {
         self.done.store(true, Ordering::Release);
         let dropped = self.tap.dropped();
@@ -266,7 +278,11 @@ impl Bundle {
         }
         .into();
         m.incomplete_reasons = reasons;
-        let html = crate::report::render(m, outcome)?;
+        let key_frames = match outcome {
+            Outcome::Judged { .. } => frames(&self.dir),
+            Outcome::Error { .. } => Vec::new(),
+        };
+        let html = crate::report::render(m, outcome, &key_frames)?;
         write_atomic(&self.dir.join(REPORT), html.as_bytes())?;
         // Every file but the manifest, the sums and the signature, by name.
         let mut files = Vec::new();

@@ -74,6 +74,18 @@ fn plot_err(e: impl std::fmt::Display) -> EvidenceError {
     }
 }
 
+/// A key frame of the run rendered by the twin viewer, in the bundle.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyFrame {
+    /// What it shows (`entry interface`, `peak heating`, `drogue`, `main`,
+    /// `splashdown`).
+    pub label: String,
+    /// Run time, s.
+    pub t_s: f64,
+    /// Its file in the bundle.
+    pub file: String,
+}
+
 /// One line plot as SVG, with event marks.
 pub fn line_svg(
     title: &str,
@@ -266,7 +278,11 @@ fn timeline_svg(result: &ScenarioResult, t_end_s: f64) -> Result<Option<String>,
 }
 
 /// Renders the report of a bundle.
-pub fn render(manifest: &Manifest, outcome: Outcome<'_>) -> Result<String, EvidenceError> {
+pub fn render(
+    manifest: &Manifest,
+    outcome: Outcome<'_>,
+    frames: &[KeyFrame],
+) -> Result<String, EvidenceError> {
     let mut env = minijinja::Environment::new();
     env.add_template("report.html", TEMPLATE)
         .map_err(|e| plot_err(format!("template: {e}")))?;
@@ -386,6 +402,7 @@ pub fn render(manifest: &Manifest, outcome: Outcome<'_>) -> Result<String, Evide
         "timing": timing,
         "links": links,
         "manifest_json": manifest_json,
+        "frames": frames,
     });
     env.get_template("report.html")
         .and_then(|t| t.render(ctx))

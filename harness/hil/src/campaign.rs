@@ -422,6 +422,7 @@ fn closed_loop(
         progress: false,
         figures_target: Some(target),
         view: None,
+        key_frames: false,
     };
     let numbers: Vec<usize> = indices.iter().map(|i| *i as usize + 1).collect();
     let done = AtomicUsize::new(0);

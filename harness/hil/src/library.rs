@@ -94,6 +94,8 @@ pub struct RunOptions {
     pub figures_target: Option<Option<(f64, f64)>>,
     /// Publish each run's twin view (and start a viewer on it).
     pub view: Option<crate::viewcmd::ViewOptions>,
+    /// Render key frames into each bundle (the viewer, headless).
+    pub key_frames: bool,
 }
 
 /// A directory for one scenario run under `out`: `<UTC start>-<n>-<id>-<random>` (the
@@ -242,7 +244,29 @@ pub fn run_scenario(
                 interrupted: stop.is_requested(),
             },
         };
-        match b.finish(o, opts.sign_key.as_ref()) {
+        let frames = |d: &Path| -> Vec<capsule_evidence::report::KeyFrame> {
+            if !opts.key_frames {
+                return Vec::new();
+            }
+            match crate::viewcmd::render_key_frames(d, d, db) {
+                Ok(v) => v
+                    .into_iter()
+                    .filter_map(|(label, t_s, p)| {
+                        let file = p.file_name()?.to_string_lossy().into_owned();
+                        p.is_file().then_some(capsule_evidence::report::KeyFrame {
+                            label,
+                            t_s,
+                            file,
+                        })
+                    })
+                    .collect(),
+                Err(e) => {
+                    eprintln!("warning: {}: no key frames: {e:#}", d.display());
+                    Vec::new()
+                }
+            }
+        };
+        match b.finish_with_frames(o, opts.sign_key.as_ref(), &frames) {
             Ok(m) => text.push_str(&format!(
                 "           bundle {} ({}{})\n",
                 dir.display(),

@@ -376,6 +376,7 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
         progress: jobs == 1,
         figures_target: None,
         view: a.view.options(lockstep),
+        key_frames: a.view.key_frames,
     };
     let numbers: Vec<usize> = (1..=loaded.len()).collect();
     let runs = library::run_all(&loaded, &numbers, &setup, &db, &opts, jobs, |r| {

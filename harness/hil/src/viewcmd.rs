@@ -38,6 +38,10 @@ pub struct RunViewArgs {
     /// Do not publish the twin stream (real time publishes it by default).
     #[arg(long, conflicts_with_all = ["view", "publish"])]
     pub no_publish: bool,
+    /// Render key frames (entry interface, peak heating, drogue, main, splashdown)
+    /// into each bundle with the viewer, headless, and show them in its report.
+    #[arg(long)]
+    pub key_frames: bool,
 }
 
 fn parse_pace(s: &str) -> Result<f64, String> {
@@ -284,8 +288,12 @@ pub fn key_frames(records: &[Record]) -> Vec<(&'static str, f64)> {
 }
 
 /// Renders the key frames of bundle `dir` into `out` with the viewer, headless.
-/// Returns the PNG files with their labels.
-pub fn render_key_frames(dir: &Path, out: &Path, db: &CanDb) -> Result<Vec<(String, PathBuf)>> {
+/// Returns the PNG files with their labels and times.
+pub fn render_key_frames(
+    dir: &Path,
+    out: &Path,
+    db: &CanDb,
+) -> Result<Vec<(String, f64, PathBuf)>> {
     let records = replay_records(dir, db)?;
     let frames = key_frames(&records);
     if frames.is_empty() {
@@ -302,7 +310,13 @@ pub fn render_key_frames(dir: &Path, out: &Path, db: &CanDb) -> Result<Vec<(Stri
     headless(tmp.path(), &times, out, "960x540")?;
     Ok(frames
         .iter()
-        .map(|(label, t)| (label.to_string(), out.join(format!("frame-{t:.1}.png"))))
+        .map(|(label, t)| {
+            (
+                label.to_string(),
+                *t,
+                out.join(format!("frame-{t:.1}.png")),
+            )
+        })
         .collect())
 }
 

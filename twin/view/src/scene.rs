@@ -452,10 +452,10 @@ fn place(
     );
     // Heating: the shield glows, the plasma sheath shows ahead of it.
     let glow = (s.heat_flux_w_m2 / FULL_GLOW_W_M2).clamp(0.0, 1.5) as f32;
-    if let Some(m) = mats.get_mut(&parts.shield_mat) {
+    if let Some(mut m) = mats.get_mut(&parts.shield_mat) {
         m.emissive = LinearRgba::rgb(60.0 * glow, 18.0 * glow, 3.0 * glow);
     }
-    if let Some(m) = mats.get_mut(&parts.plasma_mat) {
+    if let Some(mut m) = mats.get_mut(&parts.plasma_mat) {
         m.emissive = LinearRgba::rgb(1.6 * glow, 0.5 * glow, 1.3 * glow);
     }
     set(

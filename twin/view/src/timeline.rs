@@ -32,8 +32,6 @@ pub struct Timeline {
     pub speed: f64,
     /// Live: follow the newest snapshot (else a replay).
     pub live: bool,
-    /// Lines the viewer could not read.
-    pub skipped: u64,
     /// The live connection ended.
     pub disconnected: bool,
 }
