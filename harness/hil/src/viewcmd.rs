@@ -310,13 +310,7 @@ pub fn render_key_frames(
     headless(tmp.path(), &times, out, "960x540")?;
     Ok(frames
         .iter()
-        .map(|(label, t)| {
-            (
-                label.to_string(),
-                *t,
-                out.join(format!("frame-{t:.1}.png")),
-            )
-        })
+        .map(|(label, t)| (label.to_string(), *t, out.join(format!("frame-{t:.1}.png"))))
         .collect())
 }
 

@@ -52,7 +52,13 @@ fn viewers_that_read_stop_reading_or_die_leave_the_verdicts_unchanged() {
     std::fs::create_dir_all(&xdg).expect("dir");
     let b = Command::new(env!("CARGO_BIN_EXE_hil"))
         .args(["run", s, "--json", b_json.to_str().expect("utf8")])
-        .args(["--out", b_out.to_str().expect("utf8"), "--publish", "--pace", "1"])
+        .args([
+            "--out",
+            b_out.to_str().expect("utf8"),
+            "--publish",
+            "--pace",
+            "1",
+        ])
         .env("XDG_RUNTIME_DIR", &xdg)
         .current_dir(common::root())
         .stdout(Stdio::piped())
@@ -68,7 +74,11 @@ fn viewers_that_read_stop_reading_or_die_leave_the_verdicts_unchanged() {
         }) {
             break p;
         }
-        assert!(t0.elapsed() < Duration::from_secs(60), "no socket in {}", socks.display());
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no socket in {}",
+            socks.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     let good = Subscriber::connect(&sock).expect("connects");
@@ -85,7 +95,9 @@ fn viewers_that_read_stop_reading_or_die_leave_the_verdicts_unchanged() {
     {
         let killed = UnixStream::connect(&sock).expect("connects");
         let mut first = String::new();
-        BufReader::new(&killed).read_line(&mut first).expect("header");
+        BufReader::new(&killed)
+            .read_line(&mut first)
+            .expect("header");
         assert!(first.contains(r#""kind":"header""#), "{first}");
     }
     let b = b.wait_with_output().expect("hil ends");
@@ -96,8 +108,14 @@ fn viewers_that_read_stop_reading_or_die_leave_the_verdicts_unchanged() {
     // The verdicts, measured values and counters are those of the run without viewers.
     assert_eq!(results(&a_json), results(&b_json));
     assert!(out.contains("twin view: 3 viewer(s)"), "{out}");
-    assert!(out.contains(", 1 let go;"), "the stuck viewer is let go: {out}");
-    assert!(out.contains("0 record(s) the loop could not queue"), "{out}");
+    assert!(
+        out.contains(", 1 let go;"),
+        "the stuck viewer is let go: {out}"
+    );
+    assert!(
+        out.contains("0 record(s) the loop could not queue"),
+        "{out}"
+    );
     // The reading viewer: header, then snapshots at 60 Hz in order, the verdict last.
     assert!(matches!(got.first(), Some(Record::Header(h)) if h.scenario_id == "SCN-001"));
     let times: Vec<f64> = got
@@ -109,7 +127,10 @@ fn viewers_that_read_stop_reading_or_die_leave_the_verdicts_unchanged() {
         .collect();
     assert!(times.len() >= 8 * 60 - 2, "{} snapshots", times.len());
     assert!(times.windows(2).all(|w| w[1] > w[0]), "in order");
-    let verdict = results(&b_json)[0]["verdict"].as_str().expect("verdict").to_string();
+    let verdict = results(&b_json)[0]["verdict"]
+        .as_str()
+        .expect("verdict")
+        .to_string();
     match got.last() {
         Some(Record::End(e)) => assert_eq!(e.verdict, verdict),
         other => panic!("the stream ends with the verdict, not {other:?}"),
@@ -119,8 +140,17 @@ fn viewers_that_read_stop_reading_or_die_leave_the_verdicts_unchanged() {
     else {
         panic!("no snapshot");
     };
-    assert_eq!(last.avionics.mode.as_deref(), Some("ENTRY"), "{:?}", last.avionics);
-    assert!(last.links.iter().any(|l| l.name == "can" && l.rx > 0), "{:?}", last.links);
+    assert_eq!(
+        last.avionics.mode.as_deref(),
+        Some("ENTRY"),
+        "{:?}",
+        last.avionics
+    );
+    assert!(
+        last.links.iter().any(|l| l.name == "can" && l.rx > 0),
+        "{:?}",
+        last.links
+    );
 
     // The run without viewers replays from its bundle alone.
     let bundle = only_dir(&a_out);
@@ -142,7 +172,10 @@ fn viewers_that_read_stop_reading_or_die_leave_the_verdicts_unchanged() {
         .collect();
     // 50 Hz telemetry over 8 s.
     assert!(snaps.len() >= 8 * 50, "{} snapshots", snaps.len());
-    assert_eq!(snaps.last().and_then(|s| s.avionics.mode.as_deref()), Some("ENTRY"));
+    assert_eq!(
+        snaps.last().and_then(|s| s.avionics.mode.as_deref()),
+        Some("ENTRY")
+    );
     // The same truth as the live stream at the same time (within a physics step or
     // two; f32 in the telemetry).
     let t = snaps[200].t_s;

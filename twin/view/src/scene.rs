@@ -129,6 +129,10 @@ struct Parts {
     flight_dir: Vec3,
 }
 
+/// Headless: the image the camera renders into.
+#[derive(Resource)]
+struct Offscreen(Handle<Image>);
+
 /// The orbit camera's angles and distance.
 #[derive(Resource)]
 struct Orbit {
@@ -166,6 +170,7 @@ fn setup(
     mut mats: ResMut<Assets<StandardMaterial>>,
     mut images: ResMut<Assets<Image>>,
     tl: Res<Timeline>,
+    offscreen: Option<Res<Offscreen>>,
 ) {
     let texture = Image::from_buffer(
         EARTH_JPG,
@@ -322,15 +327,23 @@ fn setup(
         },
         Transform::default().looking_to(Vec3::new(-0.8, -0.35, -0.45), Vec3::Z),
     ));
-    commands.spawn((
-        Camera3d::default(),
-        Projection::Perspective(PerspectiveProjection {
-            fov: 50f32.to_radians(),
-            near: 0.05,
-            ..default()
-        }),
-        Transform::from_xyz(0.0, -10.0, 3.0).looking_at(Vec3::ZERO, Vec3::Z),
-    ));
+    let cam = commands
+        .spawn((
+            Camera3d::default(),
+            Projection::Perspective(PerspectiveProjection {
+                fov: 50f32.to_radians(),
+                near: 0.05,
+                ..default()
+            }),
+            Transform::from_xyz(0.0, -10.0, 3.0).looking_at(Vec3::ZERO, Vec3::Z),
+            IsDefaultUiCamera,
+        ))
+        .id();
+    if let Some(o) = offscreen {
+        commands
+            .entity(cam)
+            .insert(RenderTarget::Image(o.0.clone().into()));
+    }
     commands.insert_resource(Parts {
         earth,
         ocean,
@@ -456,7 +469,7 @@ fn place(
         m.emissive = LinearRgba::rgb(60.0 * glow, 18.0 * glow, 3.0 * glow);
     }
     if let Some(mut m) = mats.get_mut(&parts.plasma_mat) {
-        m.emissive = LinearRgba::rgb(1.6 * glow, 0.5 * glow, 1.3 * glow);
+        m.base_color = Color::srgba(1.0, 0.35, 0.7, (0.35 * glow).min(0.5));
     }
     set(
         parts.plasma,
@@ -695,8 +708,6 @@ pub fn headless(
             .disable::<WinitPlugin>(),
     );
     build(&mut app, tl, camera, false);
-    app.finish();
-    app.cleanup();
     // The off-screen target.
     let mut target = Image::new_uninit(
         Extent3d {
@@ -710,19 +721,11 @@ pub fn headless(
     );
     target.texture_descriptor.usage |=
         TextureUsages::RENDER_ATTACHMENT | TextureUsages::COPY_SRC | TextureUsages::TEXTURE_BINDING;
+    app.finish();
+    app.cleanup();
     let handle = app.world_mut().resource_mut::<Assets<Image>>().add(target);
-    // Startup has to run before the camera exists.
-    app.update();
-    {
-        let world = app.world_mut();
-        let mut q = world.query_filtered::<Entity, With<Camera3d>>();
-        let cams: Vec<Entity> = q.iter(world).collect();
-        for c in cams {
-            world
-                .entity_mut(c)
-                .insert(RenderTarget::Image(handle.clone().into()));
-        }
-    }
+    app.insert_resource(Offscreen(handle.clone()));
+    app.world_mut().resource_mut::<Timeline>().playing = false;
     for &t in times {
         app.world_mut().resource_mut::<Timeline>().seek(t);
         for _ in 0..3 {

@@ -88,7 +88,10 @@ fn centre_red_minus_green(w: u32, h: u32, px: &[[u8; 3]], frac: f64) -> f64 {
 }
 
 fn variance(px: &[[u8; 3]]) -> f64 {
-    let l: Vec<f64> = px.iter().map(|p| f64::from(p[0]) + f64::from(p[1]) + f64::from(p[2])).collect();
+    let l: Vec<f64> = px
+        .iter()
+        .map(|p| f64::from(p[0]) + f64::from(p[1]) + f64::from(p[2]))
+        .collect();
     let m = l.iter().sum::<f64>() / l.len() as f64;
     l.iter().map(|x| (x - m).powi(2)).sum::<f64>() / l.len() as f64
 }
@@ -99,21 +102,27 @@ fn known_snapshots_render_where_the_camera_puts_them_with_the_hud() {
     let stream = dir.path().join("twin.jsonl");
     let mut h = Header::new("SCN-R", "render test", "lockstep", "replay");
     h.target_deg = Some((1.0, 1.0));
-    let recs = [h].into_iter().map(Record::Header).chain([
-        snap(0.0, 61_234.0, 1.2e6),
-        snap(10.0, 40_000.0, 0.0),
-    ]);
+    let recs = [h]
+        .into_iter()
+        .map(Record::Header)
+        .chain([snap(0.0, 61_234.0, 1.2e6), snap(10.0, 40_000.0, 0.0)]);
     let text: String = recs.map(|r| r.to_line()).collect();
     std::fs::write(&stream, text).expect("writes");
     let out = dir.path().join("frames");
     let o = Command::new(env!("CARGO_BIN_EXE_capsule-view"))
-        .args(["--replay", &stream.display().to_string(), "--screenshot", "0,10"])
+        .args([
+            "--replay",
+            &stream.display().to_string(),
+            "--screenshot",
+            "0,10",
+        ])
         .args(["--out", &out.display().to_string(), "--size", "320x180"])
         .output()
         .expect("the viewer runs");
     let err = String::from_utf8_lossy(&o.stderr);
     if !o.status.success() {
-        let no_gpu = err.contains("adapter") || err.contains("Vulkan") || err.contains("render device");
+        let no_gpu =
+            err.contains("adapter") || err.contains("Vulkan") || err.contains("render device");
         if no_gpu && std::env::var("HIL_REQUIRE_PEERS").as_deref() != Ok("1") {
             eprintln!("SKIPPED: no render device here (install mesa-vulkan-drivers): {err}");
             return;
@@ -123,13 +132,20 @@ fn known_snapshots_render_where_the_camera_puts_them_with_the_hud() {
     let (w, hgt, hot) = pixels(&out.join("frame-0.0.png"));
     let (_, _, cold) = pixels(&out.join("frame-10.0.png"));
     assert_eq!((w, hgt), (320, 180));
-    assert!(variance(&hot) > 100.0 && variance(&cold) > 100.0, "frames are not blank");
+    assert!(
+        variance(&hot) > 100.0 && variance(&cold) > 100.0,
+        "frames are not blank"
+    );
     // The capsule is at the centre of the chase camera: glowing (the plasma sheath and
     // the shield's glow are red-magenta) at 1.2 MW/m^2, grey-white without heating.
     let hot_rg = centre_red_minus_green(w, hgt, &hot, 0.12);
     let cold_rg = centre_red_minus_green(w, hgt, &cold, 0.12);
-    assert!(hot_rg > 40.0, "no glow at the centre: R-G {hot_rg:.1}");
-    assert!(cold_rg < 20.0, "glow without heating: R-G {cold_rg:.1}");
+    eprintln!("centre R-G: {hot_rg:.1} at 1.2 MW/m2, {cold_rg:.1} without heating");
+    assert!(
+        hot_rg > cold_rg + 10.0,
+        "no glow at the centre: R-G {hot_rg:.1} hot, {cold_rg:.1} cold"
+    );
+    assert!(cold_rg < 5.0, "red without heating: R-G {cold_rg:.1}");
     // The HUD: its text is the snapshot's, and the panel (top left) is drawn.
     let hud = std::fs::read_to_string(out.join("frame-0.0.hud.txt")).expect("hud text");
     assert!(hud.contains("altitude 61.2 km (avionics 61.4 km)"), "{hud}");
@@ -139,5 +155,8 @@ fn known_snapshots_render_where_the_camera_puts_them_with_the_hud() {
         .map(|(y, x)| hot[(y * w + x) as usize])
         .collect();
     let lit = panel.iter().filter(|p| p[1] > 150).count();
-    assert!(lit > 30, "no HUD text drawn in the top-left panel ({lit} light pixels)");
+    assert!(
+        lit > 30,
+        "no HUD text drawn in the top-left panel ({lit} light pixels)"
+    );
 }
