@@ -583,7 +583,7 @@ pub fn replay_records(dir: &Path, db: &CanDb) -> Result<Vec<Record>> {
     // The verdicts as `result.json` has them.
     let result = clock.as_ref().and_then(|v| v.get("result"));
     let verdict = match (result, &clock) {
-        (Some(r), _) => r["verdict"].as_str().unwrap_or("unknown").to_string(),
+        (Some(r), _) => r["verdict"].as_str().unwrap_or("unknown").to_uppercase(),
         (None, Some(v)) if v["incomplete"].as_bool() == Some(true) => "INCOMPLETE".into(),
         (None, Some(_)) => "ERROR".into(),
         (None, None) => "unknown (no result.json)".into(),
