@@ -223,7 +223,7 @@ fn thin(h: &mut Vec<(f64, bool, Arc<str>)>) {
     let mut k = 0usize;
     h.retain(|(_, snap, _)| {
         k += 1;
-        !*snap || k % 2 == 0
+        !*snap || k.is_multiple_of(2)
     });
 }
 

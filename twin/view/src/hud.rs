@@ -180,7 +180,7 @@ pub fn scrub(
     };
     let (width, height) = (w.width(), w.height());
     let y_from_bottom = height - c.y;
-    if y_from_bottom < BAR_BOTTOM_PX - 6.0 || y_from_bottom > BAR_BOTTOM_PX + BAR_HEIGHT_PX + 6.0 {
+    if !(BAR_BOTTOM_PX - 6.0..=BAR_BOTTOM_PX + BAR_HEIGHT_PX + 6.0).contains(&y_from_bottom) {
         return;
     }
     let f = (c.x / width - BAR_LEFT) / BAR_WIDTH;

@@ -607,7 +607,7 @@ fn place(
         };
         *tr = Transform::from_translation(eye).looking_at(Vec3::ZERO, up_cam);
         if let Projection::Perspective(p) = &mut *proj {
-            p.fov = (fov_deg as f32).to_radians();
+            p.fov = fov_deg.to_radians();
         }
     }
 }
