@@ -11,7 +11,7 @@ use capsule_icd::can::CanDb;
 use capsule_runner::devices::Devices;
 use capsule_runner::record::{LinkCounters, RunRecord, TimingBudget};
 use capsule_runner::rt::RtOptions;
-use capsule_runner::session::{Clock, Mission, RunConfig, Separation, run};
+use capsule_runner::session::{Clock, FcCanTransport, Mission, RunConfig, Separation, run};
 use capsule_runner::stop::Stop;
 use capsule_runner::tap::Tap;
 use capsule_scenario::bench::Bench;
@@ -31,6 +31,30 @@ pub const DBC: &str = include_str!("../../../fixtures/icd/capsule.dbc");
 /// The ICD the harness speaks (built in; scenarios' CAN names are checked against it).
 pub fn icd() -> Result<CanDb> {
     Ok(CanDb::from_dbc("fixtures/icd/capsule.dbc (built in)", DBC)?)
+}
+
+/// The ICD of a run: the DBC at `path` (`hil run --icd`, a bench's `[icd] dbc`), or the
+/// built-in one. Errors name the file, line and column.
+pub fn load_icd(path: Option<&Path>) -> Result<CanDb> {
+    match path {
+        None => icd(),
+        Some(p) => {
+            let text = capsule_files::read_text(p, "DBC")?;
+            Ok(CanDb::from_dbc(&p.display().to_string(), &text)?)
+        }
+    }
+}
+
+/// The DBC a run uses: `--icd` first, else the bench's `[icd] dbc` (relative to the
+/// bench file's directory), else `None` (the built-in one).
+pub fn icd_path(cli: Option<&Path>, bench: &Bench, bench_file: Option<&Path>) -> Option<PathBuf> {
+    cli.map(Path::to_path_buf).or_else(|| {
+        bench.icd.as_ref().map(|i| {
+            bench_file
+                .and_then(Path::parent)
+                .map_or_else(|| PathBuf::from(&i.dbc), |d| d.join(&i.dbc))
+        })
+    })
 }
 
 /// Scenario files named by the arguments: directories expand to their `*.toml`
@@ -191,6 +215,9 @@ pub struct RunSetup {
     pub fc_output_dir: Option<PathBuf>,
     /// What the real-time loop asks of the operating system.
     pub rt: RtOptions,
+    /// The DBC file of the run (`None`: the built-in one); the reference flight
+    /// computer is given it too.
+    pub icd: Option<PathBuf>,
 }
 
 /// A run that ended in error: its cause (with the scenario) and the link counters.
@@ -236,6 +263,19 @@ pub fn run_one(
         message: format!("{e:#}"),
         links: None,
     })?;
+    if let Some(bad) = cfg
+        .ready_messages
+        .iter()
+        .find(|n| db.by_name(n).is_none_or(|m| m.transmitter != "FC"))
+    {
+        return Err(RunErrorReport {
+            message: format!(
+                "{}: flight_computer.ready: `{bad}` is not a message that {} says the flight computer (FC) sends",
+                setup.bench_name, db.source
+            ),
+            links: None,
+        });
+    }
     let (view, pace) = view.map_or((None, None), |v| (Some(v.tap), v.pace));
     let cfg = RunConfig {
         tap,
@@ -299,6 +339,11 @@ pub fn run_config(
             if let Some(d) = &fc.defect {
                 c.extend(["--defect".to_string(), d.clone()]);
             }
+            if let Some(p) = &setup.icd {
+                let abs = std::path::absolute(p)
+                    .with_context(|| format!("{}: cannot make the path absolute", p.display()))?;
+                c.extend(["--dbc".to_string(), abs.display().to_string()]);
+            }
             Some(c)
         }
         "command" => Some(fc.command.clone()),
@@ -311,6 +356,12 @@ pub fn run_config(
     let timing = &setup.bench.timing;
     Ok(RunConfig {
         fc_command,
+        fc_can: if fc.can_transport == "slcan" {
+            FcCanTransport::Slcan
+        } else {
+            FcCanTransport::VirtualBus
+        },
+        ready_messages: fc.ready.clone(),
         links,
         clock: if setup.lockstep {
             Clock::Lockstep

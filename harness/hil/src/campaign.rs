@@ -411,6 +411,7 @@ fn closed_loop(
         stop: stop.clone(),
         fc_output_dir: None,
         rt: Default::default(),
+        icd: None,
     };
     let runs_dir = dir.join("runs");
     std::fs::create_dir_all(&runs_dir)?;

@@ -23,11 +23,15 @@ pub fn spec(l: &Loaded, setup: &RunSetup, bench_file: Option<&Path>) -> BundleSp
         ("scenario".to_string(), l.path.clone()),
         ("vehicle".to_string(), l.vehicle_path.clone()),
     ];
-    let mut builtin = vec![(
-        "dbc".to_string(),
-        "fixtures/icd/capsule.dbc (built in)".to_string(),
-        crate::assemble::DBC.as_bytes().to_vec(),
-    )];
+    let mut builtin = Vec::new();
+    match &setup.icd {
+        Some(p) => inputs.push(("dbc".into(), p.clone())),
+        None => builtin.push((
+            "dbc".to_string(),
+            "fixtures/icd/capsule.dbc (built in)".to_string(),
+            crate::assemble::DBC.as_bytes().to_vec(),
+        )),
+    }
     match bench_file {
         Some(b) => inputs.push(("bench".into(), b.to_path_buf())),
         None => builtin.push((

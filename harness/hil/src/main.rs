@@ -87,6 +87,20 @@ enum Command {
     /// The twin view: replay a run bundle (`hil view DIR`), attach to a running run
     /// (`--attach`), or render key frames headless (`--screenshot`).
     View(hil::viewcmd::ViewArgs),
+    /// The ICD: `icd doc` prints the message tables (identifiers, signals, scaling,
+    /// ranges, value lists) generated from a DBC, as in `fixtures/icd/README.md`.
+    #[command(subcommand)]
+    Icd(IcdCommand),
+}
+
+#[derive(Subcommand)]
+enum IcdCommand {
+    /// Print the human-readable CAN message tables of a DBC (Markdown).
+    Doc {
+        /// The DBC (default: the built-in `fixtures/icd/capsule.dbc`).
+        #[arg(long)]
+        dbc: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -106,6 +120,11 @@ struct RunArgs {
     /// The clock (default: the bench's).
     #[arg(long, value_enum)]
     clock: Option<ClockArg>,
+    /// The avionics' DBC (default: the bench's `[icd] dbc`, else the built-in
+    /// `fixtures/icd/capsule.dbc`); its path and SHA-256 go into the results and the
+    /// bundles.
+    #[arg(long)]
+    icd: Option<PathBuf>,
     /// Seed for every scenario (default: each scenario's own).
     #[arg(long)]
     seed: Option<u64>,
@@ -161,6 +180,7 @@ fn main() -> ExitCode {
         Command::BenchRt(a) => hil::benchrt::run(&a),
         Command::Campaign(a) => hil::campaign::run(&a),
         Command::View(a) => hil::viewcmd::run(&a),
+        Command::Icd(IcdCommand::Doc { dbc }) => cmd_icd_doc(dbc.as_deref()),
     };
     match r {
         Ok(code) => code,
@@ -305,7 +325,19 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
             "--clock lockstep: the avionics of bench {bench_name} do not speak SIM_Tick / SIM_Ack (flight_computer.lockstep = false); use --clock realtime"
         );
     }
-    let db = assemble::icd()?;
+    let icd = assemble::icd_path(a.icd.as_deref(), &bench, a.bench.as_deref());
+    let db = assemble::load_icd(icd.as_deref())?;
+    // Which ICD the run used, for its results (the bundles hash and copy it too).
+    let icd_json = serde_json::json!({
+        "dbc": db.source,
+        "sha256": capsule_evidence::integrity::sha256_bytes(
+            &match &icd {
+                Some(p) => capsule_files::read_text(p, "DBC")?,
+                None => assemble::DBC.to_string(),
+            }
+            .into_bytes()
+        ),
+    });
     let mut loaded: Vec<Loaded> = Vec::new();
     let mut invalid = Vec::new();
     for p in assemble::scenario_paths(&a.files)? {
@@ -339,6 +371,7 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
         .flat_map(|l| [l.path.clone(), l.vehicle_path.clone()])
         .collect();
     inputs.extend(a.bench.clone());
+    inputs.extend(icd.clone());
     let requested: Vec<(&str, &Path)> =
         [("json", a.json.as_deref()), ("junit", a.junit.as_deref())]
             .into_iter()
@@ -361,6 +394,7 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
         stop: stop.clone(),
         fc_output_dir: None,
         rt: a.rt.options(),
+        icd: icd.clone(),
     };
     // A live view shows one run at a time.
     let jobs = if a.view.view {
@@ -384,6 +418,7 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
     })?;
     let mut worst = runs.iter().map(|r| r.severity).max().unwrap_or(0);
     let interrupted = stop.is_requested();
+
     let mut write_errors = 0;
     for o in outputs.drain(..) {
         let bytes = if o.what == "json" {
@@ -392,6 +427,7 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
                 "harness_version": env!("CARGO_PKG_VERSION"),
                 "bench": setup.bench_name,
                 "clock": if lockstep { "lockstep" } else { "realtime" },
+                "icd": icd_json,
                 "complete": !interrupted,
                 "scenarios": runs.iter().map(|r| library::scenario_json(&r.path, &r.outcome, interrupted)).collect::<Vec<_>>(),
             });
@@ -439,5 +475,17 @@ fn cmd_devices() -> Result<ExitCode> {
         }
     );
     println!("simulated: always available (pty pairs, virtual CAN bus): the default bench");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_icd_doc(dbc: Option<&Path>) -> Result<ExitCode> {
+    let db = match dbc {
+        Some(p) => {
+            let text = capsule_files::read_text(p, "DBC")?;
+            capsule_icd::can::CanDb::from_dbc(&p.display().to_string(), &text)?
+        }
+        None => assemble::icd()?,
+    };
+    print!("{}", capsule_icd::doc::can_messages_markdown(&db));
     Ok(ExitCode::SUCCESS)
 }

@@ -86,7 +86,8 @@ pub fn replay(dir: &Path, reinject: bool) -> Result<Replayed> {
         let n = input_name(role).context("no such input")?;
         Ok(dir.join(n))
     };
-    let db = assemble::icd()?;
+    // The run's own DBC, as copied into the bundle.
+    let db = assemble::load_icd(Some(&file("dbc")?))?;
     let l = assemble::load_with(&file("scenario")?, Some(&file("vehicle")?), &db)?;
     let record = bundle::read_record(dir)?;
     let result = evaluate(&l.scenario, &record, &db);
@@ -137,7 +138,7 @@ pub fn replay(dir: &Path, reinject: bool) -> Result<Replayed> {
 
 /// The recorded flight computer's frames flown again on a fresh twin.
 fn reinject_record(dir: &Path, l: &assemble::Loaded, record: &RunRecord) -> Result<RunRecord> {
-    let db = assemble::icd()?;
+    let db = assemble::load_icd(Some(&dir.join(input_name("dbc").context("dbc")?)))?;
     let bench = assemble::load_bench(&dir.join(input_name("bench").context("bench")?))?;
     let mtext = capsule_files::read_text(&dir.join("manifest.json"), "manifest")?;
     let m: capsule_evidence::manifest::Manifest =
@@ -158,6 +159,7 @@ fn reinject_record(dir: &Path, l: &assemble::Loaded, record: &RunRecord) -> Resu
         stop: Stop::new(),
         fc_output_dir: None,
         rt: Default::default(),
+        icd: None,
     };
     let cfg = assemble::run_config(l, &setup, None)?;
     let p = assemble::prepare(l, &db, setup.bench.timing.physics_rate_hz, m.seed)?;

@@ -98,6 +98,10 @@ pub struct SignalDef {
     /// Raw value to send when an encoder is not given this signal, from the DBC
     /// attribute `GenSigStartValue`; `None`: the encoder must be given it.
     pub start_raw: Option<u64>,
+    /// Named raw values (`VAL_`), in the DBC's order.
+    pub values: Vec<(i64, String)>,
+    /// The DBC's comment (`CM_ SG_`), if any.
+    pub comment: Option<String>,
     /// Bit positions (byte * 8 + bit-in-byte) from the most to the least significant
     /// raw bit.
     bits_msb_first: Vec<u32>,
@@ -118,6 +122,8 @@ pub struct MessageDef {
     pub cycle_time_ms: Option<u32>,
     /// Simulation-only (attribute `SimulationOnly` = 1): real hardware ignores it.
     pub simulation_only: bool,
+    /// The DBC's comment (`CM_ BO_`), if any.
+    pub comment: Option<String>,
     /// Signals in file order.
     pub signals: Vec<SignalDef>,
 }
@@ -394,6 +400,31 @@ impl CanDb {
                                 && a.name == "GenSigStartValue"
                         })
                         .and_then(|a| attr_u64(&a.value)),
+                    values: dbc
+                        .value_descriptions
+                        .iter()
+                        .find_map(|v| match v {
+                            can_dbc::ValueDescription::Signal {
+                                message_id,
+                                name,
+                                value_descriptions,
+                            } if *message_id == m.id && *name == s.name => Some(
+                                value_descriptions
+                                    .iter()
+                                    .map(|d| (d.id, d.description.clone()))
+                                    .collect(),
+                            ),
+                            _ => None,
+                        })
+                        .unwrap_or_default(),
+                    comment: dbc.comments.iter().find_map(|c| match c {
+                        can_dbc::Comment::Signal {
+                            message_id,
+                            name,
+                            comment,
+                        } if *message_id == m.id && *name == s.name => Some(comment.clone()),
+                        _ => None,
+                    }),
                     bits_msb_first: bits,
                 });
             }
@@ -417,6 +448,12 @@ impl CanDb {
                 },
                 cycle_time_ms: cycle,
                 simulation_only: sim,
+                comment: dbc.comments.iter().find_map(|c| match c {
+                    can_dbc::Comment::Message { id, comment } if *id == m.id => {
+                        Some(comment.clone())
+                    }
+                    _ => None,
+                }),
                 signals,
             });
         }

@@ -7,13 +7,15 @@
 //!   resynchronising line decoder;
 //! - [`imu`]: the binary IMU datagram (CRC-16/IBM-3740) and a resynchronising stream
 //!   decoder;
-//! - [`crc`]: the checksum algorithms, pinned by name and check value.
+//! - [`crc`]: the checksum algorithms, pinned by name and check value;
+//! - [`doc`]: the human-readable message tables generated from a DBC.
 //!
 //! The human-readable ICD is `fixtures/icd/README.md`. This crate has no I/O: callers
 //! pass text and bytes in.
 
 pub mod can;
 pub mod crc;
+pub mod doc;
 pub mod imu;
 pub mod nmea;
 pub mod vbus_wire;

@@ -44,6 +44,12 @@ pub(crate) struct LoopCore {
     babble_acc: f64,
     babble_count: u64,
     fc_event_def: Option<MessageDef>,
+    fc_status_def: Option<MessageDef>,
+    /// The mode the flight computer last reported (`FC_Event` MODE_CHANGE or
+    /// `FC_Status.FC_Mode`), `FC_Mode` values.
+    pub fc_mode_reported: Option<u8>,
+    /// Sequence number of the last state handover sent (`HV_Seq`, 4 bits).
+    handover_seq: u8,
     ack_id: Option<u32>,
     events_seen: usize,
     contact_seen: bool,
@@ -98,6 +104,9 @@ impl LoopCore {
             injector: Injector::new(cfg.injections.clone()),
             bus: BusFaults::new(cfg.fault_seed),
             fc_event_def: db.by_name("FC_Event").cloned(),
+            fc_status_def: db.by_name("FC_Status").cloned(),
+            fc_mode_reported: None,
+            handover_seq: 0,
             ack_id: db.by_name("SIM_Ack").map(|m| m.id),
             cfg,
             twin,
@@ -175,6 +184,7 @@ impl LoopCore {
 
     /// The state handover frames at the current time (recorded as sent).
     pub fn handover(&mut self) -> Result<Vec<CanFrame>, RunError> {
+        self.handover_seq = self.handover_seq % 15 + 1;
         let s = *self.twin.state();
         let (p, v, q) = (s.position_eci_m, s.velocity_eci_m_s, s.eci_from_body);
         let db = &self.db;
@@ -198,7 +208,7 @@ impl LoopCore {
                 &[
                     ("HV_TimeUs", (self.twin.time_s() * 1e6).round()),
                     ("HV_Mode", f64::from(self.cfg.handover_mode)),
-                    ("HV_Seq", 1.0),
+                    ("HV_Seq", f64::from(self.handover_seq)),
                 ],
             )?,
         ];
@@ -407,6 +417,7 @@ impl LoopCore {
                 let code = get("FC_EventCode", 0.0);
                 let to = get("FC_EventModeTo", 99.0) as usize;
                 if code == 1.0 && to < MODE_NAMES.len() {
+                    self.fc_mode_reported = Some(to as u8);
                     self.fc_named
                         .push((t_s, format!("fc_mode:{}", MODE_NAMES[to])));
                 }
@@ -425,6 +436,13 @@ impl LoopCore {
                     self.fc_named.push((t_s, format!("{name}:{detail:#06x}")));
                 }
             }
+        }
+        if let Some(st) = &self.fc_status_def
+            && st.id == f.id
+            && let Ok(vals) = st.decode(&f)
+            && let Some((_, m)) = vals.iter().find(|(k, _)| *k == "FC_Mode")
+        {
+            self.fc_mode_reported = Some(*m as u8);
         }
         // The FC's commands cross the faulted bus too.
         let mut command = false;

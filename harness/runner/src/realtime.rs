@@ -23,7 +23,7 @@ use crate::devices::Outputs;
 use crate::lockstep::bus_capacity;
 use crate::record::{DurationHistogram, EndReason, MAX_OVERRUN_TIMES, TimingBudget, TimingReport};
 use crate::rt::{Grants, Pacer, prepare_current_thread};
-use crate::session::{BITRATE_BPS, RunError, Wiring};
+use crate::session::{BITRATE_BPS, HANDOVER_RESEND_S, RunError, Wiring};
 use crate::tap::Dir;
 use capsule_links::clock::now_ns;
 use capsule_links::{LinkError, Packet};
@@ -115,6 +115,11 @@ fn run_loop(core: &mut LoopCore, w: &mut Wiring, budget: TimingBudget, grants: &
     let mut overruns = 0u64;
     let mut last_fc_ns = t0_ns;
     let mut attached = false;
+    // The state handover goes again every HANDOVER_RESEND_S until the flight computer
+    // reports the handed-over mode (when it gave a readiness signal to wait for).
+    let mut handover_taken = core.cfg.ready_messages.is_empty();
+    let resend_ns = (HANDOVER_RESEND_S * 1e9) as u64;
+    let mut last_handover_ns = t0_ns;
     let mut k = 0u64;
     let end = loop {
         k += 1;
@@ -159,6 +164,26 @@ fn run_loop(core: &mut LoopCore, w: &mut Wiring, budget: TimingBudget, grants: &
                     .position(|(id, _)| *id == f.id)
                     .unwrap_or(usize::MAX);
                 pending.push((rx.t_ns, k));
+            }
+        }
+        if !handover_taken {
+            if core.fc_mode_reported == Some(core.cfg.handover_mode) {
+                handover_taken = true;
+            } else if now_ns().saturating_sub(last_handover_ns) >= resend_ns {
+                last_handover_ns = now_ns();
+                let t = core.twin.time_s();
+                tracing::info!(
+                    t_s = t,
+                    "state handover sent again: the flight computer has not reported the handed-over mode"
+                );
+                for f in core.handover()? {
+                    let p = Packet::Frame(f);
+                    match w.can.try_send(p.clone()) {
+                        Ok(()) => core.tap_wire(LINK_CAN, Dir::Tx, &p, t),
+                        Err(LinkError::Full { .. }) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
             }
         }
         if !attached && last_fc_ns > t0_ns {

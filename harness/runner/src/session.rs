@@ -54,6 +54,19 @@ pub struct BenchLinks {
     pub gnss: Option<Address>,
 }
 
+/// How a flight computer that the runner starts reaches the simulated CAN bus.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FcCanTransport {
+    /// The harness's virtual bus (`vbus:PATH`, a Unix socket; internal protocol).
+    #[default]
+    VirtualBus,
+    /// An emulated SLCAN (Lawicel) USB-CAN adapter on a pseudo-terminal
+    /// (`slcan:/dev/pts/N@115200,500000`): python-can's `slcan`, `slcand` or any
+    /// serial library reaches it. The flight computer has joined when it opens the
+    /// channel (`O` or `L`).
+    Slcan,
+}
+
 /// Run configuration.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -61,6 +74,13 @@ pub struct RunConfig {
     /// and `{gnss}` are replaced by the addresses of the links' far ends. `None`: the
     /// avionics are already on the links (hardware).
     pub fc_command: Option<Vec<String>>,
+    /// How the started flight computer reaches a simulated CAN bus.
+    pub fc_can: FcCanTransport,
+    /// Real time: the scenario starts once the flight computer has sent one of these
+    /// messages (its readiness signal, e.g. `FC_Ident`), and the state handover is
+    /// sent again every [`HANDOVER_RESEND_S`] until it reports the handed-over mode.
+    /// Empty: start as soon as it has joined the bus.
+    pub ready_messages: Vec<String>,
     /// Where the links are.
     pub links: BenchLinks,
     /// The clock.
@@ -255,6 +275,8 @@ pub(crate) struct Wiring {
     pub imu: Link,
     pub gnss: Link,
     pub fc: Option<FcProcess>,
+    /// The emulated SLCAN adapter's channel state, when the FC reaches the bus so.
+    slcan: Option<tokio::sync::watch::Receiver<capsule_links::slcan::ChannelState>>,
     /// The run's own temporary directory (bus socket, FC output by default); removed
     /// when the wiring is dropped.
     _dir: tempfile::TempDir,
@@ -299,6 +321,7 @@ impl Wiring {
             links: LinkCounters::default(),
         };
         let dir = run_dir().map_err(fail)?;
+        let mut slcan = None;
         let (bus, can, can_far) = match &cfg.links.can {
             Some(a) => (
                 None,
@@ -307,6 +330,16 @@ impl Wiring {
                     .map_err(|e| fail(e.into()))?,
                 None,
             ),
+            None if cfg.fc_can == FcCanTransport::Slcan => {
+                let a = capsule_links::slcan::adapter_on_pty_for_bus("can", BITRATE_BPS)
+                    .map_err(|e| fail(e.into()))?;
+                slcan = Some(a.state);
+                (
+                    None,
+                    a.link,
+                    Some(format!("slcan:{}@{SLCAN_TTY_BAUD},{BITRATE_BPS}", a.path)),
+                )
+            }
             None => {
                 let sock = dir.path().join("can.sock").display().to_string();
                 let timing = match cfg.clock {
@@ -334,6 +367,7 @@ impl Wiring {
             imu,
             gnss,
             fc: None,
+            slcan,
             _dir: dir,
         };
         if let Some(cmd) = &cfg.fc_command {
@@ -347,14 +381,7 @@ impl Wiring {
                 far(&imu_far, &cfg.links.imu),
                 far(&gnss_far, &cfg.links.gnss),
             );
-            let args: Vec<String> = cmd
-                .iter()
-                .map(|a| {
-                    a.replace("{can}", &c)
-                        .replace("{imu}", &i)
-                        .replace("{gnss}", &g)
-                })
-                .collect();
+            let args = substitute(cmd, &c, &i, &g);
             if let Err(error) = w.start_fc(cfg, &args).await {
                 let links = w.counters();
                 w.close(&cfg.stop).await;
@@ -372,6 +399,33 @@ impl Wiring {
             .clone()
             .unwrap_or_else(|| self._dir.path().to_path_buf());
         let mut p = FcProcess::spawn(args, &out_dir).map_err(RunError::Setup)?;
+        if let Some(st) = &self.slcan {
+            let mut st = st.clone();
+            let opened = async {
+                tokio::time::timeout(cfg.join_timeout, st.wait_for(|s| s.open))
+                    .await
+                    .is_ok_and(|r| r.is_ok())
+            };
+            let joined = tokio::select! {
+                j = opened => Some(j),
+                st = p.child.wait() => {
+                    let status = st.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                    let tail = p.stderr_tail(600);
+                    p.end(&cfg.stop, true).await;
+                    return Err(RunError::FcExited { t_s: 0.0, status: format!("{status}, before opening its SLCAN channel"), stderr_tail: tail });
+                }
+                _ = cfg.stop.wait() => None,
+            };
+            if joined == Some(false) {
+                let tail = p.stderr_tail(600);
+                p.end(&cfg.stop, false).await;
+                return Err(RunError::Setup(format!(
+                    "flight computer never opened its SLCAN channel (`O` or `L`) within {:?} (still running){}",
+                    cfg.join_timeout,
+                    tail_note(&tail)
+                )));
+            }
+        }
         if let Some(b) = &self.bus {
             let joined = tokio::select! {
                 j = b.wait_for_nodes(2, cfg.join_timeout) => Some(j),
@@ -423,6 +477,7 @@ impl Wiring {
             imu,
             gnss,
             fc,
+            slcan: _,
             _dir,
         } = self;
         drop((can, imu, gnss, bus));
@@ -434,6 +489,36 @@ impl Wiring {
 
 /// The virtual bus's bit rate, bit/s (the ICD's nominal rate).
 pub const BITRATE_BPS: u32 = 500_000;
+
+/// The serial speed given in the emulated SLCAN adapter's address (a pseudo-terminal
+/// carries any speed; USB-CAN adapters are usually addressed at 115200).
+pub const SLCAN_TTY_BAUD: u32 = 115_200;
+
+/// Real time: how often the state handover is sent again until the flight computer
+/// reports the handed-over mode, s.
+pub const HANDOVER_RESEND_S: f64 = 0.5;
+
+/// The flight computer's command line with the links' far ends put in: `{can}`,
+/// `{imu}`, `{gnss}` (addresses such as `slcan:/dev/pts/3@115200,500000` or
+/// `serial:/dev/pts/4@921600`) and `{can_device}`, `{imu_device}`, `{gnss_device}` (the
+/// bare device or socket path, for programs that take a path).
+pub fn substitute(cmd: &[String], can: &str, imu: &str, gnss: &str) -> Vec<String> {
+    let device = |a: &str| {
+        let rest = a.split_once(':').map_or(a, |(_, r)| r);
+        rest.split('@').next().unwrap_or(rest).to_string()
+    };
+    let (cd, id, gd) = (device(can), device(imu), device(gnss));
+    cmd.iter()
+        .map(|a| {
+            a.replace("{can_device}", &cd)
+                .replace("{imu_device}", &id)
+                .replace("{gnss_device}", &gd)
+                .replace("{can}", can)
+                .replace("{imu}", imu)
+                .replace("{gnss}", gnss)
+        })
+        .collect()
+}
 
 /// Opens a serial link at its address, or makes a pseudo-terminal pair and returns the
 /// far end's address for the flight computer.
@@ -451,6 +536,60 @@ async fn serial_link(
     }
 }
 
+/// Real time: waits (up to the join timeout, no longer than the flight computer lives
+/// or the stop flag allows) for the flight computer's readiness signal, the first frame
+/// of one of [`RunConfig::ready_messages`]. What it sends meanwhile is recorded at the
+/// run's start time.
+async fn wait_ready(core: &mut LoopCore, w: &mut Wiring, cfg: &RunConfig) -> Result<(), RunError> {
+    let ids: Vec<u32> = cfg
+        .ready_messages
+        .iter()
+        .filter_map(|n| core.db().by_name(n).map(|m| m.id))
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let t0 = core.twin.time_s();
+    let deadline = tokio::time::Instant::now() + cfg.join_timeout;
+    let Wiring { can, fc, .. } = w;
+    loop {
+        let exited = async {
+            match fc.as_mut() {
+                Some(p) => p
+                    .child
+                    .wait()
+                    .await
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|e| e.to_string()),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = can.recv() => {
+                let rx = r?;
+                core.tap_wire(LINK_CAN, Dir::Rx, &rx.packet, t0);
+                if let capsule_links::Packet::Frame(f) = rx.packet {
+                    core.on_fc_frame(f, t0);
+                    if ids.contains(&f.id) {
+                        return Ok(());
+                    }
+                }
+            }
+            status = exited => {
+                return Err(RunError::FcExited { t_s: t0, status: format!("{status}, before its readiness signal ({})", cfg.ready_messages.join(" or ")), stderr_tail: String::new() });
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                return Err(RunError::Setup(format!(
+                    "flight computer joined the bus but sent no {} (its readiness signal) within {:?}",
+                    cfg.ready_messages.join(" or "),
+                    cfg.join_timeout
+                )));
+            }
+            _ = cfg.stop.wait() => return Ok(()),
+        }
+    }
+}
+
 /// Runs the closed loop until splashdown (plus the after-landing time), the time
 /// limit, or a stop request.
 pub async fn run(
@@ -461,7 +600,11 @@ pub async fn run(
 ) -> Result<RunRecord, RunFailure> {
     let mut wiring = Wiring::new(cfg).await?;
     let mut core = LoopCore::new(cfg.clone(), db, twin, devices);
-    let result = match core.handover() {
+    let ready = match cfg.clock {
+        Clock::Realtime(_) => wait_ready(&mut core, &mut wiring, cfg).await,
+        Clock::Lockstep => Ok(()),
+    };
+    let result = match ready.and_then(|()| core.handover()) {
         Err(e) => Err(e),
         Ok(frames) => {
             let mut r = Ok(());

@@ -80,6 +80,8 @@ fn config(max_time_s: f64, clock: Clock) -> RunConfig {
             "--clock".into(),
             clock.name().into(),
         ]),
+        fc_can: Default::default(),
+        ready_messages: vec!["FC_Ident".into(), "FC_Status".into()],
         links: BenchLinks::default(),
         clock,
         cycle_steps: 10,

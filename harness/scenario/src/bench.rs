@@ -22,6 +22,11 @@
 //! # lockstep = true                     # command / external: speaks SIM_Tick / SIM_Ack
 //! # join_timeout_s = 20.0               # started FC must join the bus within this
 //! # ack_timeout_s = 10.0                # lockstep: each tick acknowledged within this
+//! # can_transport = "slcan"             # simulated bus reached through an SLCAN pty (default virtual-bus)
+//! # ready = ["FC_Ident", "FC_Status"]   # real time: start on the FC's first frame of these
+//!
+//! [icd]                                 # optional: the avionics' own DBC
+//! dbc = "../icd/capsule.dbc"            # relative to this file (hil run --icd overrides)
 //!
 //! [timing]                              # real-time runs
 //! physics_rate_hz = 1000.0
@@ -62,6 +67,17 @@ pub struct Bench {
     /// Real-time settings and budget.
     #[serde(default)]
     pub timing: Timing,
+    /// The ICD of this bench's avionics (default: the built-in `capsule.dbc`).
+    #[serde(default)]
+    pub icd: Option<IcdFiles>,
+}
+
+/// `[icd]`: the avionics' own interface definition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IcdFiles {
+    /// The DBC file, relative to the bench file's directory.
+    pub dbc: String,
 }
 
 /// `[bench]`.
@@ -118,6 +134,25 @@ pub struct FlightComputer {
     /// to 600; default 10). Also how long a link may refuse data in lockstep.
     #[serde(default = "default_ack")]
     pub ack_timeout_s: f64,
+    /// How a started flight computer reaches a simulated CAN bus: `virtual-bus` (the
+    /// harness's own socket protocol, `{can}` = `vbus:PATH`; the default) or `slcan`
+    /// (an emulated SLCAN USB-CAN adapter on a pseudo-terminal, `{can}` =
+    /// `slcan:/dev/pts/N@115200,500000`, `{can_device}` = `/dev/pts/N`).
+    #[serde(default = "default_can_transport")]
+    pub can_transport: String,
+    /// Real time: the scenario starts when the flight computer has sent the first frame
+    /// of one of these messages (its readiness signal), and the state handover is sent
+    /// again every 0.5 s until it reports the handed-over mode. Default `["FC_Ident",
+    /// "FC_Status"]`; `[]` starts as soon as it has joined the bus.
+    #[serde(default = "default_ready")]
+    pub ready: Vec<String>,
+}
+
+fn default_can_transport() -> String {
+    "virtual-bus".into()
+}
+fn default_ready() -> Vec<String> {
+    vec!["FC_Ident".into(), "FC_Status".into()]
 }
 
 fn default_join() -> f64 {
@@ -322,6 +357,32 @@ impl Bench {
                 "flight_computer.kind",
                 format!("unknown kind `{other}` (reference, command, external)"),
             ),
+        }
+        match fc.can_transport.as_str() {
+            "virtual-bus" => {}
+            "slcan" => c.require(
+                fc.kind != "external" && link_address(&self.links.can) == Ok(None),
+                "flight_computer.can_transport",
+                "slcan is how a started flight computer reaches a simulated bus (links.can = \"simulated\", kind reference or command)",
+            ),
+            other => c.fail(
+                "flight_computer.can_transport",
+                format!("unknown transport `{other}` (virtual-bus, slcan)"),
+            ),
+        }
+        if let Some(i) = &self.icd {
+            c.require(
+                !i.dbc.trim().is_empty(),
+                "icd.dbc",
+                "the DBC file's path is empty",
+            );
+        }
+        for r in &fc.ready {
+            c.require(
+                crate::spec::safe_id(r),
+                "flight_computer.ready",
+                format!("`{r}` is not a message name"),
+            );
         }
         if self.bench.clock == "lockstep" {
             c.require(

@@ -9,11 +9,14 @@
 //! (extended). Frames: `tiiildd..` (11-bit), `Tiiiiiiiildd..` (29-bit), `riiil` and
 //! `Riiiiiiiil` (remote), optionally followed by a 4-hex-digit millisecond time stamp
 //! (`Z1`). Bit rates `S0`..`S8` = 10k, 20k, 50k, 100k, 125k, 250k, 500k, 800k, 1M.
-//! The adapter tolerates empty commands and a repeated open (python-can sends both).
+//! The adapter side and its command set are in [`adapter`].
 
 use crate::clock::now_ns;
 use crate::{Link, LinkError, LinkStats, Packet, Received, TaskEnds};
 use capsule_icd::can::CanFrame;
+
+pub mod adapter;
+pub use adapter::{Adapter, ChannelState, adapter, adapter_on_pty, adapter_on_pty_for_bus};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_serial::SerialStream;
 
@@ -355,94 +358,6 @@ async fn host_task(
                 None => return,
                 Some(Packet::Frame(f)) => {
                     if let Err(e) = tokio::time::timeout(crate::serial::WRITE_STALL, wr.write_all(&encode_frame(&f, None))).await.unwrap_or_else(|_| Err(std::io::Error::other("the adapter stopped reading"))) {
-                        ends.close(format!("write error: {e}")).await;
-                        return;
-                    }
-                    ends.sent(&Packet::Frame(f));
-                }
-                Some(Packet::Bytes(_) | Packet::ErrorFrame) => LinkStats::add(&ends.stats.drops, 1),
-            }
-        }
-    }
-}
-
-/// Runs an SLCAN *adapter* on `stream`: frames the host transmits arrive on the
-/// returned link, and frames sent on the link go to the host (when the channel is open).
-pub fn adapter(name: &str, stream: SerialStream) -> Link {
-    let (link, ends) = Link::new_pair(name);
-    tokio::spawn(adapter_task(ends, stream, None));
-    link
-}
-
-/// An SLCAN adapter on a new pseudo-terminal: the link, and the device path that an
-/// SLCAN host (python-can, slcand, a flight computer) opens.
-pub fn adapter_on_pty(name: &str) -> Result<(Link, String), LinkError> {
-    let (master, path, guard) = crate::serial::pty_raw()?;
-    let (link, ends) = Link::new_pair(name);
-    tokio::spawn(adapter_task(ends, master, Some(guard)));
-    Ok((link, path))
-}
-
-async fn adapter_task(mut ends: TaskEnds, stream: SerialStream, mut guard: Option<SerialStream>) {
-    let (mut rd, mut wr) = tokio::io::split(stream);
-    let mut split = LineSplitter::default();
-    let mut lines = Vec::new();
-    let mut buf = vec![0u8; 4096];
-    let mut open = false;
-    let mut timestamps = false;
-    let t0 = now_ns();
-    loop {
-        tokio::select! {
-            r = rd.read(&mut buf) => match r {
-                Ok(0) => { ends.close("host closed the line").await; return; }
-                Ok(n) => {
-                    let t = now_ns();
-                    drop(guard.take());
-                    split.push(&buf[..n], &mut lines);
-                    let mut reply = Vec::new();
-                    for l in lines.drain(..) {
-                        let Line::Cr(l) = l else {
-                            LinkStats::add(&ends.stats.framing_errors, 1);
-                            reply.push(0x07);
-                            continue;
-                        };
-                        match l.first().copied() {
-                            None => reply.push(b'\r'),
-                            Some(b'S') if l.len() == 2 && (b'0'..=b'8').contains(&l[1]) && !open => reply.push(b'\r'),
-                            Some(b'O' | b'L') => { open = true; reply.push(b'\r'); }
-                            Some(b'C') => { open = false; reply.push(b'\r'); }
-                            Some(b'V') => reply.extend_from_slice(b"V1013\r"),
-                            Some(b'v') => reply.extend_from_slice(b"vSTM32\r"),
-                            Some(b'N') => reply.extend_from_slice(b"NCAP1\r"),
-                            Some(b'F') => reply.extend_from_slice(b"F00\r"),
-                            Some(b'Z') if l.len() == 2 => { timestamps = l[1] == b'1'; reply.push(b'\r'); }
-                            Some(c @ (b't' | b'T' | b'r' | b'R')) => match (open, parse_frame(&l)) {
-                                (true, Some((f, _))) => {
-                                    ends.deliver(Received { t_ns: t, bus_t_ns: None, packet: Packet::Frame(f) });
-                                    reply.extend_from_slice(if c == b't' || c == b'r' { b"z\r" } else { b"Z\r" });
-                                }
-                                (false, _) => reply.push(0x07),
-                                (true, None) => { LinkStats::add(&ends.stats.framing_errors, 1); reply.push(0x07); }
-                            },
-                            Some(_) => reply.push(0x07),
-                        }
-                    }
-                    if !reply.is_empty() && let Err(e) = wr.write_all(&reply).await {
-                        ends.close(format!("write error: {e}")).await;
-                        return;
-                    }
-                }
-                Err(e) => { ends.close(format!("read error: {e}")).await; return; }
-            },
-            p = ends.to_task.recv() => match p {
-                None => return,
-                Some(Packet::Frame(f)) => {
-                    if !open {
-                        LinkStats::add(&ends.stats.drops, 1);
-                        continue;
-                    }
-                    let ts = timestamps.then(|| (((now_ns() - t0) / 1_000_000) % 60_000) as u16);
-                    if let Err(e) = wr.write_all(&encode_frame(&f, ts)).await {
                         ends.close(format!("write error: {e}")).await;
                         return;
                     }
