@@ -179,13 +179,13 @@ async fn run(argv: Vec<String>) -> ExitCode {
             r = can.recv() => match r {
                 Ok(f) if args.lockstep && f.id == tick_def.id => {
                     if let Ok(v) = tick_def.decode(&f) {
-                        pending_tick = Some((v[0].1, v[1].1));
+                        pending_tick = Some((value(&v, "SIM_TimeUs"), value(&v, "SIM_Step")));
                     }
                 }
                 Ok(f) if args.lockstep && sync_def.as_ref().is_some_and(|s| s.id == f.id) => {
                     if let Some(Ok(v)) = sync_def.as_ref().map(|s| s.decode(&f)) {
-                        imu_target = v[0].1 as u64;
-                        gnss_target = v[1].1 as u64;
+                        imu_target = value(&v, "SIM_ImuBytes") as u64;
+                        gnss_target = value(&v, "SIM_GnssBytes") as u64;
                     }
                 }
                 Ok(f) if args.lockstep => held_can.push(f),
@@ -271,4 +271,13 @@ async fn run(argv: Vec<String>) -> ExitCode {
             }
         }
     }
+}
+
+/// A decoded signal's value by name (0 when the message lacks it): never by position,
+/// since another DBC may order a message's signals differently.
+fn value(decoded: &[(&str, f64)], name: &str) -> f64 {
+    decoded
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(0.0, |(_, v)| *v)
 }

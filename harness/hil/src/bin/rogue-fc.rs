@@ -179,7 +179,8 @@ async fn run(a: Args) -> Result<(), String> {
                     continue;
                 }
                 let v = tick.decode(&f).map_err(|e| e.to_string())?;
-                let (t_us, step) = (v[0].1, v[1].1);
+                let get = |n: &str| v.iter().find(|(k, _)| *k == n).map_or(0.0, |(_, x)| *x);
+                let (t_us, step) = (get("SIM_TimeUs"), get("SIM_Step"));
                 if a.mode == "closes-line" && t_us >= 300_000.0 {
                     imu = None;
                 }
