@@ -362,8 +362,10 @@ class Fc:
                 q = (h["HV_QuatW"], h["HV_QuatX"], h["HV_QuatY"], h["HV_QuatZ"])
                 n = math.sqrt(sum(c * c for c in q))
                 t_s = h["HV_TimeUs"] * 1e-6
-                # Real time: the handover's time is "now" on our time base.
-                self.clock.set(t_s)
+                # Real time: the handover's time is "now" on our time base (in lockstep
+                # the ticks alone set the time).
+                if not self.clock.lockstep:
+                    self.clock.set(t_s)
                 self.nav.init(t_s, (h["HV_PosX"], h["HV_PosY"], h["HV_PosZ"]),
                               (h["HV_VelX"], h["HV_VelY"], h["HV_VelZ"]), tuple(c / n for c in q))
                 self.set_mode(int(h["HV_Mode"]))
@@ -518,9 +520,12 @@ def main():
     a = ap.parse_args()
 
     db = cantools.database.load_file(a.dbc)
-    bus = can.Bus(interface="slcan", channel=a.can, bitrate=a.bitrate, sleep_after_open=0.05)
+    # Serial lines first, the CAN channel last: opening the channel is joining the bus,
+    # and the harness may write the first cycle's bytes at once (opening a port with
+    # pyserial flushes what is already waiting).
     imu = serial.Serial(a.imu, 921600, timeout=0.05)
     gps = serial.Serial(a.gnss, 115200, timeout=0.05)
+    bus = can.Bus(interface="slcan", channel=a.can, bitrate=a.bitrate, sleep_after_open=0.05)
     clock = Clock(a.lockstep)
     nav = Nav(clock)
     gnss = Gnss(clock)
