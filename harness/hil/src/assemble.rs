@@ -45,6 +45,28 @@ pub fn load_icd(path: Option<&Path>) -> Result<CanDb> {
     }
 }
 
+/// Checks a bench's readiness messages against the DBC: each must be a message the
+/// flight computer (`FC`) sends.
+pub fn check_ready(bench_name: &str, ready: &[String], db: &CanDb) -> Result<()> {
+    if let Some(bad) = ready
+        .iter()
+        .find(|n| db.by_name(n).is_none_or(|m| m.transmitter != "FC"))
+    {
+        bail!(
+            "{bench_name}: flight_computer.ready: `{bad}` is not a message that {} says the flight computer (FC) sends",
+            db.source
+        );
+    }
+    Ok(())
+}
+
+/// Checks a bench file beyond its own format: its DBC (`[icd] dbc`) loads, and its
+/// readiness messages are the flight computer's in that DBC.
+pub fn check_bench(b: &Bench, path: &Path) -> Result<()> {
+    let db = load_icd(icd_path(None, b, Some(path)).as_deref())?;
+    check_ready(&path.display().to_string(), &b.flight_computer.ready, &db)
+}
+
 /// The DBC a run uses: `--icd` first, else the bench's `[icd] dbc` (relative to the
 /// bench file's directory), else `None` (the built-in one).
 pub fn icd_path(cli: Option<&Path>, bench: &Bench, bench_file: Option<&Path>) -> Option<PathBuf> {
@@ -263,19 +285,10 @@ pub fn run_one(
         message: format!("{e:#}"),
         links: None,
     })?;
-    if let Some(bad) = cfg
-        .ready_messages
-        .iter()
-        .find(|n| db.by_name(n).is_none_or(|m| m.transmitter != "FC"))
-    {
-        return Err(RunErrorReport {
-            message: format!(
-                "{}: flight_computer.ready: `{bad}` is not a message that {} says the flight computer (FC) sends",
-                setup.bench_name, db.source
-            ),
-            links: None,
-        });
-    }
+    check_ready(&setup.bench_name, &cfg.ready_messages, db).map_err(|e| RunErrorReport {
+        message: format!("{e:#}"),
+        links: None,
+    })?;
     let (view, pace) = view.map_or((None, None), |v| (Some(v.tap), v.pace));
     let cfg = RunConfig {
         tap,

@@ -200,7 +200,7 @@ fn cmd_check(files: &[PathBuf]) -> Result<ExitCode> {
     let mut ids: Vec<(String, PathBuf)> = Vec::new();
     for p in assemble::scenario_paths(files)? {
         if assemble::is_bench(&p) {
-            match assemble::load_bench(&p) {
+            match assemble::load_bench(&p).and_then(|b| assemble::check_bench(&b, &p).map(|()| b)) {
                 Ok(b) => println!("ok     bench {}  {}", b.bench.name, p.display()),
                 Err(e) => {
                     bad += 1;

@@ -119,7 +119,7 @@ fn the_python_example_flies_the_nominal_scenario_through_an_slcan_pty() {
     }
     let d = test_dir("python-fc");
     let (f, v) = run_rogue(
-        &d.path().to_path_buf(),
+        d.path(),
         &root().join("scenarios/nominal-entry.toml"),
         &root().join("fixtures/benches/python-fc-lockstep.toml"),
         Duration::from_secs(1800),
@@ -309,7 +309,7 @@ fn a_flight_computer_that_never_opens_its_channel_or_never_says_it_is_ready_is_n
     let (f, _) = run_rogue(d2.path(), &scenario, &silent, Duration::from_secs(60));
     let line = first_error_line(&f.stdout);
     assert!(
-        line.contains("sent no FC_Ident or FC_Status (its readiness signal)"),
+        line.contains("not ready: no FC_Ident or FC_Status on link `can` within 8s"),
         "{line}\n{}",
         f.stderr
     );
@@ -329,4 +329,86 @@ fn a_flight_computer_that_never_opens_its_channel_or_never_says_it_is_ready_is_n
         "{line}"
     );
     assert!(f.elapsed < Duration::from_secs(8), "{:?}", f.elapsed);
+}
+
+/// A flight computer deaf to the first handover (its software was not yet listening)
+/// gets it again, and the sending stops once it reports the handed-over mode.
+const DEAF_FC: &str = r#"
+import can, cantools, serial, sys, threading, time
+db = cantools.database.load_file(sys.argv[2])
+def drain(path, baud):
+    port = serial.Serial(path, baud, timeout=0.05)
+    while True:
+        port.read(4096)
+for path, baud in ((sys.argv[3], 921600), (sys.argv[4], 115200)):
+    threading.Thread(target=drain, args=(path, baud), daemon=True).start()
+bus = can.Bus(interface="slcan", channel=sys.argv[1], bitrate=500000, sleep_after_open=0.05)
+st, ev, hv, ident = (db.get_message_by_name(n) for n in ("FC_Status", "FC_Event", "HV_StateTime", "FC_Ident"))
+def send(m, **k):
+    bus.send(can.Message(arbitration_id=m.frame_id, is_extended_id=False, data=m.encode(k)))
+inbox = can.BufferedReader()
+can.Notifier(bus, [inbox], timeout=0.05)
+send(ident, FC_SwMajor=9, FC_SwMinor=0, FC_SwPatch=0, FC_BuildHash=1)
+mode, seen, t_next = 0, 0, time.monotonic()
+while True:
+    while (m := inbox.get_message(timeout=0)) is not None:
+        if m.arbitration_id == hv.frame_id:
+            v = hv.decode(m.data, decode_choices=False)
+            seen += 1
+            print("handover", int(v["HV_Seq"]), file=sys.stderr, flush=True)
+            if seen == 2:
+                send(ev, FC_EventCode=1, FC_EventModeFrom=0, FC_EventModeTo=int(v["HV_Mode"]), FC_EventDetail=0, FC_EventTime=0)
+                mode = int(v["HV_Mode"])
+    if time.monotonic() >= t_next:
+        send(st, FC_Mode=mode, FC_SeqCounter=0, FC_FaultFlags=0, FC_EstAltitude=0, FC_EstVelocity=0,
+             FC_NavValid=0, FC_GnssFix=0, FC_BaroValid=0, FC_ImuValid=0)
+        t_next += 0.1
+    time.sleep(0.005)
+"#;
+
+#[test]
+fn the_handover_is_sent_again_until_the_flight_computer_reports_its_mode() {
+    if !have_python_peers() {
+        return;
+    }
+    let d = test_dir("handover-again");
+    let scenario = short_scenario(d.path(), "short.toml", 4.0);
+    let dbc = dbc();
+    let bench = slcan_bench(
+        d.path(),
+        "deaf",
+        "realtime",
+        &[
+            "python3",
+            "-c",
+            DEAF_FC,
+            "{can_device}",
+            &dbc,
+            "{imu_device}",
+            "{gnss_device}",
+        ],
+        r#"["FC_Ident"]"#,
+    );
+    let (f, v) = run_rogue(d.path(), &scenario, &bench, Duration::from_secs(60));
+    let r = &v["scenarios"][0]["result"];
+    assert!(r.is_object(), "{}\n{}", f.stdout, f.stderr);
+    let err: String = walk(&d.path().join("runs"))
+        .into_iter()
+        .filter(|p| p.ends_with("fc.stderr.log"))
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect();
+    // Two sets, numbered 1 and 2; none after the flight computer reported ENTRY.
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.starts_with("handover"))
+            .collect::<Vec<_>>(),
+        ["handover 1", "handover 2"],
+        "{err}"
+    );
+    let modes = r["expectations"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["id"] == "mode-sequence"))
+        .map(|e| e["measured"].to_string())
+        .unwrap_or_default();
+    assert!(modes.contains("ENTRY"), "{modes}");
 }

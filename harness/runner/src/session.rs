@@ -191,6 +191,17 @@ pub enum RunError {
         /// What the acknowledgement said.
         got_step: u64,
     },
+    /// Real time: the flight computer did not give its readiness signal (the first
+    /// frame of one of the bench's `ready` messages) within the join time.
+    #[error("flight computer not ready: no {} on link `{link}` within {timeout:?} (its readiness signal; flight_computer.ready)", messages.join(" or "))]
+    NotReady {
+        /// The link.
+        link: String,
+        /// The readiness messages.
+        messages: Vec<String>,
+        /// The join time.
+        timeout: Duration,
+    },
     /// The flight computer sent nothing on a link for too long (real time).
     #[error("flight computer silent on link `{link}` for {timeout:?} at t = {t_s:.3} s")]
     FcSilent {
@@ -579,11 +590,11 @@ async fn wait_ready(core: &mut LoopCore, w: &mut Wiring, cfg: &RunConfig) -> Res
                 return Err(RunError::FcExited { t_s: t0, status: format!("{status}, before its readiness signal ({})", cfg.ready_messages.join(" or ")), stderr_tail: String::new() });
             }
             _ = tokio::time::sleep_until(deadline) => {
-                return Err(RunError::Setup(format!(
-                    "flight computer joined the bus but sent no {} (its readiness signal) within {:?}",
-                    cfg.ready_messages.join(" or "),
-                    cfg.join_timeout
-                )));
+                return Err(RunError::NotReady {
+                    link: can.name().to_string(),
+                    messages: cfg.ready_messages.clone(),
+                    timeout: cfg.join_timeout,
+                });
             }
             _ = cfg.stop.wait() => return Ok(()),
         }

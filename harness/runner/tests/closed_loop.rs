@@ -348,6 +348,25 @@ async fn silent_avionics_on_a_real_time_bench_are_named_not_waited_for() {
     cfg.links.can =
         Some(capsule_links::address::Address::parse(&format!("vbus:{sock}")).expect("address"));
     cfg.ack_timeout = Duration::from_millis(500);
+    cfg.join_timeout = Duration::from_secs(1);
+    // Waiting for a readiness signal: bounded by the join time, naming link and signal.
+    let wall = std::time::Instant::now();
+    let e = run(&cfg, db(), twin, devices)
+        .await
+        .expect_err("no avionics");
+    assert!(wall.elapsed() < Duration::from_secs(20));
+    assert!(
+        matches!(&e.error, RunError::NotReady { link, .. } if link == "can"),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("no FC_Ident or FC_Status on link `can` within 1s"),
+        "{e}"
+    );
+    // Without one: the silence timeout names the link.
+    cfg.ready_messages.clear();
+    let (twin, devices) = twin_and_devices(3);
     let wall = std::time::Instant::now();
     let e = run(&cfg, db(), twin, devices)
         .await
