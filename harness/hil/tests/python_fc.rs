@@ -25,43 +25,17 @@ fn have_python_peers() -> bool {
     ok
 }
 
-/// A bench that starts `command` with the CAN link over SLCAN, with short timeouts
-/// and a budget that only a stalled loop breaks (the machine's speed is not judged).
+/// A bench that starts `command` with the CAN link over SLCAN and the given readiness
+/// messages (a TOML list).
 fn slcan_bench(dir: &Path, name: &str, clock: &str, command: &[&str], ready: &str) -> PathBuf {
-    let list: Vec<String> = command.iter().map(|s| format!("{s:?}")).collect();
-    let text = format!(
-        r#"[bench]
-name = "{name}"
-clock = "{clock}"
-
-[links]
-can = "simulated"
-imu = "simulated"
-gnss = "simulated"
-
-[flight_computer]
-kind = "command"
-command = [{}]
-can_transport = "slcan"
-lockstep = {}
-join_timeout_s = 8.0
-ack_timeout_s = 5.0
-ready = {ready}
-
-[timing]
-physics_rate_hz = 1000.0
-silence_timeout_s = 2.0
-max_lateness_p99_us = 1e6
-max_lateness_us = 1e7
-max_overruns = 1000000
-max_command_latency_p99_us = 1e6
-"#,
-        list.join(", "),
-        clock == "lockstep"
-    );
-    let p = dir.join(format!("{name}.toml"));
-    std::fs::write(&p, text).expect("write bench");
-    p
+    let command: Vec<String> = command.iter().map(|s| s.to_string()).collect();
+    common::command_bench(
+        dir,
+        name,
+        clock,
+        &command,
+        &format!("can_transport = \"slcan\"\nready = {ready}"),
+    )
 }
 
 fn fc_py() -> String {
@@ -287,7 +261,7 @@ fn a_flight_computer_that_never_opens_its_channel_or_never_says_it_is_ready_is_n
     let (f, _) = run_rogue(d.path(), &scenario, &never_open, Duration::from_secs(60));
     let line = first_error_line(&f.stdout);
     assert!(
-        line.contains("never opened its SLCAN channel") && line.contains("8s"),
+        line.contains("never opened its SLCAN channel") && line.contains("5s"),
         "{line}\n{}",
         f.stderr
     );
@@ -309,7 +283,7 @@ fn a_flight_computer_that_never_opens_its_channel_or_never_says_it_is_ready_is_n
     let (f, _) = run_rogue(d2.path(), &scenario, &silent, Duration::from_secs(60));
     let line = first_error_line(&f.stdout);
     assert!(
-        line.contains("not ready: no FC_Ident or FC_Status on link `can` within 8s"),
+        line.contains("not ready: no FC_Ident or FC_Status on link `can` within 5s"),
         "{line}\n{}",
         f.stderr
     );
@@ -325,7 +299,7 @@ fn a_flight_computer_that_never_opens_its_channel_or_never_says_it_is_ready_is_n
     let (f, _) = run_rogue(d3.path(), &scenario, &exits, Duration::from_secs(60));
     let line = first_error_line(&f.stdout);
     assert!(
-        line.contains("exit status: 3") && line.contains("before opening its SLCAN channel"),
+        line.contains("exit status: 3") && line.contains("before it opened its SLCAN channel"),
         "{line}"
     );
     assert!(f.elapsed < Duration::from_secs(8), "{:?}", f.elapsed);

@@ -410,59 +410,53 @@ impl Wiring {
             .clone()
             .unwrap_or_else(|| self._dir.path().to_path_buf());
         let mut p = FcProcess::spawn(args, &out_dir).map_err(RunError::Setup)?;
-        if let Some(st) = &self.slcan {
-            let mut st = st.clone();
-            let opened = async {
-                tokio::time::timeout(cfg.join_timeout, st.wait_for(|s| s.open))
-                    .await
-                    .is_ok_and(|r| r.is_ok())
-            };
-            let joined = tokio::select! {
-                j = opened => Some(j),
-                st = p.child.wait() => {
-                    let status = st.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-                    let tail = p.stderr_tail(600);
-                    p.end(&cfg.stop, true).await;
-                    return Err(RunError::FcExited { t_s: 0.0, status: format!("{status}, before opening its SLCAN channel"), stderr_tail: tail });
+        // What joining means on this transport, and what to say when it does not come.
+        let (joined, what): (std::pin::Pin<Box<dyn Future<Output = bool> + Send + '_>>, _) =
+            match (&self.slcan, &self.bus) {
+                (Some(st), _) => {
+                    let mut st = st.clone();
+                    (
+                        Box::pin(async move {
+                            tokio::time::timeout(cfg.join_timeout, st.wait_for(|s| s.open))
+                                .await
+                                .is_ok_and(|r| r.is_ok())
+                        }),
+                        "opened its SLCAN channel (`O` or `L`)",
+                    )
                 }
-                _ = cfg.stop.wait() => None,
-            };
-            if joined == Some(false) {
-                let tail = p.stderr_tail(600);
-                p.end(&cfg.stop, false).await;
-                return Err(RunError::Setup(format!(
-                    "flight computer never opened its SLCAN channel (`O` or `L`) within {:?} (still running){}",
-                    cfg.join_timeout,
-                    tail_note(&tail)
-                )));
-            }
-        }
-        if let Some(b) = &self.bus {
-            let joined = tokio::select! {
-                j = b.wait_for_nodes(2, cfg.join_timeout) => Some(j),
-                st = p.child.wait() => {
-                    let status = st.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-                    let tail = p.stderr_tail(600);
-                    p.end(&cfg.stop, true).await;
-                    return Err(RunError::FcExited { t_s: 0.0, status: format!("{status}, before joining the CAN bus"), stderr_tail: tail });
+                (None, Some(b)) => (
+                    Box::pin(b.wait_for_nodes(2, cfg.join_timeout)),
+                    "joined the CAN bus",
+                ),
+                (None, None) => {
+                    self.fc = Some(p);
+                    return Ok(());
                 }
-                _ = cfg.stop.wait() => None,
             };
-            if joined == Some(false) {
-                let bad = b.counters().bad_records;
+        let joined = tokio::select! {
+            j = joined => Some(j),
+            st = p.child.wait() => {
+                let status = st.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
                 let tail = p.stderr_tail(600);
-                p.end(&cfg.stop, false).await;
-                return Err(RunError::Setup(format!(
-                    "flight computer never joined the CAN bus within {:?} (still running){}{}",
-                    cfg.join_timeout,
-                    if bad > 0 {
-                        format!("; {bad} malformed records arrived on the virtual bus")
-                    } else {
-                        String::new()
-                    },
-                    tail_note(&tail)
-                )));
+                p.end(&cfg.stop, true).await;
+                return Err(RunError::FcExited { t_s: 0.0, status: format!("{status}, before it {what}"), stderr_tail: tail });
             }
+            _ = cfg.stop.wait() => None,
+        };
+        if joined == Some(false) {
+            let note = match self.bus.as_ref().map(|b| b.counters().bad_records) {
+                Some(bad) if bad > 0 => {
+                    format!("; {bad} malformed records arrived on the virtual bus")
+                }
+                _ => String::new(),
+            };
+            let tail = p.stderr_tail(600);
+            p.end(&cfg.stop, false).await;
+            return Err(RunError::Setup(format!(
+                "flight computer never {what} within {:?} (still running){note}{}",
+                cfg.join_timeout,
+                tail_note(&tail)
+            )));
         }
         self.fc = Some(p);
         Ok(())

@@ -55,10 +55,23 @@ pub fn rogue_bench(dir: &Path, mode: &str, clock: &str, extra_args: &[&str]) -> 
     // The test's directory in the command line: while the rogue lives,
     // `processes_with(dir)` finds it.
     cmd.extend(["--tag".to_string(), dir.display().to_string()]);
-    let list: Vec<String> = cmd.iter().map(|s| format!("{s:?}")).collect();
+    command_bench(dir, &format!("rogue-{mode}"), clock, &cmd, "")
+}
+
+/// A bench that starts `command` on simulated links, with short timeouts (join 5 s,
+/// acknowledgement 2 s) and a budget that only a stalled loop breaks (the machine's
+/// speed is not judged); `extra` adds lines to `[flight_computer]`.
+pub fn command_bench(
+    dir: &Path,
+    name: &str,
+    clock: &str,
+    command: &[String],
+    extra: &str,
+) -> PathBuf {
+    let list: Vec<String> = command.iter().map(|s| format!("{s:?}")).collect();
     let text = format!(
         r#"[bench]
-name = "rogue-{mode}"
+name = "{name}"
 clock = "{clock}"
 
 [links]
@@ -72,6 +85,7 @@ command = [{}]
 lockstep = {}
 join_timeout_s = 5.0
 ack_timeout_s = 2.0
+{extra}
 
 [timing]
 physics_rate_hz = 1000.0
@@ -84,7 +98,7 @@ max_command_latency_p99_us = 1e6
         list.join(", "),
         clock == "lockstep"
     );
-    let p = dir.join(format!("bench-{mode}-{clock}.toml"));
+    let p = dir.join(format!("bench-{name}-{clock}.toml"));
     std::fs::write(&p, text).expect("write bench");
     p
 }
