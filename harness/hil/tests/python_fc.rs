@@ -209,6 +209,13 @@ fn in_real_time_the_scenario_starts_on_readiness_and_the_handover_is_taken() {
         .find(|(i, _)| i == "heartbeat")
         .expect("heartbeat judged");
     assert!(heartbeat.1, "FC_Status at 10 Hz through the run: {r}");
+    // What the flight computer said before it took the handover (altitude 0 while it
+    // had none) is timed before its switch to ENTRY, never tied with it.
+    let nav = expectations(&v)
+        .into_iter()
+        .find(|(i, _)| i == "nav-altitude-in-entry")
+        .expect("nav judged");
+    assert!(nav.1, "ENTRY altitudes within 2 km: {r}");
     assert!(r["t_end_s"].as_f64().unwrap_or(0.0) >= 5.9, "{r}");
 }
 

@@ -115,11 +115,12 @@ fn run_loop(core: &mut LoopCore, w: &mut Wiring, budget: TimingBudget, grants: &
     let mut overruns = 0u64;
     let mut last_fc_ns = t0_ns;
     let mut attached = false;
-    // The state handover goes again every HANDOVER_RESEND_S until the flight computer
-    // reports the handed-over mode (when it gave a readiness signal to wait for).
-    let mut handover_taken = core.cfg.ready_messages.is_empty();
+    // The state handover goes at the first step, and again every HANDOVER_RESEND_S
+    // until the flight computer reports the handed-over mode (when it gave a readiness
+    // signal to wait for; without one it goes once).
+    let mut handover_taken = false;
     let resend_ns = (HANDOVER_RESEND_S * 1e9) as u64;
-    let mut last_handover_ns = t0_ns;
+    let mut last_handover_ns: Option<u64> = None;
     let mut k = 0u64;
     let end = loop {
         k += 1;
@@ -167,15 +168,21 @@ fn run_loop(core: &mut LoopCore, w: &mut Wiring, budget: TimingBudget, grants: &
             }
         }
         if !handover_taken {
-            if core.fc_mode_reported == Some(core.cfg.handover_mode) {
+            let sent = last_handover_ns.is_some();
+            if sent
+                && (core.fc_mode_reported == Some(core.cfg.handover_mode)
+                    || core.cfg.ready_messages.is_empty())
+            {
                 handover_taken = true;
-            } else if now_ns().saturating_sub(last_handover_ns) >= resend_ns {
-                last_handover_ns = now_ns();
+            } else if last_handover_ns.is_none_or(|l| now_ns().saturating_sub(l) >= resend_ns) {
+                last_handover_ns = Some(now_ns());
                 let t = core.twin.time_s();
-                tracing::info!(
-                    t_s = t,
-                    "state handover sent again: the flight computer has not reported the handed-over mode"
-                );
+                if sent {
+                    tracing::info!(
+                        t_s = t,
+                        "state handover sent again: the flight computer has not reported the handed-over mode"
+                    );
+                }
                 for f in core.handover()? {
                     let p = Packet::Frame(f);
                     match w.can.try_send(p.clone()) {

@@ -609,7 +609,13 @@ pub async fn run(
         Clock::Realtime(_) => wait_ready(&mut core, &mut wiring, cfg).await,
         Clock::Lockstep => Ok(()),
     };
-    let result = match ready.and_then(|()| core.handover()) {
+    // Real time: the loop sends the handover itself at its first step, so that what the
+    // flight computer answers is timed after the scenario's start, never tied with it.
+    let handover = match cfg.clock {
+        Clock::Lockstep => ready.and_then(|()| core.handover()),
+        Clock::Realtime(_) => ready.map(|()| Vec::new()),
+    };
+    let result = match handover {
         Err(e) => Err(e),
         Ok(frames) => {
             let mut r = Ok(());
