@@ -7,21 +7,11 @@
 //! driver: both required when `HIL_REQUIRE_PEERS=1` (CI), else missing ones skip,
 //! saying so.
 mod common;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 fn require() -> bool {
     std::env::var("HIL_REQUIRE_PEERS").as_deref() == Ok("1")
-}
-
-fn only_dir(d: &Path) -> PathBuf {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(d)
-        .expect("runs")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.is_dir())
-        .collect();
-    assert_eq!(v.len(), 1, "{v:?}");
-    v.remove(0)
 }
 
 /// Width, height and the luminance variance of a PNG.
@@ -76,7 +66,7 @@ fn key_frames_are_rendered_into_the_bundle_and_its_report() {
         eprintln!("SKIPPED: no render device here (install mesa-vulkan-drivers): {stderr}");
         return;
     }
-    let b = only_dir(&out);
+    let b = common::only_dir(&out);
     let report = std::fs::read_to_string(b.join("report.html")).expect("report");
     assert!(
         report.contains("<h2>Key frames</h2>"),

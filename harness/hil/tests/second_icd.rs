@@ -8,17 +8,6 @@ use common::{root, test_dir, wait_at_most};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-fn only_bundle(d: &Path) -> PathBuf {
-    let v: Vec<PathBuf> = std::fs::read_dir(d)
-        .expect("runs")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    assert_eq!(v.len(), 1, "{v:?}");
-    v[0].clone()
-}
-
 fn run(dir: &Path, extra: &[&str]) -> (serde_json::Value, PathBuf) {
     let out = dir.join("runs");
     let json = dir.join("r.json");
@@ -35,7 +24,7 @@ fn run(dir: &Path, extra: &[&str]) -> (serde_json::Value, PathBuf) {
     assert_eq!(f.code, Some(0), "{}\n{}", f.stdout, f.stderr);
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("JSON");
-    (v, only_bundle(&out))
+    (v, common::only_dir(&out))
 }
 
 fn sha256(p: &Path) -> String {

@@ -6,7 +6,7 @@
 mod common;
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use twin_stream::{Record, Subscriber};
@@ -20,16 +20,6 @@ fn results(p: &Path) -> serde_json::Value {
         .iter()
         .map(|s| s["result"].clone())
         .collect()
-}
-
-fn only_dir(d: &Path) -> PathBuf {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(d)
-        .expect("runs")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.is_dir())
-        .collect();
-    assert_eq!(v.len(), 1, "{v:?}");
-    v.remove(0)
 }
 
 #[test]
@@ -153,7 +143,7 @@ fn viewers_that_read_stop_reading_or_die_leave_the_verdicts_unchanged() {
     );
 
     // The run without viewers replays from its bundle alone.
-    let bundle = only_dir(&a_out);
+    let bundle = common::only_dir(&a_out);
     let stream = d.path().join("replay.jsonl");
     let r = Command::new(env!("CARGO_BIN_EXE_hil"))
         .args(["view", bundle.to_str().expect("utf8")])

@@ -20,6 +20,17 @@ pub fn test_dir(tag: &str) -> tempfile::TempDir {
         .expect("temp dir")
 }
 
+/// The one directory inside `d` (a run's bundle under its `--out`).
+pub fn only_dir(d: &Path) -> PathBuf {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(d)
+        .expect("runs")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(v.len(), 1, "{v:?}");
+    v.remove(0)
+}
+
 /// The nominal scenario, cut to `max_time_s`, written into `dir` (its vehicle path
 /// made absolute).
 pub fn short_scenario(dir: &Path, name: &str, max_time_s: f64) -> PathBuf {
