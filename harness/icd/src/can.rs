@@ -561,6 +561,26 @@ fn bit_positions(start: u32, size: u32, order: ByteOrder) -> Vec<u32> {
 }
 
 impl SignalDef {
+    /// A 1-bit unsigned signal at bit 0, for placeholders in error paths.
+    pub fn placeholder() -> Self {
+        Self {
+            name: String::new(),
+            start_bit: 0,
+            size: 1,
+            byte_order: ByteOrder::LittleEndian,
+            signed: false,
+            factor: 1.0,
+            offset: 0.0,
+            min: 0.0,
+            max: 1.0,
+            unit: String::new(),
+            start_raw: Some(0),
+            values: Vec::new(),
+            comment: None,
+            bits_msb_first: vec![0],
+        }
+    }
+
     /// Raw value -> physical value.
     pub fn physical(&self, raw: u64) -> f64 {
         let v = if self.signed && self.size < 64 && (raw >> (self.size - 1)) & 1 == 1 {

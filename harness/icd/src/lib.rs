@@ -8,11 +8,14 @@
 //! - [`imu`]: the binary IMU datagram (CRC-16/IBM-3740) and a resynchronising stream
 //!   decoder;
 //! - [`crc`]: the checksum algorithms, pinned by name and check value;
-//! - [`doc`]: the human-readable message tables generated from a DBC.
+//! - [`doc`]: the human-readable message tables generated from a DBC;
+//! - [`binding`]: how the twin meets a DBC (which signal carries which quantity, in
+//!   which unit, at which period), as data checked against the DBC.
 //!
 //! The human-readable ICD is `fixtures/icd/README.md`. This crate has no I/O: callers
 //! pass text and bytes in.
 
+pub mod binding;
 pub mod can;
 pub mod crc;
 pub mod doc;

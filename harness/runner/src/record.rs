@@ -59,17 +59,7 @@ pub enum EndReason {
 }
 
 /// FC mode names by `FC_Mode` value.
-pub const MODE_NAMES: [&str; 9] = [
-    "PRE_SEPARATION",
-    "COAST",
-    "DEORBIT_BURN",
-    "ENTRY",
-    "DROGUE",
-    "MAIN",
-    "SPLASHDOWN",
-    "RECOVERY",
-    "SAFE",
-];
+pub use capsule_icd::binding::FC_MODES as MODE_NAMES;
 
 /// In-flight peaks, tracked every physics step until splashdown.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@
 pub mod aero;
 pub mod atmosphere;
 pub mod case;
-pub mod config;
+pub use capsule_files::config;
 pub mod gravity;
 pub mod heating;
 pub mod initial;

@@ -1,9 +1,11 @@
-//! Reading user input files safely.
+//! Reading user input files safely, and parsing them with located errors ([`config`]).
 //!
 //! A scenario, bench, vehicle or case file is read only if it is a regular file
 //! (checked before opening, and again on the opened descriptor: opening a FIFO would
 //! block, and `/dev/zero` would be read until memory ran out), opened without blocking,
 //! and read up to [`MAX_BYTES`]; it must be UTF-8. Every error names the path.
+
+pub mod config;
 
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
