@@ -5,7 +5,7 @@ use crate::integrity::{self, MANIFEST, SIGNATURE, SUMS};
 use crate::manifest::{End, FileEntry, Harness, Host, Manifest, ScenarioInfo, StreamInfo};
 use crate::stream::{self, StreamSummary};
 use crate::{EvidenceError, io_err, write_atomic};
-use capsule_icd::can::CanDb;
+use capsule_icd::Icd;
 use capsule_runner::record::{EndReason, LinkCounters, RunRecord};
 use capsule_runner::tap::Tap;
 use capsule_scenario::eval::ScenarioResult;
@@ -87,7 +87,7 @@ fn now_utc() -> String {
 impl Bundle {
     /// Starts a bundle in the (existing, empty) directory `dir`: hashes the inputs,
     /// writes the manifest with status `running`, and starts the writer thread.
-    pub fn create(dir: &Path, spec: BundleSpec, db: CanDb) -> Result<Self, EvidenceError> {
+    pub fn create(dir: &Path, spec: BundleSpec, db: Icd) -> Result<Self, EvidenceError> {
         // Every input is hashed and copied in (`input-<role>.<ext>`), so the bundle
         // alone is enough to replay the run.
         let mut inputs = Vec::new();
@@ -320,13 +320,15 @@ impl Bundle {
     }
 }
 
-/// The bundle's copy of the input of `role` (`scenario`, `vehicle`, `bench`, `dbc`).
+/// The bundle's copy of the input of `role` (`scenario`, `vehicle`, `bench`, `dbc`,
+/// `binding`).
 pub fn input_name(role: &str) -> Option<&'static str> {
     Some(match role {
         "scenario" => "input-scenario.toml",
         "vehicle" => "input-vehicle.toml",
         "bench" => "input-bench.toml",
         "dbc" => "input-icd.dbc",
+        "binding" => "input-icd.binding.toml",
         _ => return None,
     })
 }

@@ -9,7 +9,8 @@
 
 use crate::telemetry::Telemetry;
 use crate::{EvidenceError, io_err};
-use capsule_icd::can::{CanDb, CanFrame};
+use capsule_icd::Icd;
+use capsule_icd::can::CanFrame;
 use capsule_links::Packet;
 use capsule_runner::tap::{Dir, TapRecord, WireLink};
 use flate2::Compression;
@@ -152,7 +153,7 @@ pub fn run(
     rx: Receiver<Vec<TapRecord>>,
     tap: &capsule_runner::tap::Tap,
     dir: &Path,
-    db: CanDb,
+    db: Icd,
     done: &AtomicBool,
     flush_every_s: f64,
 ) -> Result<StreamSummary, EvidenceError> {
@@ -174,7 +175,7 @@ pub fn run(
     };
     let mut sum = StreamSummary::default();
     let mut next_flush_s = flush_every_s;
-    let ident = db.by_name("FC_Ident").map(|m| m.id);
+    let ident = Some(db.binding.fc.ident_id());
     loop {
         let mut batch = match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(r) => r,
@@ -243,7 +244,7 @@ fn one(
     rec: TapRecord,
     f: &mut Files,
     sum: &mut StreamSummary,
-    db: &CanDb,
+    db: &Icd,
     ident: Option<u32>,
 ) -> Result<(), EvidenceError> {
     let Files {
@@ -284,20 +285,18 @@ fn one(
                     Dir::Rx => sum.counts.can_rx += 1,
                 }
                 if let Some(f) = frame {
+                    let fc = &db.binding.fc;
                     if d == Dir::Rx
                         && Some(f.id) == ident
-                        && let Some(m) = db.by_id(f.id)
-                        && let Ok(v) = m.decode(f)
+                        && f.dlc >= fc.sw_major.message().dlc
                     {
-                        let get =
-                            |n: &str| v.iter().find(|(k, _)| *k == n).map_or(0.0, |(_, x)| *x);
                         sum.avionics = Some(AvionicsIdent {
                             software: (
-                                get("FC_SwMajor") as u8,
-                                get("FC_SwMinor") as u8,
-                                get("FC_SwPatch") as u8,
+                                fc.sw_major.read_wire(f) as u8,
+                                fc.sw_minor.read_wire(f) as u8,
+                                fc.sw_patch.read_wire(f) as u8,
                             ),
-                            build_hash: get("FC_BuildHash") as u32,
+                            build_hash: fc.build_hash.read_wire(f) as u32,
                         });
                     }
                     tel.can_frame(t_s, f, d == Dir::Rx)?;

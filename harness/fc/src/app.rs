@@ -1,21 +1,22 @@
 //! The FC process: command line, drivers, clock and the flight software loop.
 //!
 //! Usage: `capsule-fc --can vbus:PATH [--imu serial:PATH@921600] [--gnss serial:PATH@115200]
-//!         [--clock lockstep|realtime] [--dbc FILE]`
+//!         [--clock lockstep|realtime] [--dbc FILE] [--binding FILE]`
 //!
-//! In lockstep it runs one 10 ms cycle per `SIM_Tick` and answers `SIM_Ack`; in
+//! It speaks the ICD of the DBC and the binding it is given (the shipped ones when
+//! not): every message and signal it uses is found through the binding. In lockstep it
+//! runs one 10 ms cycle per lockstep tick and answers with the acknowledgement; in
 //! real time it cycles on the wall clock. Exits 0 when the CAN bus closes, 2 on a
 //! usage or start-up error.
 
 use crate::drivers::{CanPort, open_serial};
 use crate::fsw::Fsw;
-use capsule_icd::can::CanDb;
+use capsule_icd::binding::{Sig, encode_one};
+use capsule_icd::Icd;
 use capsule_icd::imu::ImuStreamDecoder;
 use capsule_icd::nmea::NmeaStreamDecoder;
 use std::process::ExitCode;
 use tokio::io::AsyncReadExt;
-
-const DEFAULT_DBC: &str = include_str!("../../../fixtures/icd/capsule.dbc");
 
 struct Args {
     can: String,
@@ -23,6 +24,7 @@ struct Args {
     gnss: Option<String>,
     lockstep: bool,
     dbc: Option<String>,
+    binding: Option<String>,
     defect: Option<crate::defects::Defect>,
     list_defects: bool,
 }
@@ -34,6 +36,7 @@ fn parse_args(argv: Vec<String>) -> Result<Args, String> {
         gnss: None,
         lockstep: true,
         dbc: None,
+        binding: None,
         defect: None,
         list_defects: false,
     };
@@ -45,6 +48,7 @@ fn parse_args(argv: Vec<String>) -> Result<Args, String> {
             "--imu" => a.imu = Some(val()?),
             "--gnss" => a.gnss = Some(val()?),
             "--dbc" => a.dbc = Some(val()?),
+            "--binding" => a.binding = Some(val()?),
             "--defect" => {
                 let name = val()?;
                 a.defect = Some(
@@ -103,7 +107,7 @@ async fn run(argv: Vec<String>) -> ExitCode {
                 eprintln!("error: {e}");
             }
             eprintln!(
-                "usage: capsule-fc --can vbus:PATH [--imu serial:PATH@BAUD] [--gnss serial:PATH@BAUD] [--clock lockstep|realtime] [--dbc FILE] [--defect NAME] | --list-defects"
+                "usage: capsule-fc --can vbus:PATH [--imu serial:PATH@BAUD] [--gnss serial:PATH@BAUD] [--clock lockstep|realtime] [--dbc FILE] [--binding FILE] [--defect NAME] | --list-defects"
             );
             return ExitCode::from(2);
         }
@@ -114,33 +118,34 @@ async fn run(argv: Vec<String>) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let (dbc_name, dbc_text) = match &args.dbc {
-        Some(p) => match std::fs::read_to_string(p) {
-            Ok(t) => (p.clone(), t),
-            Err(e) => {
-                eprintln!("error: cannot read {p}: {e}");
-                return ExitCode::from(2);
-            }
-        },
-        None => (
-            "capsule.dbc (built in)".to_string(),
-            DEFAULT_DBC.to_string(),
-        ),
+    let read = |p: &Option<String>, what: &'static str, shipped: &str, built_in: &str| {
+        match p {
+            Some(p) => capsule_files::read_text(std::path::Path::new(p), what)
+                .map(|t| (p.clone(), t))
+                .map_err(|e| e.to_string()),
+            None => Ok((built_in.to_string(), shipped.to_string())),
+        }
     };
-    let db = match CanDb::from_dbc(&dbc_name, &dbc_text) {
-        Ok(d) => d,
+    let icd = read(&args.dbc, "DBC", capsule_icd::SHIPPED_DBC, "capsule.dbc (built in)")
+        .and_then(|(dn, dt)| {
+            read(
+                &args.binding,
+                "binding",
+                capsule_icd::SHIPPED_BINDING,
+                "capsule.binding.toml (built in)",
+            )
+            .map(|(bn, bt)| (dn, dt, bn, bt))
+        })
+        .and_then(|(dn, dt, bn, bt)| Icd::load(&dn, &dt, &bn, &bt).map_err(|e| e.to_string()));
+    let icd = match icd {
+        Ok(i) => i,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
-    let (Some(tick_def), Some(ack_def)) = (
-        db.by_name("SIM_Tick").cloned(),
-        db.by_name("SIM_Ack").cloned(),
-    ) else {
-        eprintln!("error: the DBC lacks SIM_Tick / SIM_Ack (needed for lockstep)");
-        return ExitCode::from(2);
-    };
+    let b = icd.binding.clone();
+    let ls = &b.lockstep;
     let mut can = match CanPort::open(&args.can).await {
         Ok(c) => c,
         Err(e) => {
@@ -156,9 +161,7 @@ async fn run(argv: Vec<String>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let sync_def = db.by_name("SIM_Sync").cloned();
-    let db_handover = db.by_name("HV_StateTime").cloned();
-    let mut fsw = Fsw::new(db, 0x0C0F_FEE0).with_defect(args.defect);
+    let mut fsw = Fsw::new(icd, 0x0C0F_FEE0).with_defect(args.defect);
     let mut imu_dec = ImuStreamDecoder::default();
     let mut nmea_dec = NmeaStreamDecoder::new();
     let (mut ibuf, mut gbuf) = (vec![0u8; 4096], vec![0u8; 4096]);
@@ -171,32 +174,24 @@ async fn run(argv: Vec<String>) -> ExitCode {
     // In lockstep, inputs wait for the tick and are applied in a fixed order (CAN, then
     // NMEA, then IMU), so the result never depends on which transport delivered first.
     let mut held_can: Vec<capsule_icd::can::CanFrame> = Vec::new();
-    let handover_def = db_handover;
     let mut start = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(10));
     loop {
         tokio::select! {
             r = can.recv() => match r {
-                Ok(f) if args.lockstep && f.id == tick_def.id => {
-                    if let Ok(v) = tick_def.decode(&f) {
-                        pending_tick = Some((value(&v, "SIM_TimeUs"), value(&v, "SIM_Step")));
-                    }
+                Ok(f) if args.lockstep && is(&ls.tick_time, &f) => {
+                    pending_tick = Some((ls.tick_time.read_wire(&f), ls.tick_step.read_wire(&f)));
                 }
-                Ok(f) if args.lockstep && sync_def.as_ref().is_some_and(|s| s.id == f.id) => {
-                    if let Some(Ok(v)) = sync_def.as_ref().map(|s| s.decode(&f)) {
-                        imu_target = value(&v, "SIM_ImuBytes") as u64;
-                        gnss_target = value(&v, "SIM_GnssBytes") as u64;
-                    }
+                Ok(f) if args.lockstep && is(&ls.sync_imu_bytes, &f) => {
+                    imu_target = ls.sync_imu_bytes.read_wire(&f) as u64;
+                    gnss_target = ls.sync_gnss_bytes.read_wire(&f) as u64;
                 }
                 Ok(f) if args.lockstep => held_can.push(f),
                 Ok(f) => {
                     // In real time the state handover also sets the clock: the
                     // handover's time is "now" on the flight software's time base.
-                    if handover_def.as_ref().is_some_and(|h| h.id == f.id)
-                        && let Some(Ok(v)) = handover_def.as_ref().map(|h| h.decode(&f))
-                        && let Some(&(_, t_us)) = v.iter().find(|(n, _)| *n == "HV_TimeUs")
-                    {
-                        let since = std::time::Duration::try_from_secs_f64(t_us * 1e-6)
+                    if is(&b.handover.time, &f) {
+                        let since = std::time::Duration::try_from_secs_f64(b.handover.time.read(&f))
                             .unwrap_or_default();
                         start = tokio::time::Instant::now()
                             .checked_sub(since)
@@ -240,7 +235,7 @@ async fn run(argv: Vec<String>) -> ExitCode {
         // line counts as complete).
         let serial_done = (imu.is_none() || imu_bytes >= imu_target)
             && (gnss.is_none() || gnss_bytes >= gnss_target);
-        if let (Some((t_us, step)), true) = (pending_tick, serial_done) {
+        if let (Some((t_wire, step)), true) = (pending_tick, serial_done) {
             pending_tick = None;
             for f in held_can.drain(..) {
                 fsw.on_can(&f);
@@ -251,7 +246,7 @@ async fn run(argv: Vec<String>) -> ExitCode {
             for d in dgs.drain(..) {
                 fsw.on_imu(&d);
             }
-            let outs = match fsw.cycle(t_us * 1e-6) {
+            let outs = match fsw.cycle(ls.tick_time.from_wire(t_wire)) {
                 Ok(o) => o,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -263,7 +258,12 @@ async fn run(argv: Vec<String>) -> ExitCode {
                     return ExitCode::SUCCESS;
                 }
             }
-            let Ok(ack) = ack_def.encode(&[("SIM_AckTimeUs", t_us), ("SIM_AckStep", step)]) else {
+            // The acknowledgement carries the tick's time and step as they came.
+            let t_ack = ls.ack_time.to_wire(ls.tick_time.from_wire(t_wire));
+            let Ok(ack) = encode_one(&[
+                (&ls.ack_time, ls.ack_time.from_wire(t_ack)),
+                (&ls.ack_step, step),
+            ]) else {
                 continue;
             };
             if can.send(&ack).await.is_err() {
@@ -273,11 +273,7 @@ async fn run(argv: Vec<String>) -> ExitCode {
     }
 }
 
-/// A decoded signal's value by name (0 when the message lacks it): never by position,
-/// since another DBC may order a message's signals differently.
-fn value(decoded: &[(&str, f64)], name: &str) -> f64 {
-    decoded
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map_or(0.0, |(_, v)| *v)
+/// True when `f` is a frame of `s`'s message, long enough for it.
+fn is(s: &Sig, f: &capsule_icd::can::CanFrame) -> bool {
+    s.id() == f.id && f.dlc >= s.message().dlc
 }

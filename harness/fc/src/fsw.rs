@@ -8,11 +8,12 @@
 use crate::defects::Defect;
 use crate::gnc::{self, EntryGuidance};
 use crate::nav::{Nav, NavState};
-use capsule_icd::can::{CanDb, CanFrame, CodecError};
+use capsule_icd::Icd;
+use capsule_icd::binding::{Binding, PYRO_CHANNELS, Sig, encode_into};
+use capsule_icd::can::{CanFrame, CodecError};
 use capsule_icd::imu::ImuDatagram;
 use capsule_icd::nmea::Sentence;
 use glam::{DQuat, DVec3};
-use std::collections::BTreeMap;
 
 /// Flight modes, as coded in `FC_Mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -199,8 +200,68 @@ const PYRO_DROGUE_RELEASE: u8 = 1 << 4;
 const PYRO_MAIN_RELEASE: u8 = 1 << 5;
 
 /// A decoded signal's value by name.
-fn signal(decoded: &[(&str, f64)], name: &str) -> Option<f64> {
-    decoded.iter().find(|(k, _)| *k == name).map(|(_, x)| *x)
+/// This flight software's RCS jets, in its own (logical) bit order: the thruster names
+/// the binding maps to valve bits. Its attitude control knows each jet's torque by this
+/// order.
+pub const JETS: [&str; 8] = [
+    "roll_pos_a",
+    "roll_pos_b",
+    "roll_neg_a",
+    "roll_neg_b",
+    "pitch_pos",
+    "pitch_neg",
+    "yaw_pos",
+    "yaw_neg",
+];
+
+/// Commands queued for the next cycle's output.
+#[derive(Debug, Clone, Copy)]
+enum Out {
+    /// Pyro command with a logical fire mask.
+    Pyro { mask: u8, counter: u8 },
+    /// Deorbit motor command.
+    Deorbit { ignite: bool, counter: u8 },
+    /// Beacon activation.
+    Beacon { counter: u8 },
+}
+
+/// Translation between this software's logical bit orders (pyro channels in
+/// [`PYRO_CHANNELS`] order, RCS jets in [`JETS`] order) and the ICD's wire bits.
+#[derive(Debug, Clone)]
+struct Bits {
+    pyro: [u32; 6],
+    /// Wire bit of each logical jet (`None`: the ICD has no valve for it).
+    rcs: [Option<u32>; 8],
+}
+
+impl Bits {
+    fn new(b: &Binding) -> Self {
+        Self {
+            pyro: PYRO_CHANNELS.map(|c| b.pyro.bit(c)),
+            rcs: JETS.map(|j| b.rcs.thrusters.iter().position(|t| t == j).map(|k| k as u32)),
+        }
+    }
+    fn pyro_to_wire(&self, logical: u8) -> u64 {
+        (0..6)
+            .filter(|k| logical & (1 << k) != 0)
+            .fold(0, |m, k| m | 1 << self.pyro[k])
+    }
+    fn pyro_from_wire(&self, wire: u64) -> u8 {
+        (0..6)
+            .filter(|&k| wire & (1 << self.pyro[k]) != 0)
+            .fold(0, |m, k| m | 1 << k)
+    }
+    fn rcs_to_wire(&self, logical: u8) -> u64 {
+        (0..8)
+            .filter(|k| logical & (1 << k) != 0)
+            .filter_map(|k| self.rcs[k])
+            .fold(0, |m, b| m | 1 << b)
+    }
+    fn rcs_from_wire(&self, wire: u64) -> u8 {
+        (0..8)
+            .filter(|&k| self.rcs[k].is_some_and(|b| wire & (1 << b) != 0))
+            .fold(0, |m, k| m | 1 << k)
+    }
 }
 
 /// A pyro function: its primary and backup initiators (`Pyro_FireMask` bits) and what
@@ -222,7 +283,8 @@ impl PyroFunction {
 /// The flight software state.
 #[derive(Debug)]
 pub struct Fsw {
-    db: CanDb,
+    icd: Icd,
+    bits: Bits,
     mode: Mode,
     seq: u8,
     next_status_s: f64,
@@ -235,7 +297,8 @@ pub struct Fsw {
     pending_events: Vec<(u8, Mode, Mode, u16)>,
     build_hash: u32,
     nav: Nav,
-    handover: BTreeMap<String, f64>,
+    /// Handover values received, by role (position xyz, velocity xyz, attitude wxyz).
+    handover: [Option<f64>; 10],
     baro: Option<(f64, f64)>,
     baro_t_s: f64,
     /// Last Baro_Data with a usable value or an out-of-range status (the node is
@@ -245,7 +308,7 @@ pub struct Fsw {
     load_g: f64,
     pyro_counter: u8,
     beacon_counter: u8,
-    outbox: Vec<(&'static str, Vec<(&'static str, f64)>)>,
+    outbox: Vec<Out>,
     mode_entered_s: f64,
     t_s: f64,
     defect: Option<Defect>,
@@ -321,10 +384,11 @@ pub struct Fsw {
 }
 
 impl Fsw {
-    /// A flight software instance using the ICD in `db`.
-    pub fn new(db: CanDb, build_hash: u32) -> Self {
+    /// A flight software instance on the ICD `icd` (its DBC and binding).
+    pub fn new(icd: Icd, build_hash: u32) -> Self {
         Self {
-            db,
+            bits: Bits::new(&icd.binding),
+            icd,
             mode: Mode::PreSeparation,
             seq: 0,
             next_status_s: 0.0,
@@ -337,7 +401,7 @@ impl Fsw {
             pending_events: Vec::new(),
             build_hash,
             nav: Nav::new(),
-            handover: BTreeMap::new(),
+            handover: [None; 10],
             baro: None,
             baro_t_s: f64::NEG_INFINITY,
             baro_seen_t_s: f64::NEG_INFINITY,
@@ -512,160 +576,140 @@ impl Fsw {
 
     /// Takes a CAN frame from another node (ignored if not in the ICD).
     pub fn on_can(&mut self, f: &CanFrame) {
-        let Some(m) = self.db.by_id(f.id) else { return };
-        if m.name == "SIM_Reset" {
-            if let Ok(v) = m.decode(f) {
-                let ms = v.first().map_or(0.0, |(_, x)| *x);
-                self.reset_request_s = Some(ms * 1e-3);
-            }
+        let b = self.icd.binding.clone();
+        // A frame of a bound message, long enough for it.
+        let is = |s: &Sig| s.id() == f.id && f.dlc >= s.message().dlc;
+        if is(&b.lockstep.reset_duration) {
+            self.reset_request_s = Some(b.lockstep.reset_duration.read(f));
             return;
         }
         if self.booting() {
             return;
         }
-        if m.name == "Baro_Data" {
-            if let Ok(v) = m.decode(f) {
-                let get = |n: &str| signal(&v, n);
-                // Out of range (2): the node is alive, its value is not usable.
-                if get("Baro_Status") == Some(2.0) {
-                    self.baro_seen_t_s = self.t_s;
+        if is(&b.baro.pressure) {
+            let bd = &b.baro;
+            let status = bd.status.sig.read_wire(f);
+            // Out of range: the node is alive, its value is not usable.
+            if status == bd.status.out_of_range {
+                self.baro_seen_t_s = self.t_s;
+            }
+            if status == bd.status.ok {
+                let p = bd.pressure.read(f);
+                // The navigation's barometric model takes degC.
+                let t = bd.temperature.read(f) - 273.15;
+                self.baro_seen_t_s = self.t_s;
+                self.baro = Some((p, t));
+                self.baro_t_s = self.t_s;
+                self.baro_p_hist.push_back((self.t_s, p));
+                while self
+                    .baro_p_hist
+                    .front()
+                    .is_some_and(|(t0, _)| self.t_s - t0 > BARO_FROZEN_WINDOW_S + 1e-9)
+                {
+                    self.baro_p_hist.pop_front();
                 }
-                if let (Some(p), Some(t), Some(0.0)) = (
-                    get("Baro_Pressure"),
-                    get("Baro_Temperature"),
-                    get("Baro_Status"),
-                ) {
-                    self.baro_seen_t_s = self.t_s;
-                    self.baro = Some((p, t));
-                    self.baro_t_s = self.t_s;
-                    self.baro_p_hist.push_back((self.t_s, p));
+                if let Some(h) = self.baro_altitude_m() {
+                    self.baro_alt_hist.push_back((self.t_s, h));
                     while self
-                        .baro_p_hist
+                        .baro_alt_hist
                         .front()
-                        .is_some_and(|(t0, _)| self.t_s - t0 > BARO_FROZEN_WINDOW_S + 1e-9)
+                        .is_some_and(|(t0, _)| self.t_s - t0 > 1.5)
                     {
-                        self.baro_p_hist.pop_front();
-                    }
-                    if let Some(h) = self.baro_altitude_m() {
-                        self.baro_alt_hist.push_back((self.t_s, h));
-                        while self
-                            .baro_alt_hist
-                            .front()
-                            .is_some_and(|(t0, _)| self.t_s - t0 > 1.5)
-                        {
-                            self.baro_alt_hist.pop_front();
-                        }
+                        self.baro_alt_hist.pop_front();
                     }
                 }
             }
             return;
         }
-        if m.name == "Pyro_Status" {
-            if let Ok(v) = m.decode(f) {
-                let get = |n: &str| signal(&v, n).map(|x| x as u8);
-                self.pyro_continuity = get("Pyro_Continuity");
-                self.pyro_fired = get("Pyro_Fired").unwrap_or(0);
-                self.pyro_status_t_s = self.t_s;
-                // Separation: both switches open (2 of 2), in consecutive frames.
-                self.sep_open_frames = match get("Pyro_SepSwitch") {
-                    Some(0) => self.sep_open_frames.saturating_add(1),
-                    _ => 0,
+        if is(&b.pyro.continuity) {
+            let py = &b.pyro;
+            self.pyro_continuity = Some(self.bits.pyro_from_wire(py.continuity.read_wire(f) as u64));
+            self.pyro_fired = self.bits.pyro_from_wire(py.fired.read_wire(f) as u64);
+            self.pyro_status_t_s = self.t_s;
+            // Separation: both switches open (2 of 2), in consecutive frames.
+            self.sep_open_frames = if py.separation_switches.read_wire(f) == 0.0 {
+                self.sep_open_frames.saturating_add(1)
+            } else {
+                0
+            };
+            return;
+        }
+        if is(&b.power.bus_voltage) {
+            let bus_v = b.power.bus_voltage.read(f);
+            self.power_status_t_s = self.t_s;
+            if bus_v < BUS_LOW_V {
+                self.bus_low_frames = self.bus_low_frames.saturating_add(1);
+            } else {
+                self.bus_low_frames = 0;
+            }
+            if bus_v > BUS_OK_V {
+                self.bus_ok_frames = self.bus_ok_frames.saturating_add(1);
+            } else {
+                self.bus_ok_frames = 0;
+            }
+            return;
+        }
+        if is(&b.rcs.valve_state) {
+            self.rcs_status_t_s = self.t_s;
+            let state = self.bits.rcs_from_wire(b.rcs.valve_state.read_wire(f) as u64);
+            let fault = self.bits.rcs_from_wire(b.rcs.fault_mask.read_wire(f) as u64);
+            for (k, n) in self.rcs_stuck_frames.iter_mut().enumerate() {
+                let bit = 1u8 << k;
+                // Stuck open: reads open while the driver was commanded closed.
+                *n = if fault & bit != 0 && state & bit != 0 {
+                    *n + 1
+                } else {
+                    0
                 };
             }
             return;
         }
-        if m.name == "Power_Status" {
-            if let Ok(v) = m.decode(f)
-                && let Some(bus_v) = signal(&v, "Power_BusVoltage")
-            {
-                self.power_status_t_s = self.t_s;
-                if bus_v < BUS_LOW_V {
-                    self.bus_low_frames = self.bus_low_frames.saturating_add(1);
-                } else {
-                    self.bus_low_frames = 0;
-                }
-                if bus_v > BUS_OK_V {
-                    self.bus_ok_frames = self.bus_ok_frames.saturating_add(1);
-                } else {
-                    self.bus_ok_frames = 0;
-                }
+        if is(&b.deorbit.state) {
+            let d = &b.deorbit;
+            let v = d.state.read_wire(f);
+            // This software's motor states: 0 safe, 2 burning, 3 done, 1 other.
+            self.motor_state = Some(if v == d.state_safe {
+                0
+            } else if v == d.state_burning {
+                2
+            } else if v == d.state_done {
+                3
+            } else {
+                1
+            });
+            return;
+        }
+        let m = &b.mission;
+        if is(&m.target_lat) {
+            self.guidance = Some(EntryGuidance::new(m.target_lat.read(f), m.target_lon.read(f)));
+            return;
+        }
+        if is(&m.ignition_time) {
+            self.deorbit_plan = Some((m.ignition_time.read(f), m.delta_v.read(f)));
+            return;
+        }
+        let h = &b.handover;
+        let parts = h.position.iter().chain(&h.velocity).chain(&h.attitude);
+        for (k, s) in parts.enumerate() {
+            if is(s) {
+                self.handover[k] = Some(s.read(f));
             }
-            return;
         }
-        if m.name == "RCS_Status" {
-            if let Ok(v) = m.decode(f) {
-                let get = |n: &str| signal(&v, n).map(|x| x as u8);
-                self.rcs_status_t_s = self.t_s;
-                let state = get("RCS_ValveState").unwrap_or(0);
-                let fault = get("RCS_FaultMask").unwrap_or(0);
-                for (k, n) in self.rcs_stuck_frames.iter_mut().enumerate() {
-                    let bit = 1u8 << k;
-                    // Stuck open: reads open while the driver was commanded closed.
-                    *n = if fault & bit != 0 && state & bit != 0 {
-                        *n + 1
-                    } else {
-                        0
-                    };
-                }
-            }
-            return;
-        }
-        if m.name == "Deorbit_Status" {
-            if let Ok(v) = m.decode(f) {
-                self.motor_state = signal(&v, "Deorbit_State").map(|x| x as u8);
-            }
-            return;
-        }
-        if m.name == "MSN_Target" {
-            if let Ok(v) = m.decode(f) {
-                let get = |n: &str| signal(&v, n);
-                if let (Some(lat), Some(lon)) = (get("MSN_TargetLat"), get("MSN_TargetLon")) {
-                    self.guidance = Some(EntryGuidance::new(lat, lon));
-                }
-            }
-            return;
-        }
-        if m.name == "MSN_Deorbit" {
-            if let Ok(v) = m.decode(f) {
-                let get = |n: &str| signal(&v, n);
-                if let (Some(t), Some(dv)) = (get("MSN_IgnitionTime"), get("MSN_DeltaV")) {
-                    self.deorbit_plan = Some((t, dv));
-                }
-            }
-            return;
-        }
-        if !m.name.starts_with("HV_") {
-            return;
-        }
-        let Ok(values) = m.decode(f) else { return };
-        for (k, v) in values {
-            self.handover.insert(k.to_string(), v);
-        }
-        if m.name == "HV_StateTime" {
-            self.take_handover();
+        // The time's message completes the set.
+        if is(&h.time) {
+            let t_s = h.time.read(f);
+            let mode = h.mode.read_wire(f);
+            self.take_handover(t_s, mode);
         }
     }
 
-    /// Completes a state handover: initialises navigation and assumes the given mode.
-    fn take_handover(&mut self) {
-        let g = |k: &str| self.handover.get(k).copied();
-        let (Some(x), Some(y), Some(z), Some(vx), Some(vy), Some(vz)) = (
-            g("HV_PosX"),
-            g("HV_PosY"),
-            g("HV_PosZ"),
-            g("HV_VelX"),
-            g("HV_VelY"),
-            g("HV_VelZ"),
-        ) else {
-            return;
-        };
-        let (Some(qw), Some(qx), Some(qy), Some(qz), Some(t_us)) = (
-            g("HV_QuatW"),
-            g("HV_QuatX"),
-            g("HV_QuatY"),
-            g("HV_QuatZ"),
-            g("HV_TimeUs"),
-        ) else {
+    /// Completes a state handover (time `t_s` on the handover's time base, mode value
+    /// `mode`): initialises navigation and assumes the given mode.
+    fn take_handover(&mut self, t_s: f64, mode: f64) {
+        let hv = self.handover;
+        let [Some(x), Some(y), Some(z), Some(vx), Some(vy), Some(vz), Some(qw), Some(qx), Some(qy), Some(qz)] =
+            hv
+        else {
             return;
         };
         let q = DQuat::from_xyzw(qx, qy, qz, qw);
@@ -673,22 +717,22 @@ impl Fsw {
             return;
         }
         let state = NavState {
-            t_s: t_us * 1e-6,
+            t_s,
             position_m: DVec3::new(x, y, z),
             velocity_m_s: DVec3::new(vx, vy, vz),
             inertial_from_body: q.normalize(),
         };
         self.hold_bank_rad = Some(gnc::bank_rad(&state));
         self.nav.init(state);
-        let mode = match g("HV_Mode").map(|m| m as u8) {
-            Some(1) => Mode::Coast,
-            Some(2) => Mode::DeorbitBurn,
-            Some(3) => Mode::Entry,
-            Some(4) => Mode::Drogue,
-            Some(5) => Mode::Main,
-            Some(6) => Mode::Splashdown,
-            Some(7) => Mode::Recovery,
-            Some(8) => Mode::Safe,
+        let mode = match mode as u8 {
+            1 => Mode::Coast,
+            2 => Mode::DeorbitBurn,
+            3 => Mode::Entry,
+            4 => Mode::Drogue,
+            5 => Mode::Main,
+            6 => Mode::Splashdown,
+            7 => Mode::Recovery,
+            8 => Mode::Safe,
             _ => Mode::PreSeparation,
         };
         self.set_mode(mode);
@@ -875,15 +919,10 @@ impl Fsw {
             }
         }
         self.pyro_counter = self.pyro_counter.wrapping_add(1);
-        self.outbox.push((
-            "Pyro_Command",
-            vec![
-                ("Pyro_ArmKey", 165.0),
-                ("Pyro_Arm", 1.0),
-                ("Pyro_FireMask", f64::from(mask)),
-                ("Pyro_CmdCounter", f64::from(self.pyro_counter)),
-            ],
-        ));
+        self.outbox.push(Out::Pyro {
+            mask,
+            counter: self.pyro_counter,
+        });
     }
 
     /// Fires a pyro function through its primary initiator, or straight through the
@@ -1016,14 +1055,10 @@ impl Fsw {
         if ignite || self.defect != Some(Defect::DeorbitBurnTooLong) {
             self.deorbit_counter = self.deorbit_counter.wrapping_add(1);
         }
-        self.outbox.push((
-            "Deorbit_Command",
-            vec![
-                ("Deorbit_Ignite", if ignite { 1.0 } else { 0.0 }),
-                ("Deorbit_Cutoff", if ignite { 0.0 } else { 1.0 }),
-                ("Deorbit_CmdCounter", f64::from(self.deorbit_counter)),
-            ],
-        ));
+        self.outbox.push(Out::Deorbit {
+            ignite,
+            counter: self.deorbit_counter,
+        });
     }
 
     /// RCS FDIR: a valve stuck open is isolated by its latch valve (fault
@@ -1264,13 +1299,9 @@ impl Fsw {
                 self.fire(PYRO_MAIN_RELEASE);
                 if self.defect != Some(Defect::BeaconNeverActivated) {
                     self.beacon_counter = self.beacon_counter.wrapping_add(1);
-                    self.outbox.push((
-                        "Beacon_Command",
-                        vec![
-                            ("Beacon_Activate", 1.0),
-                            ("Beacon_CmdCounter", f64::from(self.beacon_counter)),
-                        ],
-                    ));
+                    self.outbox.push(Out::Beacon {
+                        counter: self.beacon_counter,
+                    });
                 }
                 self.set_mode(Mode::Recovery);
             }
@@ -1336,7 +1367,7 @@ impl Fsw {
     pub fn cycle(&mut self, t_s: f64) -> Result<Vec<CanFrame>, CodecError> {
         if let Some(boot_s) = self.reset_request_s.take() {
             // Reset: the software state is lost; the processor boots.
-            let fresh = Fsw::new(self.db.clone(), self.build_hash).with_defect(self.defect);
+            let fresh = Fsw::new(self.icd.clone(), self.build_hash).with_defect(self.defect);
             *self = fresh;
             self.booting_until_s = Some(t_s + boot_s);
         }
@@ -1354,20 +1385,53 @@ impl Fsw {
         self.reset_recovery();
         self.sequence();
         let mut out = Vec::new();
-        for (name, vals) in std::mem::take(&mut self.outbox) {
-            out.push(self.db.encode(name, &vals)?);
+        let b = self.icd.binding.clone();
+        for o in std::mem::take(&mut self.outbox) {
+            match o {
+                Out::Pyro { mask, counter } => {
+                    let py = &b.pyro;
+                    encode_into(
+                        &[
+                            (&py.arm_key, py.arm_key_value),
+                            (&py.arm, 1.0),
+                            (&py.fire_mask, self.bits.pyro_to_wire(mask) as f64),
+                            (&py.command_counter, f64::from(counter)),
+                        ],
+                        &mut out,
+                    )?;
+                }
+                Out::Deorbit { ignite, counter } => {
+                    let d = &b.deorbit;
+                    encode_into(
+                        &[
+                            (&d.ignite, if ignite { 1.0 } else { 0.0 }),
+                            (&d.cutoff, if ignite { 0.0 } else { 1.0 }),
+                            (&d.command_counter, f64::from(counter)),
+                        ],
+                        &mut out,
+                    )?;
+                }
+                Out::Beacon { counter } => {
+                    let be = &b.beacon;
+                    encode_into(
+                        &[(&be.activate, 1.0), (&be.command_counter, f64::from(counter))],
+                        &mut out,
+                    )?;
+                }
+            }
         }
+        let fc = &b.fc;
         if self.ident_left > 0 && t_s + 1e-9 >= self.next_ident_s {
             let (ma, mi, pa) = crate::VERSION;
-            out.push(self.db.encode(
-                "FC_Ident",
+            encode_into(
                 &[
-                    ("FC_SwMajor", f64::from(ma)),
-                    ("FC_SwMinor", f64::from(mi)),
-                    ("FC_SwPatch", f64::from(pa)),
-                    ("FC_BuildHash", f64::from(self.build_hash)),
+                    (&fc.sw_major, f64::from(ma)),
+                    (&fc.sw_minor, f64::from(mi)),
+                    (&fc.sw_patch, f64::from(pa)),
+                    (&fc.build_hash, f64::from(self.build_hash)),
                 ],
-            )?);
+                &mut out,
+            )?;
             self.ident_left -= 1;
             self.next_ident_s = t_s + 1.0;
         }
@@ -1379,29 +1443,33 @@ impl Fsw {
         // schedule from now (activation, or a stalled processor).
         if self.rcs_active && self.rcs_schedule.due(t_s) {
             self.rcs_counter = self.rcs_counter.wrapping_add(1);
-            out.push(self.db.encode(
-                "RCS_Command",
+            let r = &b.rcs;
+            encode_into(
                 &[
-                    ("RCS_ValveCmd", f64::from(self.rcs_cmd & !self.rcs_isolated)),
-                    ("RCS_CmdCounter", f64::from(self.rcs_counter)),
-                    ("RCS_IsolateMask", f64::from(self.rcs_isolated)),
+                    (
+                        &r.valves,
+                        self.bits.rcs_to_wire(self.rcs_cmd & !self.rcs_isolated) as f64,
+                    ),
+                    (&r.command_counter, f64::from(self.rcs_counter)),
+                    (&r.isolate, self.bits.rcs_to_wire(self.rcs_isolated) as f64),
                 ],
-            )?);
+                &mut out,
+            )?;
             if !matches!(self.mode, Mode::Coast | Mode::DeorbitBurn | Mode::Entry) {
                 self.rcs_active = false;
             }
         }
         for (code, from, to, detail) in std::mem::take(&mut self.pending_events) {
-            out.push(self.db.encode(
-                "FC_Event",
+            encode_into(
                 &[
-                    ("FC_EventCode", f64::from(code)),
-                    ("FC_EventModeFrom", f64::from(from as u8)),
-                    ("FC_EventModeTo", f64::from(to as u8)),
-                    ("FC_EventDetail", f64::from(detail)),
-                    ("FC_EventTime", (t_s * 1000.0).round() / 1000.0),
+                    (&fc.event_code, f64::from(code)),
+                    (&fc.event_mode_from, f64::from(from as u8)),
+                    (&fc.event_mode_to, f64::from(to as u8)),
+                    (&fc.event_detail, f64::from(detail)),
+                    (&fc.event_time, fc.event_time.clamp((t_s * 1000.0).round() / 1000.0)),
                 ],
-            )?);
+                &mut out,
+            )?;
         }
         let heartbeat_dead =
             self.defect == Some(Defect::HeartbeatStopsAfterModeChange) && self.mode_changes > 1;
@@ -1413,31 +1481,33 @@ impl Fsw {
             } else {
                 self.baro_altitude_m()
             }
-            .unwrap_or(0.0)
-            .clamp(-1000.0, 261_143.75);
-            let vel = self.nav.airspeed_m_s().unwrap_or(0.0).clamp(0.0, 16_383.0);
-            out.push(self.db.encode(
-                "FC_Status",
+            .unwrap_or(0.0);
+            let alt = fc.est_altitude.clamp((alt * 4.0).round() / 4.0);
+            let vel = fc
+                .est_speed
+                .clamp(self.nav.airspeed_m_s().unwrap_or(0.0).round());
+            encode_into(
                 &[
-                    ("FC_EstAltitude", (alt * 4.0).round() / 4.0),
-                    ("FC_EstVelocity", vel.round()),
-                    ("FC_NavValid", if nav_valid { 1.0 } else { 0.0 }),
-                    ("FC_Mode", f64::from(self.mode as u8)),
-                    ("FC_SeqCounter", f64::from(self.seq)),
-                    ("FC_FaultFlags", f64::from(self.fault_flags)),
+                    (&fc.est_altitude, alt),
+                    (&fc.est_speed, vel),
+                    (&fc.nav_valid, if nav_valid { 1.0 } else { 0.0 }),
+                    (&fc.mode, f64::from(self.mode as u8)),
+                    (&fc.sequence, f64::from(self.seq)),
+                    (&fc.fault_flags, f64::from(self.fault_flags)),
                     (
-                        "FC_ImuValid",
+                        &fc.imu_valid,
                         if self.last_imu.is_some() && !self.imu_failed {
                             1.0
                         } else {
                             0.0
                         },
                     ),
-                    ("FC_GnssFix", if self.gnss_fix { 1.0 } else { 0.0 }),
-                    ("FC_BaroValid", if self.baro_valid() { 1.0 } else { 0.0 }),
+                    (&fc.gnss_fix, if self.gnss_fix { 1.0 } else { 0.0 }),
+                    (&fc.baro_valid, if self.baro_valid() { 1.0 } else { 0.0 }),
                 ],
-            )?);
-            self.seq = (self.seq + 1) % 16;
+                &mut out,
+            )?;
+            self.seq = ((u64::from(self.seq) + 1) % fc.sequence.modulo()) as u8;
             self.next_status_s += 0.1;
             if self.next_status_s <= t_s {
                 self.next_status_s = t_s + 0.1;

@@ -7,7 +7,7 @@
 //! runs the closed loop and judges it.
 
 use anyhow::{Context, Result, anyhow, bail};
-use capsule_icd::can::CanDb;
+use capsule_icd::Icd;
 use capsule_runner::devices::Devices;
 use capsule_runner::record::{LinkCounters, RunRecord, TimingBudget};
 use capsule_runner::rt::RtOptions;
@@ -26,57 +26,121 @@ use twin_core::twin::{ModelOptions, Twin};
 use twin_core::vehicle::VehicleSpec;
 
 /// The DBC `hil` is built with (also hashed and copied into every bundle).
-pub const DBC: &str = include_str!("../../../fixtures/icd/capsule.dbc");
+pub const DBC: &str = capsule_icd::SHIPPED_DBC;
+/// The ICD binding `hil` is built with.
+pub const BINDING: &str = capsule_icd::SHIPPED_BINDING;
 
-/// The ICD the harness speaks (built in; scenarios' CAN names are checked against it).
-pub fn icd() -> Result<CanDb> {
-    Ok(CanDb::from_dbc("fixtures/icd/capsule.dbc (built in)", DBC)?)
+/// The ICD the harness speaks when none is given (built in).
+pub fn icd() -> Result<Icd> {
+    Ok(Icd::shipped()?)
 }
 
-/// The ICD of a run: the DBC at `path` (`hil run --icd`, a bench's `[icd] dbc`), or the
-/// built-in one. Errors name the file, line and column.
-pub fn load_icd(path: Option<&Path>) -> Result<CanDb> {
-    match path {
-        None => icd(),
-        Some(p) => {
-            let text = capsule_files::read_text(p, "DBC")?;
-            Ok(CanDb::from_dbc(&p.display().to_string(), &text)?)
-        }
-    }
+/// Where a run's ICD comes from: its DBC and its binding file (`None`: the built-in
+/// one).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IcdPaths {
+    /// The DBC.
+    pub dbc: Option<PathBuf>,
+    /// The binding.
+    pub binding: Option<PathBuf>,
 }
 
-/// Checks a bench's readiness messages against the DBC: each must be a message the
-/// flight computer (`FC`) sends.
-pub fn check_ready(bench_name: &str, ready: &[String], db: &CanDb) -> Result<()> {
+/// An ICD loaded from its files, with what the results say about it.
+#[derive(Debug, Clone)]
+pub struct LoadedIcd {
+    /// The ICD.
+    pub icd: Icd,
+    /// `{dbc, sha256, binding, binding_sha256}` for the results.
+    pub json: serde_json::Value,
+}
+
+/// The ICD of a run: the DBC and binding at `paths` (`hil run --icd/--binding`, a
+/// bench's `[icd]`), or the built-in ones. Each file is read once; errors name the
+/// file, line, column (and field, for the binding).
+pub fn load_icd(paths: &IcdPaths) -> Result<LoadedIcd> {
+    let read = |p: &Option<PathBuf>, what: &'static str, built_in: &str, name: &str| -> Result<(String, String)> {
+        Ok(match p {
+            Some(p) => (p.display().to_string(), capsule_files::read_text(p, what)?),
+            None => (format!("{name} (built in)"), built_in.to_string()),
+        })
+    };
+    let (dn, dt) = read(&paths.dbc, "DBC", DBC, "fixtures/icd/capsule.dbc")?;
+    let (bn, bt) = read(
+        &paths.binding,
+        "binding",
+        BINDING,
+        "fixtures/icd/capsule.binding.toml",
+    )?;
+    let icd = Icd::load(&dn, &dt, &bn, &bt)?;
+    let sha = |t: &str| capsule_evidence::integrity::sha256_bytes(t.as_bytes());
+    let json = serde_json::json!({
+        "dbc": dn,
+        "sha256": sha(&dt),
+        "binding": bn,
+        "binding_sha256": sha(&bt),
+    });
+    Ok(LoadedIcd { icd, json })
+}
+
+/// Checks a bench's readiness messages against the ICD: each must be a message the
+/// flight computer sends.
+pub fn check_ready(bench_name: &str, ready: &[String], icd: &Icd) -> Result<()> {
+    let fc = &icd.binding.fc.node;
     if let Some(bad) = ready
         .iter()
-        .find(|n| db.by_name(n).is_none_or(|m| m.transmitter != "FC"))
+        .find(|n| icd.by_name(n).is_none_or(|m| m.transmitter != *fc))
     {
         bail!(
-            "{bench_name}: flight_computer.ready: `{bad}` is not a message that {} says the flight computer (FC) sends",
-            db.source
+            "{bench_name}: flight_computer.ready: `{bad}` is not a message that {} says the flight computer ({fc}) sends",
+            icd.source
         );
     }
     Ok(())
 }
 
-/// Checks a bench file beyond its own format: its DBC (`[icd] dbc`) loads, and its
-/// readiness messages are the flight computer's in that DBC.
-pub fn check_bench(b: &Bench, path: &Path) -> Result<()> {
-    let db = load_icd(icd_path(None, b, Some(path)).as_deref())?;
-    check_ready(&path.display().to_string(), &b.flight_computer.ready, &db)
+/// The messages a started flight computer's readiness is taken from: the bench's
+/// `flight_computer.ready`, else the ICD's identification and heartbeat messages.
+pub fn ready_messages(b: &Bench, icd: &Icd) -> Vec<String> {
+    b.flight_computer.ready.clone().unwrap_or_else(|| {
+        ["fc.ident", "fc.status"]
+            .iter()
+            .filter_map(|r| icd.binding.message_role(r).map(|m| m.name.clone()))
+            .collect()
+    })
 }
 
-/// The DBC a run uses: `--icd` first, else the bench's `[icd] dbc` (relative to the
-/// bench file's directory), else `None` (the built-in one).
-pub fn icd_path(cli: Option<&Path>, bench: &Bench, bench_file: Option<&Path>) -> Option<PathBuf> {
-    cli.map(Path::to_path_buf).or_else(|| {
-        bench.icd.as_ref().map(|i| {
-            bench_file
-                .and_then(Path::parent)
-                .map_or_else(|| PathBuf::from(&i.dbc), |d| d.join(&i.dbc))
-        })
-    })
+/// Checks a bench file beyond its own format: its ICD (`[icd]`) loads, and its
+/// readiness messages are the flight computer's in that ICD.
+pub fn check_bench(b: &Bench, path: &Path) -> Result<()> {
+    let icd = load_icd(&icd_paths(None, None, b, Some(path)))?.icd;
+    check_ready(&path.display().to_string(), &ready_messages(b, &icd), &icd)
+}
+
+/// The ICD files a run uses: `--icd`/`--binding` first, else the bench's `[icd] dbc`
+/// and `binding` (relative to the bench file's directory), else the built-in ones.
+pub fn icd_paths(
+    cli_dbc: Option<&Path>,
+    cli_binding: Option<&Path>,
+    bench: &Bench,
+    bench_file: Option<&Path>,
+) -> IcdPaths {
+    let rel = |p: &str| {
+        bench_file
+            .and_then(Path::parent)
+            .map_or_else(|| PathBuf::from(p), |d| d.join(p))
+    };
+    IcdPaths {
+        dbc: cli_dbc
+            .map(Path::to_path_buf)
+            .or_else(|| bench.icd.as_ref().map(|i| rel(&i.dbc))),
+        binding: cli_binding.map(Path::to_path_buf).or_else(|| {
+            bench
+                .icd
+                .as_ref()
+                .and_then(|i| i.binding.as_deref())
+                .map(rel)
+        }),
+    }
 }
 
 /// Scenario files named by the arguments: directories expand to their `*.toml`
@@ -116,13 +180,13 @@ pub struct Loaded {
 }
 
 /// Reads and validates a scenario and its vehicle.
-pub fn load(path: &Path, db: &CanDb) -> Result<Loaded> {
+pub fn load(path: &Path, db: &Icd) -> Result<Loaded> {
     load_with(path, None, db)
 }
 
 /// Reads and validates a scenario, and its vehicle from `vehicle` when given (a run
 /// bundle's copy) instead of the scenario's `initial.vehicle`.
-pub fn load_with(path: &Path, vehicle: Option<&Path>, db: &CanDb) -> Result<Loaded> {
+pub fn load_with(path: &Path, vehicle: Option<&Path>, db: &Icd) -> Result<Loaded> {
     let name = path.display().to_string();
     let text = capsule_files::read_text(path, "scenario")?;
     let src = Source::new(&name, &text);
@@ -171,7 +235,7 @@ pub struct Prepared {
 }
 
 /// Builds the twin and the devices of `l` at the bench's physics rate.
-pub fn prepare(l: &Loaded, db: &CanDb, physics_rate_hz: f64, seed: u64) -> Result<Prepared> {
+pub fn prepare(l: &Loaded, db: &Icd, physics_rate_hz: f64, seed: u64) -> Result<Prepared> {
     let s = &l.scenario;
     let opts = ModelOptions {
         rate_hz: physics_rate_hz,
@@ -193,7 +257,7 @@ pub fn prepare(l: &Loaded, db: &CanDb, physics_rate_hz: f64, seed: u64) -> Resul
             s.scenario.id
         ),
     };
-    let mut devices = Devices::new(db.clone(), &l.vehicle.sensors, seed);
+    let mut devices = Devices::new(db.binding.clone(), &l.vehicle.sensors, seed);
     let mut twin = Twin::new(opts, l.vehicle.clone(), init, 0.0)
         .with_context(|| format!("{}: the twin rejects the initial state", l.path.display()))?;
     if s.initial.phase == Phase::Descent {
@@ -214,7 +278,7 @@ pub fn prepare(l: &Loaded, db: &CanDb, physics_rate_hz: f64, seed: u64) -> Resul
 
 /// Everything `hil run` checks before running `path`: the scenario, its vehicle, and
 /// the twin and devices built from them.
-pub fn check(path: &Path, db: &CanDb, physics_rate_hz: f64) -> Result<Loaded> {
+pub fn check(path: &Path, db: &Icd, physics_rate_hz: f64) -> Result<Loaded> {
     let l = load(path, db)?;
     prepare(&l, db, physics_rate_hz, l.scenario.initial.seed)?;
     Ok(l)
@@ -237,9 +301,9 @@ pub struct RunSetup {
     pub fc_output_dir: Option<PathBuf>,
     /// What the real-time loop asks of the operating system.
     pub rt: RtOptions,
-    /// The DBC file of the run (`None`: the built-in one); the reference flight
-    /// computer is given it too.
-    pub icd: Option<PathBuf>,
+    /// The ICD files of the run (the built-in ones where `None`); the reference
+    /// flight computer is given them too.
+    pub icd: IcdPaths,
 }
 
 /// A run that ended in error: its cause (with the scenario) and the link counters.
@@ -275,13 +339,13 @@ pub struct ViewHook {
 pub fn run_one(
     l: &Loaded,
     setup: &RunSetup,
-    db: &CanDb,
+    db: &Icd,
     rt: &tokio::runtime::Runtime,
     progress_ms: Option<Arc<AtomicU64>>,
     tap: Option<Tap>,
     view: Option<ViewHook>,
 ) -> Result<Judged, RunErrorReport> {
-    let cfg = run_config(l, setup, progress_ms).map_err(|e| RunErrorReport {
+    let cfg = run_config(l, setup, db, progress_ms).map_err(|e| RunErrorReport {
         message: format!("{e:#}"),
         links: None,
     })?;
@@ -302,7 +366,7 @@ pub fn run_one(
             message: format!("{e:#}"),
             links: None,
         })?;
-    let r = rt.block_on(run(&cfg, db.clone(), p.twin, p.devices));
+    let r = rt.block_on(run(&cfg, db.db.clone(), p.twin, p.devices));
     // The record stream ends with the run: no sender may outlive it.
     drop(cfg);
     match r {
@@ -322,6 +386,7 @@ pub fn run_one(
 pub fn run_config(
     l: &Loaded,
     setup: &RunSetup,
+    icd: &Icd,
     progress_ms: Option<Arc<AtomicU64>>,
 ) -> Result<RunConfig> {
     let s = &l.scenario;
@@ -352,10 +417,13 @@ pub fn run_config(
             if let Some(d) = &fc.defect {
                 c.extend(["--defect".to_string(), d.clone()]);
             }
-            if let Some(p) = &setup.icd {
-                let abs = std::path::absolute(p)
-                    .with_context(|| format!("{}: cannot make the path absolute", p.display()))?;
-                c.extend(["--dbc".to_string(), abs.display().to_string()]);
+            for (flag, p) in [("--dbc", &setup.icd.dbc), ("--binding", &setup.icd.binding)] {
+                if let Some(p) = p {
+                    let abs = std::path::absolute(p).with_context(|| {
+                        format!("{}: cannot make the path absolute", p.display())
+                    })?;
+                    c.extend([flag.to_string(), abs.display().to_string()]);
+                }
             }
             Some(c)
         }
@@ -374,7 +442,7 @@ pub fn run_config(
         } else {
             FcCanTransport::VirtualBus
         },
-        ready_messages: fc.ready.clone(),
+        ready_messages: ready_messages(&setup.bench, icd),
         links,
         clock: if setup.lockstep {
             Clock::Lockstep

@@ -213,7 +213,7 @@ pub fn run(a: &BenchRtArgs) -> Result<ExitCode> {
         stop,
         fc_output_dir: None,
         rt: a.rt.options(),
-        icd: None,
+        icd: assemble::IcdPaths::default(),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

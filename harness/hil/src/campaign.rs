@@ -112,7 +112,7 @@ struct NominalCase {
     vehicle: Option<twin_core::vehicle::VehicleSpec>,
 }
 
-fn read(path: &Path, db: &capsule_icd::can::CanDb) -> Result<Nominal> {
+fn read(path: &Path, db: &capsule_icd::Icd) -> Result<Nominal> {
     let name = path.display().to_string();
     let text = capsule_files::read_text(path, "campaign")?;
     let src = Source::new(&name, &text);
@@ -319,7 +319,7 @@ fn sampled_scenario(
     n: &Nominal,
     i: u64,
     dir: &Path,
-    db: &capsule_icd::can::CanDb,
+    db: &capsule_icd::Icd,
 ) -> Result<(Loaded, Vec<sample::Drawn>)> {
     let (mut files, drawn) =
         sample::apply(&n.spec, &n.files, i).map_err(|e| anyhow!("run {i}: {e}"))?;
@@ -372,7 +372,7 @@ fn closed_loop(
     n: &Nominal,
     indices: &[u64],
     dir: &Path,
-    db: &capsule_icd::can::CanDb,
+    db: &capsule_icd::Icd,
     stop: &Stop,
     jobs: usize,
 ) -> Result<(Vec<RunResult>, BTreeMap<u64, String>)> {
@@ -411,7 +411,7 @@ fn closed_loop(
         stop: stop.clone(),
         fc_output_dir: None,
         rt: Default::default(),
-        icd: None,
+        icd: assemble::IcdPaths::default(),
     };
     let runs_dir = dir.join("runs");
     std::fs::create_dir_all(&runs_dir)?;

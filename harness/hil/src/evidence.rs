@@ -24,13 +24,24 @@ pub fn spec(l: &Loaded, setup: &RunSetup, bench_file: Option<&Path>) -> BundleSp
         ("vehicle".to_string(), l.vehicle_path.clone()),
     ];
     let mut builtin = Vec::new();
-    match &setup.icd {
-        Some(p) => inputs.push(("dbc".into(), p.clone())),
-        None => builtin.push((
-            "dbc".to_string(),
-            "fixtures/icd/capsule.dbc (built in)".to_string(),
-            crate::assemble::DBC.as_bytes().to_vec(),
-        )),
+    for (role, path, name, text) in [
+        (
+            "dbc",
+            &setup.icd.dbc,
+            "fixtures/icd/capsule.dbc (built in)",
+            crate::assemble::DBC,
+        ),
+        (
+            "binding",
+            &setup.icd.binding,
+            "fixtures/icd/capsule.binding.toml (built in)",
+            crate::assemble::BINDING,
+        ),
+    ] {
+        match path {
+            Some(p) => inputs.push((role.into(), p.clone())),
+            None => builtin.push((role.to_string(), name.to_string(), text.as_bytes().to_vec())),
+        }
     }
     match bench_file {
         Some(b) => inputs.push(("bench".into(), b.to_path_buf())),

@@ -9,7 +9,7 @@
 use crate::assemble::{self, Loaded, RunErrorReport, RunSetup};
 use anyhow::{Context, Result, anyhow, bail};
 use capsule_evidence::bundle::Bundle;
-use capsule_icd::can::CanDb;
+use capsule_icd::Icd;
 use capsule_scenario::eval::{ScenarioResult, Verdict};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -161,7 +161,7 @@ pub fn run_scenario(
     n: usize,
     l: &Loaded,
     setup: &RunSetup,
-    db: &CanDb,
+    db: &Icd,
     opts: &RunOptions,
     rt: &tokio::runtime::Runtime,
 ) -> Result<ScenarioRun> {
@@ -355,7 +355,7 @@ pub fn run_all(
     loaded: &[Loaded],
     numbers: &[usize],
     setup: &RunSetup,
-    db: &CanDb,
+    db: &Icd,
     opts: &RunOptions,
     jobs: usize,
     mut on_done: impl FnMut(&ScenarioRun),

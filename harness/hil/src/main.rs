@@ -88,7 +88,8 @@ enum Command {
     /// (`--attach`), or render key frames headless (`--screenshot`).
     View(hil::viewcmd::ViewArgs),
     /// The ICD: `icd doc` prints the message tables (identifiers, signals, scaling,
-    /// ranges, value lists) generated from a DBC, as in `fixtures/icd/README.md`.
+    /// ranges, value lists) generated from a DBC, as in `fixtures/icd/README.md`;
+    /// `icd check` checks a DBC and a binding file together before any run.
     #[command(subcommand)]
     Icd(IcdCommand),
 }
@@ -100,6 +101,19 @@ enum IcdCommand {
         /// The DBC (default: the built-in `fixtures/icd/capsule.dbc`).
         #[arg(long)]
         dbc: Option<PathBuf>,
+    },
+    /// Check a DBC against an ICD binding: every bound signal exists once, is sent by
+    /// the right node, carries a unit of its quantity's dimension, has the bits and
+    /// range its role needs, and every other signal of a message the twin or the
+    /// flight computer encodes has a start value. Errors name file, line, column and
+    /// field. Exit status 0 when they fit, 2 when not.
+    Check {
+        /// The DBC (default: the built-in `fixtures/icd/capsule.dbc`).
+        #[arg(long)]
+        dbc: Option<PathBuf>,
+        /// The binding (default: the built-in `fixtures/icd/capsule.binding.toml`).
+        #[arg(long)]
+        binding: Option<PathBuf>,
     },
 }
 
@@ -125,6 +139,11 @@ struct RunArgs {
     /// bundles.
     #[arg(long)]
     icd: Option<PathBuf>,
+    /// The ICD binding: how the twin meets the DBC (default: the bench's
+    /// `[icd] binding`, else the built-in `fixtures/icd/capsule.binding.toml`); its path
+    /// and SHA-256 go into the results and the bundles.
+    #[arg(long)]
+    binding: Option<PathBuf>,
     /// Seed for every scenario (default: each scenario's own).
     #[arg(long)]
     seed: Option<u64>,
@@ -181,6 +200,7 @@ fn main() -> ExitCode {
         Command::Campaign(a) => hil::campaign::run(&a),
         Command::View(a) => hil::viewcmd::run(&a),
         Command::Icd(IcdCommand::Doc { dbc }) => cmd_icd_doc(dbc.as_deref()),
+        Command::Icd(IcdCommand::Check { dbc, binding }) => cmd_icd_check(&dbc, &binding),
     };
     match r {
         Ok(code) => code,
@@ -325,19 +345,14 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
             "--clock lockstep: the avionics of bench {bench_name} do not speak SIM_Tick / SIM_Ack (flight_computer.lockstep = false); use --clock realtime"
         );
     }
-    let icd = assemble::icd_path(a.icd.as_deref(), &bench, a.bench.as_deref());
-    let db = assemble::load_icd(icd.as_deref())?;
+    let icd = assemble::icd_paths(
+        a.icd.as_deref(),
+        a.binding.as_deref(),
+        &bench,
+        a.bench.as_deref(),
+    );
     // Which ICD the run used, for its results (the bundles hash and copy it too).
-    let icd_json = serde_json::json!({
-        "dbc": db.source,
-        "sha256": capsule_evidence::integrity::sha256_bytes(
-            &match &icd {
-                Some(p) => capsule_files::read_text(p, "DBC")?,
-                None => assemble::DBC.to_string(),
-            }
-            .into_bytes()
-        ),
-    });
+    let assemble::LoadedIcd { icd: db, json: icd_json } = assemble::load_icd(&icd)?;
     let mut loaded: Vec<Loaded> = Vec::new();
     let mut invalid = Vec::new();
     for p in assemble::scenario_paths(&a.files)? {
@@ -371,7 +386,8 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
         .flat_map(|l| [l.path.clone(), l.vehicle_path.clone()])
         .collect();
     inputs.extend(a.bench.clone());
-    inputs.extend(icd.clone());
+    inputs.extend(icd.dbc.clone());
+    inputs.extend(icd.binding.clone());
     let requested: Vec<(&str, &Path)> =
         [("json", a.json.as_deref()), ("junit", a.junit.as_deref())]
             .into_iter()
@@ -478,13 +494,31 @@ fn cmd_devices() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn cmd_icd_check(dbc: &Option<PathBuf>, binding: &Option<PathBuf>) -> Result<ExitCode> {
+    let paths = assemble::IcdPaths {
+        dbc: dbc.clone(),
+        binding: binding.clone(),
+    };
+    let icd = assemble::load_icd(&paths)?.icd;
+    let b = &icd.binding;
+    println!(
+        "ok     {} binds {} ({} messages): {} bound signals, FC node {}",
+        b.source,
+        icd.source,
+        icd.messages().count(),
+        b.roles().len(),
+        b.fc.node
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn cmd_icd_doc(dbc: Option<&Path>) -> Result<ExitCode> {
     let db = match dbc {
         Some(p) => {
             let text = capsule_files::read_text(p, "DBC")?;
             capsule_icd::can::CanDb::from_dbc(&p.display().to_string(), &text)?
         }
-        None => assemble::icd()?,
+        None => assemble::icd()?.db,
     };
     print!("{}", capsule_icd::doc::can_messages_markdown(&db));
     Ok(ExitCode::SUCCESS)

@@ -86,8 +86,8 @@ pub fn replay(dir: &Path, reinject: bool) -> Result<Replayed> {
         let n = input_name(role).context("no such input")?;
         Ok(dir.join(n))
     };
-    // The run's own DBC, as copied into the bundle.
-    let db = assemble::load_icd(Some(&file("dbc")?))?;
+    // The run's own ICD, as copied into the bundle.
+    let db = bundle_icd(dir)?;
     let l = assemble::load_with(&file("scenario")?, Some(&file("vehicle")?), &db)?;
     let record = bundle::read_record(dir)?;
     let result = evaluate(&l.scenario, &record, &db);
@@ -136,9 +136,21 @@ pub fn replay(dir: &Path, reinject: bool) -> Result<Replayed> {
     Ok(out)
 }
 
+/// The ICD a bundle's run used: its copies of the DBC and the binding (bundles from
+/// before bindings have no binding copy: the built-in one bound their DBC).
+pub(crate) fn bundle_icd(dir: &Path) -> Result<capsule_icd::Icd> {
+    let at = |role: &str| input_name(role).map(|n| dir.join(n));
+    let binding = at("binding").filter(|p| p.is_file());
+    Ok(assemble::load_icd(&assemble::IcdPaths {
+        dbc: at("dbc"),
+        binding,
+    })?
+    .icd)
+}
+
 /// The recorded flight computer's frames flown again on a fresh twin.
 fn reinject_record(dir: &Path, l: &assemble::Loaded, record: &RunRecord) -> Result<RunRecord> {
-    let db = assemble::load_icd(Some(&dir.join(input_name("dbc").context("dbc")?)))?;
+    let db = bundle_icd(dir)?;
     let bench = assemble::load_bench(&dir.join(input_name("bench").context("bench")?))?;
     let mtext = capsule_files::read_text(&dir.join("manifest.json"), "manifest")?;
     let m: capsule_evidence::manifest::Manifest =
@@ -159,9 +171,9 @@ fn reinject_record(dir: &Path, l: &assemble::Loaded, record: &RunRecord) -> Resu
         stop: Stop::new(),
         fc_output_dir: None,
         rt: Default::default(),
-        icd: None,
+        icd: assemble::IcdPaths::default(),
     };
-    let cfg = assemble::run_config(l, &setup, None)?;
+    let cfg = assemble::run_config(l, &setup, &db, None)?;
     let p = assemble::prepare(l, &db, setup.bench.timing.physics_rate_hz, m.seed)?;
     let fc: Vec<_> = record
         .frames
@@ -171,7 +183,7 @@ fn reinject_record(dir: &Path, l: &assemble::Loaded, record: &RunRecord) -> Resu
         .collect();
     let until = (record.end == EndReason::Interrupted).then_some(record.t_end_s);
     Ok(capsule_runner::reinject::reinject(
-        &cfg, db, p.twin, p.devices, &fc, until,
+        &cfg, db.db, p.twin, p.devices, &fc, until,
     )?)
 }
 

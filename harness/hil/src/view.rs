@@ -10,7 +10,7 @@
 
 use crate::assemble::Loaded;
 use anyhow::{Context, Result};
-use capsule_icd::can::CanDb;
+use capsule_icd::Icd;
 use capsule_links::Packet;
 use capsule_runner::record::{EndReason, FrameRecord, LinkCounters, MODE_NAMES, RunRecord};
 use capsule_runner::tap::{Dir, Tap, TapRecord};
@@ -69,7 +69,8 @@ pub struct ViewState {
     links: Vec<LinkHealth>,
     last_rx_s: Option<f64>,
     active: BTreeSet<String>,
-    fc_status: Option<capsule_icd::can::MessageDef>,
+    /// The ICD binding (the avionics' status signals).
+    binding: std::sync::Arc<capsule_icd::binding::Binding>,
     /// The run so far, for judging (frames, events, a snapshot per 0.1 s).
     partial: RunRecord,
     last_partial_s: f64,
@@ -79,7 +80,7 @@ pub struct ViewState {
 
 impl ViewState {
     /// A view of a run of `l`.
-    pub fn new(l: &Loaded, db: &CanDb) -> Self {
+    pub fn new(l: &Loaded, db: &Icd) -> Self {
         Self {
             planet: Planet::wgs84(),
             thrusters: l
@@ -92,7 +93,7 @@ impl ViewState {
             links: Vec::new(),
             last_rx_s: None,
             active: BTreeSet::new(),
-            fc_status: db.by_name("FC_Status").cloned(),
+            binding: db.binding.clone(),
             partial: RunRecord {
                 clock: String::new(),
                 frames: Vec::new(),
@@ -114,21 +115,22 @@ impl ViewState {
         }
     }
 
-    /// The avionics' status message, decoded: `FC_Mode`, `FC_EstAltitude`, ...
+    /// The avionics' status message, decoded: `get` gives a value by the binding's
+    /// role (`fc.mode`, `fc.est_altitude`...), in the twin's units.
     pub fn on_fc_status(&mut self, t_s: f64, get: impl Fn(&str) -> Option<f64>) {
         let a = &mut self.avionics;
-        if let Some(m) = get("FC_Mode") {
+        if let Some(m) = get("fc.mode") {
             a.mode = Some(
                 MODE_NAMES
                     .get(m as usize)
                     .map_or_else(|| format!("mode {m}"), |n| (*n).to_string()),
             );
         }
-        a.est_altitude_m = get("FC_EstAltitude").or(a.est_altitude_m);
-        a.est_speed_m_s = get("FC_EstVelocity").or(a.est_speed_m_s);
-        a.nav_valid = get("FC_NavValid").map(|v| v != 0.0).or(a.nav_valid);
-        a.gnss_fix = get("FC_GnssFix").map(|v| v != 0.0).or(a.gnss_fix);
-        a.fault_flags = get("FC_FaultFlags").map(|v| v as u32).or(a.fault_flags);
+        a.est_altitude_m = get("fc.est_altitude").or(a.est_altitude_m);
+        a.est_speed_m_s = get("fc.est_speed").or(a.est_speed_m_s);
+        a.nav_valid = get("fc.nav_valid").map(|v| v != 0.0).or(a.nav_valid);
+        a.gnss_fix = get("fc.gnss_fix").map(|v| v != 0.0).or(a.gnss_fix);
+        a.fault_flags = get("fc.fault_flags").map(|v| v as u32).or(a.fault_flags);
         a.last_status_t_s = Some(t_s);
     }
 
@@ -152,18 +154,11 @@ impl ViewState {
         let from_fc = dir == Dir::Rx;
         if from_fc {
             self.last_rx_s = Some(t_s);
-            let decoded = self
-                .fc_status
-                .as_ref()
-                .filter(|m| m.id == f.id)
-                .and_then(|m| m.decode(f).ok())
-                .map(|v| {
-                    v.into_iter()
-                        .map(|(k, x)| (k.to_string(), x))
-                        .collect::<Vec<_>>()
-                });
-            if let Some(v) = decoded {
-                self.on_fc_status(t_s, |n| v.iter().find(|(k, _)| *k == n).map(|(_, x)| *x));
+            let fc = &self.binding.fc;
+            if f.id == fc.status_id() && f.dlc >= fc.mode.message().dlc {
+                let b = self.binding.clone();
+                let frame = *f;
+                self.on_fc_status(t_s, |role| b.role(role).map(|s| s.read(&frame)));
             }
         }
         self.partial.frames.push(FrameRecord {
@@ -260,7 +255,7 @@ impl ViewState {
 
     /// Judges the expectations on the run so far; the states go with the next
     /// snapshot.
-    pub fn judge(&mut self, l: &Loaded, db: &CanDb) {
+    pub fn judge(&mut self, l: &Loaded, db: &Icd) {
         let r = evaluate(&l.scenario, &self.partial, db);
         self.pending_states = r
             .expectations
@@ -314,7 +309,7 @@ pub struct ViewFeed {
 
 impl ViewFeed {
     /// Starts a feed of a run of `l` on `socket`.
-    pub fn start(l: &Loaded, db: &CanDb, socket: &Path, clock: &str) -> Result<Self> {
+    pub fn start(l: &Loaded, db: &Icd, socket: &Path, clock: &str) -> Result<Self> {
         let publisher = Publisher::bind(socket, VIEWER_QUEUE_LINES)
             .with_context(|| "cannot open the twin view's socket".to_string())?;
         publisher.publish(&Record::Header(header(l, clock, "live")));
@@ -358,7 +353,7 @@ impl ViewFeed {
 
 fn feed(
     l: &Loaded,
-    db: &CanDb,
+    db: &Icd,
     rx: &Receiver<Vec<TapRecord>>,
     publisher: Publisher,
 ) -> (Publisher, f64) {
@@ -485,9 +480,9 @@ impl TruthMsg {
 
 /// The twin stream of a recorded run, from its bundle alone: the scenario and vehicle
 /// copies (header), the telemetry (`telemetry.mcap`: truth at 50 Hz, the avionics'
-/// `FC_Status`, the events) and the verdicts (`result.json`). Link counters are the
+/// status message of the ICD binding, the events) and the verdicts (`result.json`). Link counters are the
 /// manifest's final ones (the telemetry does not keep them over time).
-pub fn replay_records(dir: &Path, db: &CanDb) -> Result<Vec<Record>> {
+pub fn replay_records(dir: &Path, db: &Icd) -> Result<Vec<Record>> {
     let input =
         |role: &str| dir.join(capsule_evidence::bundle::input_name(role).unwrap_or("missing"));
     let l = crate::assemble::load_with(&input("scenario"), Some(&input("vehicle")), db)
@@ -505,6 +500,7 @@ pub fn replay_records(dir: &Path, db: &CanDb) -> Result<Vec<Record>> {
         .to_string();
     let mut head = header(&l, &clock_name, "replay");
     let mut st = ViewState::new(&l, db);
+    let status_topic = format!("/can/{}", db.binding.fc.mode.message().name);
     let order: Vec<String> = l
         .vehicle
         .parachutes
@@ -540,12 +536,17 @@ pub fn replay_records(dir: &Path, db: &CanDb) -> Result<Vec<Record>> {
                 st.on_event(t_s, &name);
                 out.push(Record::Event { t_s, name });
             }
-            "/can/FC_Status" => {
+            topic if topic == status_topic => {
                 let v: serde_json::Value = serde_json::from_slice(&m.data)
-                    .with_context(|| format!("{}: an FC_Status message", tel.display()))?;
+                    .with_context(|| format!("{}: a {topic} message", tel.display()))?;
                 if v["from_fc"].as_bool() == Some(true) {
                     let t_s = v["t_s"].as_f64().unwrap_or(m.log_time as f64 * 1e-9);
-                    st.on_fc_status(t_s, |n| v[n].as_f64());
+                    // The telemetry has the DBC's signal names and units.
+                    let b = db.binding.clone();
+                    st.on_fc_status(t_s, |role| {
+                        let s = b.role(role)?;
+                        v[s.def().name.as_str()].as_f64().map(|w| s.from_wire(w))
+                    });
                 }
             }
             _ => {}

@@ -6,10 +6,10 @@
 //! directory only this user can enter (`$XDG_RUNTIME_DIR/capsule-hil`, else
 //! `/tmp/capsule-hil-<uid>`); `hil view --attach` finds it there.
 
-use crate::assemble::{self, Loaded, ViewHook};
+use crate::assemble::{Loaded, ViewHook};
 use crate::view::{ViewFeed, replay_records};
 use anyhow::{Context, Result, bail};
-use capsule_icd::can::CanDb;
+use capsule_icd::Icd;
 use capsule_runner::stop::Stop;
 use capsule_scenario::eval::ScenarioResult;
 use std::path::{Path, PathBuf};
@@ -160,7 +160,7 @@ pub struct LiveView {
 
 impl LiveView {
     /// Publishes run number `n` of scenario `l`, and starts a viewer on it if asked.
-    pub fn start(o: &ViewOptions, n: usize, l: &Loaded, db: &CanDb, clock: &str) -> Result<Self> {
+    pub fn start(o: &ViewOptions, n: usize, l: &Loaded, db: &Icd, clock: &str) -> Result<Self> {
         let sock = socket_dir()?.join(format!(
             "{}-{n}-{}.sock",
             std::process::id(),
@@ -292,7 +292,7 @@ pub fn key_frames(records: &[Record]) -> Vec<(&'static str, f64)> {
 pub fn render_key_frames(
     dir: &Path,
     out: &Path,
-    db: &CanDb,
+    db: &Icd,
 ) -> Result<Vec<(String, f64, PathBuf)>> {
     let records = replay_records(dir, db)?;
     let frames = key_frames(&records);
@@ -349,9 +349,9 @@ pub fn run(a: &ViewArgs) -> Result<ExitCode> {
     let Some(path) = &a.path else {
         bail!("say what to view: a run bundle directory, or --attach");
     };
-    let db = assemble::icd()?;
     let records = if path.is_dir() {
-        replay_records(path, &db)?
+        // The run's own ICD, as copied into its bundle.
+        replay_records(path, &crate::replay::bundle_icd(path)?)?
     } else {
         twin_stream::read_file(path)?
     };

@@ -37,3 +37,66 @@ pub struct DecodeStats {
     /// Bytes dropped because the input buffer limit was reached.
     pub overflow_bytes: u64,
 }
+
+/// An ICD as a run uses it: the CAN database and the binding resolved against it.
+/// Dereferences to the [`can::CanDb`].
+#[derive(Debug, Clone)]
+pub struct Icd {
+    /// The DBC.
+    pub db: can::CanDb,
+    /// The binding.
+    pub binding: std::sync::Arc<binding::Binding>,
+}
+
+impl std::ops::Deref for Icd {
+    type Target = can::CanDb;
+    fn deref(&self) -> &can::CanDb {
+        &self.db
+    }
+}
+
+/// The shipped DBC (`fixtures/icd/capsule.dbc`), built in.
+pub const SHIPPED_DBC: &str = include_str!("../../../fixtures/icd/capsule.dbc");
+/// The shipped binding (`fixtures/icd/capsule.binding.toml`), built in.
+pub const SHIPPED_BINDING: &str = include_str!("../../../fixtures/icd/capsule.binding.toml");
+
+impl Icd {
+    /// Resolves a DBC and a binding (`dbc_name`, `binding_name` name them in errors).
+    pub fn load(
+        dbc_name: &str,
+        dbc: &str,
+        binding_name: &str,
+        binding: &str,
+    ) -> Result<Self, IcdError> {
+        let db = can::CanDb::from_dbc(dbc_name, dbc)?;
+        let binding = binding::Binding::from_toml(
+            &capsule_files::config::Source::new(binding_name, binding),
+            &db,
+        )?;
+        Ok(Self {
+            db,
+            binding: std::sync::Arc::new(binding),
+        })
+    }
+
+    /// The shipped ICD.
+    pub fn shipped() -> Result<Self, IcdError> {
+        Self::load(
+            "fixtures/icd/capsule.dbc (built in)",
+            SHIPPED_DBC,
+            "fixtures/icd/capsule.binding.toml (built in)",
+            SHIPPED_BINDING,
+        )
+    }
+}
+
+/// Why an ICD could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum IcdError {
+    /// The DBC.
+    #[error(transparent)]
+    Dbc(#[from] can::DbcError),
+    /// The binding.
+    #[error(transparent)]
+    Binding(#[from] capsule_files::config::ConfigError),
+}

@@ -12,7 +12,9 @@ use crate::inject::{BusFaults, Injector};
 use crate::record::{EndReason, FrameRecord, MODE_NAMES, Peaks, RunRecord, TimingReport};
 use crate::session::{RunConfig, RunError};
 use crate::tap::{Dir, TapRecord, TapWriter, WireLink};
-use capsule_icd::can::{CanDb, CanFrame, MessageDef};
+use capsule_icd::binding::{Binding, encode_into};
+use capsule_icd::can::{CanDb, CanFrame};
+use std::sync::Arc;
 use capsule_links::Packet;
 use capsule_links::fault::Direction;
 use twin_core::twin::{Snapshot, Twin};
@@ -43,14 +45,14 @@ pub(crate) struct LoopCore {
     delayed: Vec<(f64, u8, Packet)>,
     babble_acc: f64,
     babble_count: u64,
-    fc_event_def: Option<MessageDef>,
-    fc_status_def: Option<MessageDef>,
-    /// The mode the flight computer last reported (`FC_Event` MODE_CHANGE or
-    /// `FC_Status.FC_Mode`), `FC_Mode` values.
+    /// The ICD binding (shared with the devices).
+    icd: Arc<Binding>,
+    /// The mode the flight computer last reported (its event MODE_CHANGE or its
+    /// status's mode), mode values.
     pub fc_mode_reported: Option<u8>,
-    /// Sequence number of the last state handover sent (`HV_Seq`, 4 bits).
+    /// Sequence number of the last state handover sent (wraps at the binding's
+    /// sequence signal's modulus, skipping 0).
     handover_seq: u8,
-    ack_id: Option<u32>,
     events_seen: usize,
     contact_seen: bool,
     imu_total: u64,
@@ -67,13 +69,10 @@ pub(crate) struct LoopCore {
     named_viewed: usize,
 }
 
-fn encode(db: &CanDb, name: &str, vals: &[(&str, f64)]) -> Result<CanFrame, RunError> {
-    Ok(db.encode(name, vals)?)
-}
-
 impl LoopCore {
     pub fn new(cfg: RunConfig, db: CanDb, twin: Twin, mut devices: Devices) -> Self {
-        let motor_index = twin.thruster_index(crate::devices::DEORBIT_MOTOR);
+        let icd = devices.icd().clone();
+        let motor_index = twin.thruster_index(&icd.deorbit.thruster);
         if cfg.separation.is_some() {
             devices.start_mated();
         }
@@ -103,11 +102,9 @@ impl LoopCore {
             next_snapshot_s: cfg.snapshot_every_s,
             injector: Injector::new(cfg.injections.clone()),
             bus: BusFaults::new(cfg.fault_seed),
-            fc_event_def: db.by_name("FC_Event").cloned(),
-            fc_status_def: db.by_name("FC_Status").cloned(),
+            icd,
             fc_mode_reported: None,
             handover_seq: 0,
-            ack_id: db.by_name("SIM_Ack").map(|m| m.id),
             cfg,
             twin,
             devices,
@@ -133,6 +130,11 @@ impl LoopCore {
 
     pub fn db(&self) -> &CanDb {
         &self.db
+    }
+
+    /// The ICD binding.
+    pub fn icd(&self) -> &Arc<Binding> {
+        &self.icd
     }
 
     /// Puts the links' counters on the view stream when they are due (every
@@ -182,61 +184,53 @@ impl LoopCore {
         }
     }
 
-    /// The state handover frames at the current time (recorded as sent).
+    /// The state handover frames at the current time (recorded as sent): the mission
+    /// data the scenario has, then the state, the message with its time last.
     pub fn handover(&mut self) -> Result<Vec<CanFrame>, RunError> {
-        self.handover_seq = self.handover_seq % 15 + 1;
+        let icd = self.icd.clone();
+        let h = &icd.handover;
+        let m = &icd.mission;
+        let modulo = h.sequence.modulo().clamp(2, 256) as u8 - 1;
+        self.handover_seq = self.handover_seq % modulo + 1;
         let s = *self.twin.state();
         let (p, v, q) = (s.position_eci_m, s.velocity_eci_m_s, s.eci_from_body);
-        let db = &self.db;
-        let frames = vec![
-            encode(db, "HV_PosXY", &[("HV_PosX", p.x), ("HV_PosY", p.y)])?,
-            encode(db, "HV_PosZVelX", &[("HV_PosZ", p.z), ("HV_VelX", v.x)])?,
-            encode(db, "HV_VelYZ", &[("HV_VelY", v.y), ("HV_VelZ", v.z)])?,
-            encode(
-                db,
-                "HV_Attitude",
-                &[
-                    ("HV_QuatW", q.w),
-                    ("HV_QuatX", q.x),
-                    ("HV_QuatY", q.y),
-                    ("HV_QuatZ", q.z),
-                ],
-            )?,
-            encode(
-                db,
-                "HV_StateTime",
-                &[
-                    ("HV_TimeUs", (self.twin.time_s() * 1e6).round()),
-                    ("HV_Mode", f64::from(self.cfg.handover_mode)),
-                    ("HV_Seq", f64::from(self.handover_seq)),
-                ],
-            )?,
-        ];
-        let mut frames = frames;
-        if let Some((lat, lon)) = self.cfg.mission.target_deg {
-            frames.insert(
-                0,
-                encode(
-                    db,
-                    "MSN_Target",
-                    &[("MSN_TargetLat", lat), ("MSN_TargetLon", lon)],
-                )?,
-            );
-        }
+        let mut frames = Vec::with_capacity(8);
         if let Some((t_ig, dv)) = self.cfg.mission.deorbit {
-            frames.insert(
-                0,
-                encode(
-                    db,
-                    "MSN_Deorbit",
-                    &[
-                        ("MSN_IgnitionTime", (t_ig * 1000.0).round() / 1000.0),
-                        ("MSN_DeltaV", (dv * 100.0).round() / 100.0),
-                        ("MSN_BurnAttitude", 0.0),
-                    ],
-                )?,
-            );
+            encode_into(
+                &[
+                    (&m.ignition_time, (t_ig * 1000.0).round() / 1000.0),
+                    (&m.delta_v, (dv * 100.0).round() / 100.0),
+                    (&m.burn_attitude, 0.0),
+                ],
+                &mut frames,
+            )?;
         }
+        if let Some((lat, lon)) = self.cfg.mission.target_deg {
+            encode_into(&[(&m.target_lat, lat), (&m.target_lon, lon)], &mut frames)?;
+        }
+        encode_into(
+            &[
+                (&h.position[0], p.x),
+                (&h.position[1], p.y),
+                (&h.position[2], p.z),
+                (&h.velocity[0], v.x),
+                (&h.velocity[1], v.y),
+                (&h.velocity[2], v.z),
+                (&h.attitude[0], q.w),
+                (&h.attitude[1], q.x),
+                (&h.attitude[2], q.y),
+                (&h.attitude[3], q.z),
+            ],
+            &mut frames,
+        )?;
+        encode_into(
+            &[
+                (&h.time, (self.twin.time_s() * 1e6).round() / 1e6),
+                (&h.mode, f64::from(self.cfg.handover_mode)),
+                (&h.sequence, f64::from(self.handover_seq)),
+            ],
+            &mut frames,
+        )?;
         let t_s = self.twin.time_s();
         for f in &frames {
             self.frames.push(FrameRecord {
@@ -394,55 +388,48 @@ impl LoopCore {
             from_fc: true,
             frame: f,
         });
-        if Some(f.id) == self.ack_id {
+        if f.id == self.icd.ack_id() {
             return (true, false);
         }
         // A frame with an identifier the DBC gives another node: recorded as the FC's
         // (so never judged as the device's) and named, at most once per cycle.
         if let Some(m) = self.db.by_id(f.id)
-            && m.transmitter != "FC"
+            && m.transmitter != self.icd.fc.node
             && self.conflicts_this_cycle < 1
         {
             self.conflicts_this_cycle += 1;
             self.fc_named
                 .push((t_s, format!("can_id_conflict:{}", m.name)));
         }
-        if let Some(ev) = &self.fc_event_def
-            && ev.id == f.id
-        {
+        let fc = &self.icd.fc;
+        if f.id == fc.event_id() && f.dlc >= fc.event_code.message().dlc {
             self.fc_event_this_cycle = true;
-            if let Ok(vals) = ev.decode(&f) {
-                let get =
-                    |n: &str, d: f64| vals.iter().find(|(k, _)| *k == n).map_or(d, |(_, x)| *x);
-                let code = get("FC_EventCode", 0.0);
-                let to = get("FC_EventModeTo", 99.0) as usize;
-                if code == 1.0 && to < MODE_NAMES.len() {
-                    self.fc_mode_reported = Some(to as u8);
-                    self.fc_named
-                        .push((t_s, format!("fc_mode:{}", MODE_NAMES[to])));
-                }
-                if code == 6.0 {
-                    self.fc_named.push((t_s, "fc_reset_recovery".into()));
-                }
-                // FAULT_DETECTED and FAULT_CLEARED, with and without their detail.
-                let fault = match code {
-                    2.0 => Some("fc_fault"),
-                    3.0 => Some("fc_fault_cleared"),
-                    _ => None,
-                };
-                if let Some(name) = fault {
-                    let detail = get("FC_EventDetail", 0.0) as u16;
-                    self.fc_named.push((t_s, name.into()));
-                    self.fc_named.push((t_s, format!("{name}:{detail:#06x}")));
-                }
+            // Event codes (the twin's vocabulary): 1 MODE_CHANGE, 2 FAULT_DETECTED,
+            // 3 FAULT_CLEARED, 6 RESET_RECOVERY.
+            let code = fc.event_code.read(&f);
+            let to = fc.event_mode_to.read(&f) as usize;
+            if code == 1.0 && to < MODE_NAMES.len() {
+                self.fc_mode_reported = Some(to as u8);
+                self.fc_named
+                    .push((t_s, format!("fc_mode:{}", MODE_NAMES[to])));
+            }
+            if code == 6.0 {
+                self.fc_named.push((t_s, "fc_reset_recovery".into()));
+            }
+            // FAULT_DETECTED and FAULT_CLEARED, with and without their detail.
+            let fault = match code {
+                2.0 => Some("fc_fault"),
+                3.0 => Some("fc_fault_cleared"),
+                _ => None,
+            };
+            if let Some(name) = fault {
+                let detail = fc.event_detail.read(&f) as u16;
+                self.fc_named.push((t_s, name.into()));
+                self.fc_named.push((t_s, format!("{name}:{detail:#06x}")));
             }
         }
-        if let Some(st) = &self.fc_status_def
-            && st.id == f.id
-            && let Ok(vals) = st.decode(&f)
-            && let Some((_, m)) = vals.iter().find(|(k, _)| *k == "FC_Mode")
-        {
-            self.fc_mode_reported = Some(*m as u8);
+        if f.id == fc.status_id() && f.dlc >= fc.mode.message().dlc {
+            self.fc_mode_reported = Some(fc.mode.read(&f) as u8);
         }
         // The FC's commands cross the faulted bus too.
         let mut command = false;

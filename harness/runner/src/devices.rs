@@ -7,8 +7,14 @@
 //! commands and turns it into actuator actions on the twin, as the real devices would:
 //! a pyro channel without continuity does not fire; commands with a repeated counter are
 //! ignored; the pyro controller fires only when armed with the arm key.
+//!
+//! Which DBC signal carries what, in which unit, at which period, with which status
+//! values and bits, comes from the ICD binding ([`Binding`]): no message or signal name
+//! of an ICD is in this code.
 
-use capsule_icd::can::{CanDb, CanFrame, CodecError};
+use capsule_icd::binding::{Binding, PYRO_CHANNELS, Sig, encode_into};
+use capsule_icd::can::{CanFrame, CodecError};
+use std::sync::Arc;
 use capsule_icd::imu::{ImuDatagram, status as imu_status};
 use capsule_icd::nmea::GnssEpoch;
 use serde::Serialize;
@@ -19,24 +25,9 @@ use twin_core::sensors::{
 };
 use twin_core::twin::Twin;
 
-/// Pyro channel bits (`Pyro_FireMask`, `Pyro_Continuity`, `Pyro_Fired`).
-pub mod pyro_bits {
-    /// Drogue mortar, primary initiator.
-    pub const DROGUE_PRIMARY: u8 = 1 << 0;
-    /// Drogue mortar, backup initiator.
-    pub const DROGUE_BACKUP: u8 = 1 << 1;
-    /// Main parachute, primary.
-    pub const MAIN_PRIMARY: u8 = 1 << 2;
-    /// Main parachute, backup.
-    pub const MAIN_BACKUP: u8 = 1 << 3;
-    /// Drogue riser cutter.
-    pub const DROGUE_RELEASE: u8 = 1 << 4;
-    /// Main riser cutter.
-    pub const MAIN_RELEASE: u8 = 1 << 5;
-}
-
-/// The thrusters the devices drive, by vehicle-file name: the RCS jets behind the
-/// `RCS_ValveCmd` bits, in bit order, then the deorbit motor.
+/// The shipped vehicle's thrusters, by vehicle-file name: its RCS jets (in the shipped
+/// binding's valve bit order), then the deorbit motor. Scenarios name thrusters from
+/// this list; which valve bit drives which thruster is the binding's.
 pub const THRUSTERS: [&str; 9] = [
     "roll_pos_a",
     "roll_pos_b",
@@ -54,9 +45,7 @@ pub const RCS_JETS: usize = 8;
 pub const DEORBIT_MOTOR: &str = THRUSTERS[RCS_JETS];
 /// Stroke time of the separation springs, s.
 pub const SEPARATION_PUSH_S: f64 = 0.1;
-/// RCS driver: valves close after this long without a command, s (ICD).
-pub const RCS_COMMAND_TIMEOUT_S: f64 = 0.1;
-/// The CAN nodes powered from the capsule's main bus, by DBC transmitter name (the
+/// The CAN nodes powered from the capsule's main bus, by device name (the
 /// power node measures the bus from its own hold-up supply and the beacon has its own
 /// battery, so both stay up through a brown-out).
 pub const BUS_POWERED_NODES: [&str; 5] = ["baro", "thermo", "pyro", "rcs", "deorbit"];
@@ -69,33 +58,30 @@ pub const NODE_UVLO_ON_V: f64 = 19.0;
 /// from this bus voltage up, V (assumption); below it, a powered controller's fire
 /// command leaves the initiator intact (`pyro_no_fire`).
 pub const PYRO_ALL_FIRE_V: f64 = 22.0;
-/// RCS tank pressure when full, MPa (cold-gas nitrogen).
-const RCS_FULL_PRESSURE_MPA: f64 = 20.0;
-/// Deorbit motor chamber pressure at full thrust, MPa.
-const DEORBIT_CHAMBER_MPA: f64 = 1.5;
+/// RCS tank pressure when full, Pa (cold-gas nitrogen).
+const RCS_FULL_PRESSURE_PA: f64 = 20e6;
+/// Deorbit motor chamber pressure at full thrust, Pa.
+const DEORBIT_CHAMBER_PA: f64 = 1.5e6;
+/// The beacon's own battery, V.
+const BEACON_BATTERY_V: f64 = 12.6;
 
-/// Deorbit motor states (`Deorbit_State`).
+/// Deorbit motor states (their wire values are the binding's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MotorState {
     /// Not fired.
-    Safe = 0,
+    Safe,
     /// Burning.
-    Burning = 2,
+    Burning,
     /// Burn over (cut off or burnt out).
-    Done = 3,
+    Done,
 }
 
-/// Scenario name of a pyro channel bit.
-pub fn channel_name(bit: u8) -> &'static str {
-    match bit {
-        pyro_bits::DROGUE_PRIMARY => "drogue_primary",
-        pyro_bits::DROGUE_BACKUP => "drogue_backup",
-        pyro_bits::MAIN_PRIMARY => "main_primary",
-        pyro_bits::MAIN_BACKUP => "main_backup",
-        pyro_bits::DROGUE_RELEASE => "drogue_release",
-        pyro_bits::MAIN_RELEASE => "main_release",
-        _ => "spare",
-    }
+/// Scenario name of a pyro channel (an index in [`PYRO_CHANNELS`]).
+pub fn channel_name(channel: u8) -> &'static str {
+    PYRO_CHANNELS
+        .get(usize::from(channel))
+        .copied()
+        .unwrap_or("spare")
 }
 
 impl DeviceEvent {
@@ -113,31 +99,23 @@ impl DeviceEvent {
             DeviceEvent::Separation => "separation".to_string(),
             DeviceEvent::BrownOut => "brown_out".to_string(),
             DeviceEvent::BusRestored => "bus_restored".to_string(),
-            DeviceEvent::ThrusterIsolated { thruster } => {
-                format!(
-                    "thruster_isolated:{}",
-                    THRUSTERS[*thruster as usize % RCS_JETS]
-                )
-            }
+            DeviceEvent::ThrusterIsolated { thruster } => format!("thruster_isolated:{thruster}"),
             DeviceEvent::Safed => "safed".to_string(),
         }
     }
 }
-
-/// The arm key the pyro controller requires (`Pyro_ArmKey`).
-pub const PYRO_ARM_KEY: u8 = 0xA5;
 
 /// Something a device did, recorded with the simulation time.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub enum DeviceEvent {
     /// A pyro initiator fired.
     PyroFired {
-        /// Channel bit.
+        /// Channel, an index in [`PYRO_CHANNELS`].
         channel: u8,
     },
     /// A fire command reached a channel without continuity: nothing happened.
     PyroNoFire {
-        /// Channel bit.
+        /// Channel, an index in [`PYRO_CHANNELS`].
         channel: u8,
     },
     /// A fire command arrived while the controller was not armed.
@@ -161,8 +139,8 @@ pub enum DeviceEvent {
     BusRestored,
     /// The RCS driver closed a thruster's latch valve.
     ThrusterIsolated {
-        /// Bit number in `RCS_ValveCmd`.
-        thruster: u8,
+        /// Vehicle-file thruster name.
+        thruster: String,
     },
 }
 
@@ -205,7 +183,11 @@ impl Every {
 
 /// All device emulators of the capsule.
 pub struct Devices {
-    db: CanDb,
+    icd: Arc<Binding>,
+    /// Message identifier -> device node, for silencing nodes.
+    node_of: Vec<(u32, &'static str)>,
+    /// Wire bit of each pyro channel ([`PYRO_CHANNELS`] order).
+    pyro_bit: [u32; 6],
     imu: ImuModel,
     imu_counter: u16,
     imu_resetting: bool,
@@ -217,8 +199,8 @@ pub struct Devices {
     battery: Battery,
     power: Every,
     power_counter: u8,
-    /// Pyro channels, in `pyro_bits` order.
-    pub pyro: [PyroChannel; 8],
+    /// Pyro channels, in [`PYRO_CHANNELS`] order.
+    pub pyro: [PyroChannel; 6],
     pyro_armed: bool,
     pyro_last_cmd: Option<u8>,
     pyro_status: Every,
@@ -238,8 +220,8 @@ pub struct Devices {
     browned_out: bool,
     safed: bool,
     /// RCS driver: commanded valves, latch (isolation) valves, time of the last command.
-    rcs_cmd: u8,
-    rcs_isolated: u8,
+    rcs_cmd: u64,
+    rcs_isolated: u64,
     rcs_cmd_t_s: f64,
     rcs_last_cmd: Option<u8>,
     rcs_status: Every,
@@ -251,10 +233,10 @@ pub struct Devices {
     motor_last_cmd: Option<u8>,
     motor_status: Every,
     motor_counter: u8,
-    /// Simulation-only frames for the flight computer (`SIM_Reset`).
+    /// Simulation-only frames for the flight computer (the lockstep reset).
     to_fc: Vec<CanFrame>,
-    /// Separation switches as the pyro controller reads them (`Pyro_SepSwitch`: bit
-    /// set = mated to the host vehicle).
+    /// Separation switches as the pyro controller reads them (bit set = mated to the
+    /// host vehicle).
     sep_switches: u8,
     /// Separation springs still pushing: (steps left, velocity change per step, m/s).
     sep_push: Option<(u32, f64)>,
@@ -266,27 +248,18 @@ fn speaks(silent: &std::collections::BTreeSet<String>, browned_out: bool, node: 
     !silent.contains(node) && !unpowered
 }
 
-fn clampv(db: &CanDb, msg: &str, sig: &str, v: f64) -> f64 {
-    db.by_name(msg)
-        .and_then(|m| m.signal(sig))
-        .map_or(v, |s| v.clamp(s.min, s.max))
-}
-
 impl Devices {
-    /// Devices of a vehicle with its sensor specs, seeded.
-    pub fn new(db: CanDb, sensors: &SensorSuiteSpec, seed: u64) -> Self {
-        let names = [
-            "drogue_primary",
-            "drogue_backup",
-            "main_primary",
-            "main_backup",
-            "drogue_release",
-            "main_release",
-            "spare6",
-            "spare7",
-        ];
+    /// Devices of a vehicle with its sensor specs, seeded, on the ICD of `icd`.
+    pub fn new(icd: Arc<Binding>, sensors: &SensorSuiteSpec, seed: u64) -> Self {
         Self {
-            db,
+            node_of: icd.device_messages(),
+            pyro_bit: PYRO_CHANNELS.map(|c| icd.pyro.bit(c)),
+            power: Every::new(icd.power.period_s),
+            pyro_status: Every::new(icd.pyro.status_period_s),
+            beacon_status: Every::new(icd.beacon.status_period_s),
+            rcs_status: Every::new(icd.rcs.status_period_s),
+            motor_status: Every::new(icd.deorbit.status_period_s),
+            icd,
             imu: ImuModel::new(&sensors.imu, seed),
             imu_counter: 0,
             imu_resetting: false,
@@ -296,17 +269,14 @@ impl Devices {
             thermo: ThermocoupleModel::new(&sensors.thermocouples, seed),
             thermo_counter: 0,
             battery: Battery::new(&sensors.battery),
-            power: Every::new(0.1),
             power_counter: 0,
-            pyro: names.map(PyroChannel::new),
+            pyro: PYRO_CHANNELS.map(PyroChannel::new),
             pyro_armed: false,
             pyro_last_cmd: None,
-            pyro_status: Every::new(0.1),
             pyro_counter: 0,
             beacon_on: false,
             beacon_tx: 0,
             beacon_last_cmd: None,
-            beacon_status: Every::new(1.0),
             beacon_counter: 0,
             faults: FaultLayer::new(twin_core::rng::SimRng::new(seed, "sensor-faults")),
             events: Vec::new(),
@@ -318,18 +288,21 @@ impl Devices {
             rcs_isolated: 0,
             rcs_cmd_t_s: f64::NEG_INFINITY,
             rcs_last_cmd: None,
-            rcs_status: Every::new(0.02),
             rcs_counter: 0,
             motor: MotorState::Safe,
             motor_t0_s: 0.0,
             motor_burn_s: 0.0,
             motor_last_cmd: None,
-            motor_status: Every::new(0.1),
             motor_counter: 0,
             to_fc: Vec::new(),
             sep_switches: 0,
             sep_push: None,
         }
+    }
+
+    /// The ICD binding the devices run on.
+    pub fn icd(&self) -> &Arc<Binding> {
+        &self.icd
     }
 
     /// Initial conditions mated to the host vehicle: both separation switches closed
@@ -367,7 +340,7 @@ impl Devices {
             return false;
         };
         twin.set_parachute_deployed_ago(i, fired_s_before);
-        self.pyro[pyro_bits::DROGUE_PRIMARY.trailing_zeros() as usize].fired = true;
+        self.pyro[0].fired = true;
         true
     }
 
@@ -446,40 +419,44 @@ impl Devices {
         self.faults.apply(ch, t, v)
     }
 
-    /// Queues a `SIM_Reset` for the flight computer (a simulated one resets and boots
-    /// for `boot_s`).
+    /// Queues the lockstep reset for the flight computer (a simulated one resets and
+    /// boots for `boot_s`).
     pub fn request_fc_reset(&mut self, boot_s: f64) -> Result<(), CodecError> {
-        let f = self.db.encode(
-            "SIM_Reset",
-            &[(
-                "SIM_ResetDurationMs",
-                (boot_s * 1000.0).round().clamp(0.0, 65_535.0),
-            )],
-        )?;
-        self.to_fc.push(f);
-        Ok(())
+        let icd = self.icd.clone();
+        let d = &icd.lockstep.reset_duration;
+        encode_into(&[(d, d.clamp((boot_s * 1000.0).round() / 1000.0))], &mut self.to_fc)
+    }
+
+    /// The RCS jets: (valve bit, thruster index in the twin) for each bound thruster
+    /// the vehicle has.
+    fn jets<'a>(&'a self, twin: &'a Twin) -> impl Iterator<Item = (u32, usize)> + 'a {
+        self.icd
+            .rcs
+            .thrusters
+            .iter()
+            .enumerate()
+            .filter_map(|(k, name)| twin.thruster_index(name).map(|i| (k as u32, i)))
     }
 
     /// Actuator housekeeping before a physics step: the RCS driver closes its valves
-    /// when commands stop ([`RCS_COMMAND_TIMEOUT_S`]); the deorbit motor burns out when
-    /// its propellant is gone.
+    /// when commands stop (the binding's `rcs.command_timeout_ms`); the deorbit motor
+    /// burns out when its propellant is gone.
     pub fn actuate(&mut self, twin: &mut Twin) {
         if let Some((left, dv)) = self.sep_push {
             twin.apply_delta_v_body(twin_core::glam::DVec3::new(-dv, 0.0, 0.0));
             self.sep_push = (left > 1).then_some((left - 1, dv));
         }
         let t = twin.time_s();
-        if self.rcs_cmd != 0 && t - self.rcs_cmd_t_s > RCS_COMMAND_TIMEOUT_S + 1e-9 {
+        if self.rcs_cmd != 0 && t - self.rcs_cmd_t_s > self.icd.rcs.command_timeout_s + 1e-9 {
             self.rcs_cmd = 0;
-            for name in &THRUSTERS[..RCS_JETS] {
-                if let Some(i) = twin.thruster_index(name) {
-                    twin.set_throttle(i, 0.0);
-                }
+            let jets: Vec<usize> = self.jets(twin).map(|(_, i)| i).collect();
+            for i in jets {
+                twin.set_throttle(i, 0.0);
             }
         }
         // An unpowered motor controller's propellant valves close: the burn is over.
         if (self.safed || self.browned_out) && self.motor == MotorState::Burning {
-            if let Some(i) = twin.thruster_index(DEORBIT_MOTOR) {
+            if let Some(i) = twin.thruster_index(&self.icd.deorbit.thruster) {
                 twin.set_throttle(i, 0.0);
             }
             self.motor = MotorState::Done;
@@ -499,10 +476,11 @@ impl Devices {
     }
 
     /// Thruster propellant fraction left in the RCS tank (0..1).
-    fn rcs_fill(twin: &Twin) -> f64 {
-        match twin
-            .thruster_index(THRUSTERS[0])
-            .and_then(|i| twin.thruster_tank_kg(i))
+    fn rcs_fill(&self, twin: &Twin) -> f64 {
+        match self
+            .jets(twin)
+            .next()
+            .and_then(|(_, i)| twin.thruster_tank_kg(i))
         {
             Some((left, full)) if full > 0.0 => (left / full).clamp(0.0, 1.0),
             _ => 0.0,
@@ -593,191 +571,182 @@ impl Devices {
             };
             out.gnss_bytes.extend_from_slice(e.burst().as_bytes());
         }
+        let icd = self.icd.clone();
+        let frames = &mut out.frames;
         // Barometer node.
         if let Some(b) = self.baro.poll(&truth) {
+            let bd = &icd.baro;
             let p = self.f("baro.pressure", t, b.pressure_pa);
-            // ICD Baro_Status: 0 ok, 2 out of range (the sensor saturated, or a value
-            // beyond what the frame can carry), 3 sensor fault (no output).
-            let temp_c = b.temperature_k - 273.15;
-            let fits = |sig: &str, v: f64| clampv(&self.db, "Baro_Data", sig, v) == v;
+            // Status: ok; out of range (the sensor saturated, or a value beyond what
+            // the frame can carry); sensor fault (no output).
+            let temp_k = b.temperature_k;
             let (pressure, status) = match p {
-                Some(p)
-                    if b.saturated
-                        || !fits("Baro_Pressure", p)
-                        || !fits("Baro_Temperature", temp_c) =>
-                {
-                    (p, 2.0)
+                Some(p) if b.saturated || !bd.pressure.fits(p) || !bd.temperature.fits(temp_k) => {
+                    (p, bd.status.out_of_range)
                 }
-                Some(p) => (p, 0.0),
-                None => (0.0, 3.0),
+                Some(p) => (p, bd.status.ok),
+                None => (bd.pressure.clamp(0.0), bd.status.fault),
             };
-            out.frames.push(self.db.encode(
-                "Baro_Data",
+            encode_into(
                 &[
-                    (
-                        "Baro_Pressure",
-                        clampv(&self.db, "Baro_Data", "Baro_Pressure", pressure),
-                    ),
-                    (
-                        "Baro_Temperature",
-                        clampv(&self.db, "Baro_Data", "Baro_Temperature", temp_c),
-                    ),
-                    ("Baro_Status", status),
-                    ("Baro_Counter", f64::from(self.baro_counter)),
+                    (&bd.pressure, bd.pressure.clamp(pressure)),
+                    (&bd.temperature, bd.temperature.clamp(temp_k)),
+                    (&bd.status.sig, status),
+                    (&bd.counter, f64::from(self.baro_counter)),
                 ],
-            )?);
-            self.baro_counter = (self.baro_counter + 1) % 16;
+                frames,
+            )?;
+            self.baro_counter = ((u64::from(self.baro_counter) + 1) % bd.counter.modulo()) as u8;
         }
         // Thermocouple node.
         if let Some(th) = self.thermo.poll(&truth) {
-            let c = |v: f64| clampv(&self.db, "Thermo_Data", "Thermo_HeatShield", v);
-            out.frames.push(self.db.encode(
-                "Thermo_Data",
+            let td = &icd.thermo;
+            encode_into(
                 &[
-                    ("Thermo_HeatShield", c(th.heat_shield_k)),
-                    ("Thermo_Bondline", c(th.bondline_k)),
-                    ("Thermo_Backshell", c(th.backshell_k)),
-                    ("Thermo_Status", 0.0),
-                    ("Thermo_Counter", f64::from(self.thermo_counter)),
+                    (&td.heat_shield, td.heat_shield.clamp(th.heat_shield_k)),
+                    (&td.bondline, td.bondline.clamp(th.bondline_k)),
+                    (&td.backshell, td.backshell.clamp(th.backshell_k)),
+                    (&td.status.sig, td.status.ok),
+                    (&td.counter, f64::from(self.thermo_counter)),
                 ],
-            )?);
-            self.thermo_counter = (self.thermo_counter + 1) % 16;
+                frames,
+            )?;
+            self.thermo_counter =
+                ((u64::from(self.thermo_counter) + 1) % td.counter.modulo()) as u8;
         }
         // Power node.
         if self.power.due(t) {
+            let pd = &icd.power;
             let s = self.battery.sample();
-            out.frames.push(self.db.encode(
-                "Power_Status",
+            encode_into(
                 &[
-                    (
-                        "Power_BusVoltage",
-                        clampv(&self.db, "Power_Status", "Power_BusVoltage", s.voltage_v),
-                    ),
-                    (
-                        "Power_Current",
-                        clampv(&self.db, "Power_Status", "Power_Current", s.current_a),
-                    ),
-                    ("Power_SOC", (s.soc * 200.0).round() / 2.0),
-                    ("Power_Status", 0.0),
-                    ("Power_Counter", f64::from(self.power_counter)),
+                    (&pd.bus_voltage, pd.bus_voltage.clamp(s.voltage_v)),
+                    (&pd.current, pd.current.clamp(s.current_a)),
+                    (&pd.state_of_charge, (s.soc * 200.0).round() / 200.0),
+                    (&pd.status.sig, pd.status.ok),
+                    (&pd.counter, f64::from(self.power_counter)),
                 ],
-            )?);
-            self.power_counter = (self.power_counter + 1) % 16;
+                frames,
+            )?;
+            self.power_counter = ((u64::from(self.power_counter) + 1) % pd.counter.modulo()) as u8;
         }
         // Pyro controller status.
         if self.pyro_status.due(t) {
-            let mut cont = 0u8;
-            let mut fired = 0u8;
-            for (k, c) in self.pyro.iter().enumerate() {
+            let py = &icd.pyro;
+            let mut cont = 0u64;
+            let mut fired = 0u64;
+            for (c, bit) in self.pyro.iter().zip(self.pyro_bit) {
                 if c.continuity() {
-                    cont |= 1 << k;
+                    cont |= 1 << bit;
                 }
                 if c.fired {
-                    fired |= 1 << k;
+                    fired |= 1 << bit;
                 }
             }
             let v = self.battery.sample().voltage_v;
-            out.frames.push(self.db.encode(
-                "Pyro_Status",
+            encode_into(
                 &[
-                    ("Pyro_Armed", if self.pyro_armed { 1.0 } else { 0.0 }),
-                    ("Pyro_Continuity", f64::from(cont)),
-                    ("Pyro_Fired", f64::from(fired)),
-                    (
-                        "Pyro_BusVoltage",
-                        clampv(&self.db, "Pyro_Status", "Pyro_BusVoltage", v),
-                    ),
-                    ("Pyro_Counter", f64::from(self.pyro_counter)),
-                    ("Pyro_SepSwitch", f64::from(self.sep_switches)),
+                    (&py.armed, if self.pyro_armed { 1.0 } else { 0.0 }),
+                    (&py.continuity, cont as f64),
+                    (&py.fired, fired as f64),
+                    (&py.bus_voltage, py.bus_voltage.clamp(v)),
+                    (&py.status_counter, f64::from(self.pyro_counter)),
+                    (&py.separation_switches, f64::from(self.sep_switches)),
                 ],
-            )?);
-            self.pyro_counter = self.pyro_counter.wrapping_add(1);
+                frames,
+            )?;
+            self.pyro_counter =
+                ((u64::from(self.pyro_counter) + 1) % py.status_counter.modulo()) as u8;
         }
         // RCS driver status: valve positions as read back.
         if self.rcs_status.due(t) {
-            let mut state = 0u8;
-            for (k, name) in THRUSTERS[..RCS_JETS].iter().enumerate() {
-                if twin
-                    .thruster_index(name)
-                    .is_some_and(|i| twin.thruster_valve_open(i))
-                {
-                    state |= 1 << k;
+            let rd = &icd.rcs;
+            let mut state = 0u64;
+            for (bit, i) in self.jets(twin) {
+                if twin.thruster_valve_open(i) {
+                    state |= 1 << bit;
                 }
             }
-            out.frames.push(self.db.encode(
-                "RCS_Status",
+            encode_into(
                 &[
-                    ("RCS_ValveState", f64::from(state)),
+                    (&rd.valve_state, state as f64),
                     (
-                        "RCS_TankPressure",
-                        (RCS_FULL_PRESSURE_MPA * Self::rcs_fill(twin) * 1000.0).round() / 1000.0,
+                        &rd.tank_pressure,
+                        (RCS_FULL_PRESSURE_PA * self.rcs_fill(twin)).round(),
                     ),
-                    ("RCS_FaultMask", f64::from(state ^ self.rcs_cmd)),
-                    ("RCS_Counter", f64::from(self.rcs_counter)),
+                    (&rd.fault_mask, (state ^ self.rcs_cmd) as f64),
+                    (&rd.status_counter, f64::from(self.rcs_counter)),
                 ],
-            )?);
-            self.rcs_counter = self.rcs_counter.wrapping_add(1);
+                frames,
+            )?;
+            self.rcs_counter =
+                ((u64::from(self.rcs_counter) + 1) % rd.status_counter.modulo()) as u8;
         }
         // Deorbit motor status.
         if self.motor_status.due(t) {
+            let dd = &icd.deorbit;
             let burning = self.motor == MotorState::Burning;
             let thrust_fraction = twin
-                .thruster_index(DEORBIT_MOTOR)
+                .thruster_index(&dd.thruster)
                 .map_or(0.0, |i| twin.thruster_output(i));
-            out.frames.push(self.db.encode(
-                "Deorbit_Status",
+            let state = match self.motor {
+                MotorState::Safe => dd.state_safe,
+                MotorState::Burning => dd.state_burning,
+                MotorState::Done => dd.state_done,
+            };
+            encode_into(
                 &[
-                    ("Deorbit_State", f64::from(self.motor as u8)),
+                    (&dd.state, state),
                     (
-                        "Deorbit_ChamberPressure",
+                        &dd.chamber_pressure,
                         if burning {
-                            (DEORBIT_CHAMBER_MPA * thrust_fraction * 1000.0).round() / 1000.0
+                            (DEORBIT_CHAMBER_PA * thrust_fraction).round()
                         } else {
                             0.0
                         },
                     ),
                     (
-                        "Deorbit_BurnTime",
-                        clampv(
-                            &self.db,
-                            "Deorbit_Status",
-                            "Deorbit_BurnTime",
-                            (self.motor_burn_s * 100.0).round() / 100.0,
-                        ),
+                        &dd.burn_time,
+                        dd.burn_time.clamp((self.motor_burn_s * 100.0).round() / 100.0),
                     ),
-                    ("Deorbit_Counter", f64::from(self.motor_counter)),
+                    (&dd.status_counter, f64::from(self.motor_counter)),
                 ],
-            )?);
-            self.motor_counter = self.motor_counter.wrapping_add(1);
+                frames,
+            )?;
+            self.motor_counter =
+                ((u64::from(self.motor_counter) + 1) % dd.status_counter.modulo()) as u8;
         }
         // Beacon status.
         if self.beacon_status.due(t) {
+            let bd = &icd.beacon;
             if self.beacon_on {
-                self.beacon_tx = self.beacon_tx.wrapping_add(1);
+                self.beacon_tx = ((u64::from(self.beacon_tx) + 1) % bd.tx_count.modulo()) as u16;
             }
-            out.frames.push(self.db.encode(
-                "Beacon_Status",
+            encode_into(
                 &[
-                    ("Beacon_Active", if self.beacon_on { 1.0 } else { 0.0 }),
-                    ("Beacon_TxCount", f64::from(self.beacon_tx)),
-                    ("Beacon_BatteryVoltage", 12.6),
-                    ("Beacon_Counter", f64::from(self.beacon_counter)),
+                    (&bd.active, if self.beacon_on { 1.0 } else { 0.0 }),
+                    (&bd.tx_count, f64::from(self.beacon_tx)),
+                    (&bd.battery_voltage, bd.battery_voltage.clamp(BEACON_BATTERY_V)),
+                    (&bd.status_counter, f64::from(self.beacon_counter)),
                 ],
-            )?);
-            self.beacon_counter = self.beacon_counter.wrapping_add(1);
+                frames,
+            )?;
+            self.beacon_counter =
+                ((u64::from(self.beacon_counter) + 1) % bd.status_counter.modulo()) as u8;
         }
         // Silent and unpowered nodes put nothing on the bus.
         if !self.silent.is_empty() || self.browned_out {
-            let db = &self.db;
             let silent = &self.silent;
+            let node_of = &self.node_of;
+            let browned_out = self.browned_out;
             let mut k = first_frame;
-            while k < out.frames.len() {
-                let node = db
-                    .by_id(out.frames[k].id)
-                    .map(|m| m.transmitter.to_lowercase())
-                    .unwrap_or_default();
-                if !speaks(silent, self.browned_out, &node) {
-                    out.frames.remove(k);
+            while k < frames.len() {
+                let node = node_of
+                    .iter()
+                    .find(|(id, _)| *id == frames[k].id)
+                    .map_or("", |(_, n)| n);
+                if !speaks(silent, browned_out, node) {
+                    frames.remove(k);
                 } else {
                     k += 1;
                 }
@@ -802,141 +771,142 @@ impl Devices {
     /// Takes a frame from the flight computer at time `t_s`, acting on the twin.
     /// Returns true when the frame was a new actuator command (a fresh command counter)
     /// that a device acted on, false for anything else (status traffic, repeats,
-    /// undecodable frames, messages of silenced devices).
+    /// frames too short for their message, messages of silenced devices).
     pub fn on_fc_frame(&mut self, f: &CanFrame, twin: &mut Twin, t_s: f64) -> bool {
-        let Some(m) = self.db.by_id(f.id) else {
+        if self.safed {
             return false;
-        };
-        let Ok(v) = m.decode(f) else {
-            return false;
-        };
-        let get = |n: &str| {
-            v.iter()
-                .find(|(k, _)| *k == n)
-                .map(|(_, x)| *x)
-                .unwrap_or(0.0)
-        };
-        match m.name.as_str() {
-            _ if self.safed => return false,
-            "Pyro_Command" if self.speaks("pyro") => {
-                let counter = get("Pyro_CmdCounter") as u8;
-                if self.pyro_last_cmd == Some(counter) {
-                    return false;
-                }
-                self.pyro_last_cmd = Some(counter);
-                self.pyro_armed =
-                    get("Pyro_ArmKey") as u8 == PYRO_ARM_KEY && get("Pyro_Arm") >= 0.5;
-                let mask = get("Pyro_FireMask") as u8;
-                if mask == 0 {
-                    return true;
-                }
-                if !self.pyro_armed {
-                    self.events.push((t_s, DeviceEvent::PyroNotArmed));
-                    return true;
-                }
-                for k in 0..8 {
-                    let bit = 1u8 << k;
-                    if mask & bit == 0 {
-                        continue;
-                    }
-                    // Under the all-fire voltage the bridgewire is not heated enough:
-                    // the initiator stays intact (its continuity still reads).
-                    let energised = self.battery.sample().voltage_v >= PYRO_ALL_FIRE_V;
-                    if energised && self.pyro[k].fire() {
-                        self.events
-                            .push((t_s, DeviceEvent::PyroFired { channel: bit }));
-                        let chute = |name: &str, tw: &Twin| tw.parachute_index(name);
-                        match bit {
-                            pyro_bits::DROGUE_PRIMARY | pyro_bits::DROGUE_BACKUP => {
-                                if let Some(i) = chute("drogue", twin) {
-                                    twin.deploy_parachute(i);
-                                }
-                            }
-                            pyro_bits::MAIN_PRIMARY | pyro_bits::MAIN_BACKUP => {
-                                if let Some(i) = chute("main", twin) {
-                                    twin.deploy_parachute(i);
-                                }
-                            }
-                            pyro_bits::DROGUE_RELEASE => {
-                                if let Some(i) = chute("drogue", twin) {
-                                    twin.release_parachute(i);
-                                }
-                            }
-                            pyro_bits::MAIN_RELEASE => {
-                                if let Some(i) = chute("main", twin) {
-                                    twin.release_parachute(i);
-                                }
-                            }
-                            _ => {}
-                        }
-                    } else {
-                        self.events
-                            .push((t_s, DeviceEvent::PyroNoFire { channel: bit }));
-                    }
-                }
-            }
-            "RCS_Command" if self.speaks("rcs") => {
-                let counter = get("RCS_CmdCounter") as u8;
-                if self.rcs_last_cmd == Some(counter) {
-                    return false;
-                }
-                self.rcs_last_cmd = Some(counter);
-                self.rcs_cmd = get("RCS_ValveCmd") as u8;
-                self.rcs_cmd_t_s = t_s;
-                let isolate = get("RCS_IsolateMask") as u8;
-                for (k, name) in THRUSTERS[..RCS_JETS].iter().enumerate() {
-                    let bit = 1u8 << k;
-                    let Some(i) = twin.thruster_index(name) else {
-                        continue;
-                    };
-                    twin.set_throttle(i, if self.rcs_cmd & bit != 0 { 1.0 } else { 0.0 });
-                    if isolate & bit != self.rcs_isolated & bit {
-                        twin.set_thruster_isolated(i, isolate & bit != 0);
-                        if isolate & bit != 0 {
-                            self.events
-                                .push((t_s, DeviceEvent::ThrusterIsolated { thruster: k as u8 }));
-                        }
-                    }
-                }
-                self.rcs_isolated = isolate;
-            }
-            "Deorbit_Command" if self.speaks("deorbit") => {
-                let counter = get("Deorbit_CmdCounter") as u8;
-                if self.motor_last_cmd == Some(counter) {
-                    return false;
-                }
-                self.motor_last_cmd = Some(counter);
-                let Some(i) = twin.thruster_index(DEORBIT_MOTOR) else {
-                    return true;
-                };
-                if get("Deorbit_Cutoff") >= 0.5 {
-                    if self.motor == MotorState::Burning {
-                        twin.set_throttle(i, 0.0);
-                        self.motor = MotorState::Done;
-                        self.motor_burn_s = t_s - self.motor_t0_s;
-                        self.events.push((t_s, DeviceEvent::BurnEnd));
-                    }
-                } else if get("Deorbit_Ignite") >= 0.5 && self.motor == MotorState::Safe {
-                    // A solid-propellant-like single start: ignites once.
-                    twin.set_throttle(i, 1.0);
-                    self.motor = MotorState::Burning;
-                    self.motor_t0_s = t_s;
-                    self.events.push((t_s, DeviceEvent::BurnStart));
-                }
-            }
-            "Beacon_Command" if self.speaks("beacon") => {
-                let counter = get("Beacon_CmdCounter") as u8;
-                if self.beacon_last_cmd == Some(counter) {
-                    return false;
-                }
-                self.beacon_last_cmd = Some(counter);
-                if get("Beacon_Activate") >= 0.5 && !self.beacon_on {
-                    self.beacon_on = true;
-                    self.events.push((t_s, DeviceEvent::BeaconOn));
-                }
-            }
-            _ => return false,
         }
-        true
+        let icd = self.icd.clone();
+        let is = |s: &Sig| s.id() == f.id && f.dlc >= s.message().dlc;
+        let flag = |s: &Sig| s.read(f) >= 0.5;
+        let int = |s: &Sig| s.read(f).max(0.0) as u64;
+        if is(&icd.pyro.fire_mask) && self.speaks("pyro") {
+            let py = &icd.pyro;
+            let counter = int(&py.command_counter) as u8;
+            if self.pyro_last_cmd == Some(counter) {
+                return false;
+            }
+            self.pyro_last_cmd = Some(counter);
+            self.pyro_armed = int(&py.arm_key) as f64 == py.arm_key_value && flag(&py.arm);
+            let mask = int(&py.fire_mask);
+            if mask == 0 {
+                return true;
+            }
+            if !self.pyro_armed {
+                self.events.push((t_s, DeviceEvent::PyroNotArmed));
+                return true;
+            }
+            // Channels in wire-bit order (the order the controller's scan fires them).
+            let mut order: Vec<usize> = (0..self.pyro.len()).collect();
+            order.sort_by_key(|&k| self.pyro_bit[k]);
+            for k in order {
+                if mask & (1 << self.pyro_bit[k]) == 0 {
+                    continue;
+                }
+                // Under the all-fire voltage the bridgewire is not heated enough: the
+                // initiator stays intact (its continuity still reads).
+                let energised = self.battery.sample().voltage_v >= PYRO_ALL_FIRE_V;
+                let channel = k as u8;
+                if energised && self.pyro[k].fire() {
+                    self.events.push((t_s, DeviceEvent::PyroFired { channel }));
+                    let chute = |name: &str, tw: &Twin| tw.parachute_index(name);
+                    match PYRO_CHANNELS[k] {
+                        "drogue_primary" | "drogue_backup" => {
+                            if let Some(i) = chute("drogue", twin) {
+                                twin.deploy_parachute(i);
+                            }
+                        }
+                        "main_primary" | "main_backup" => {
+                            if let Some(i) = chute("main", twin) {
+                                twin.deploy_parachute(i);
+                            }
+                        }
+                        "drogue_release" => {
+                            if let Some(i) = chute("drogue", twin) {
+                                twin.release_parachute(i);
+                            }
+                        }
+                        "main_release" => {
+                            if let Some(i) = chute("main", twin) {
+                                twin.release_parachute(i);
+                            }
+                        }
+                        _ => {}
+                    }
+                } else {
+                    self.events.push((t_s, DeviceEvent::PyroNoFire { channel }));
+                }
+            }
+            return true;
+        }
+        if is(&icd.rcs.valves) && self.speaks("rcs") {
+            let rd = &icd.rcs;
+            let counter = int(&rd.command_counter) as u8;
+            if self.rcs_last_cmd == Some(counter) {
+                return false;
+            }
+            self.rcs_last_cmd = Some(counter);
+            self.rcs_cmd = int(&rd.valves);
+            self.rcs_cmd_t_s = t_s;
+            let isolate = int(&rd.isolate);
+            let jets: Vec<(u32, usize)> = self.jets(twin).collect();
+            for (k, i) in jets {
+                let bit = 1u64 << k;
+                twin.set_throttle(i, if self.rcs_cmd & bit != 0 { 1.0 } else { 0.0 });
+                if isolate & bit != self.rcs_isolated & bit {
+                    twin.set_thruster_isolated(i, isolate & bit != 0);
+                    if isolate & bit != 0 {
+                        self.events.push((
+                            t_s,
+                            DeviceEvent::ThrusterIsolated {
+                                thruster: rd.thrusters[k as usize].clone(),
+                            },
+                        ));
+                    }
+                }
+            }
+            self.rcs_isolated = isolate;
+            return true;
+        }
+        if is(&icd.deorbit.ignite) && self.speaks("deorbit") {
+            let dd = &icd.deorbit;
+            let counter = int(&dd.command_counter) as u8;
+            if self.motor_last_cmd == Some(counter) {
+                return false;
+            }
+            self.motor_last_cmd = Some(counter);
+            let Some(i) = twin.thruster_index(&dd.thruster) else {
+                return true;
+            };
+            if flag(&dd.cutoff) {
+                if self.motor == MotorState::Burning {
+                    twin.set_throttle(i, 0.0);
+                    self.motor = MotorState::Done;
+                    self.motor_burn_s = t_s - self.motor_t0_s;
+                    self.events.push((t_s, DeviceEvent::BurnEnd));
+                }
+            } else if flag(&dd.ignite) && self.motor == MotorState::Safe {
+                // A solid-propellant-like single start: ignites once.
+                twin.set_throttle(i, 1.0);
+                self.motor = MotorState::Burning;
+                self.motor_t0_s = t_s;
+                self.events.push((t_s, DeviceEvent::BurnStart));
+            }
+            return true;
+        }
+        if is(&icd.beacon.activate) && self.speaks("beacon") {
+            let bd = &icd.beacon;
+            let counter = int(&bd.command_counter) as u8;
+            if self.beacon_last_cmd == Some(counter) {
+                return false;
+            }
+            self.beacon_last_cmd = Some(counter);
+            if flag(&bd.activate) && !self.beacon_on {
+                self.beacon_on = true;
+                self.events.push((t_s, DeviceEvent::BeaconOn));
+            }
+            return true;
+        }
+        false
     }
 }

@@ -23,7 +23,8 @@ pub enum Trigger {
 /// What an injection does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Action {
-    /// A pyro initiator loses continuity (bit in `pyro_bits`).
+    /// A pyro initiator loses continuity (channel, an index in
+    /// [`capsule_icd::binding::PYRO_CHANNELS`]).
     PyroOpenCircuit(u8),
     /// A parachute failure.
     Parachute(String, ChuteFault),
@@ -158,9 +159,9 @@ fn apply(
     on: bool,
 ) {
     match &inj.action {
-        Action::PyroOpenCircuit(bit) => {
-            if let Some(k) = (0..8).find(|k| 1u8 << k == *bit) {
-                devices.pyro[k].open_circuit = on;
+        Action::PyroOpenCircuit(k) => {
+            if let Some(c) = devices.pyro.get_mut(usize::from(*k)) {
+                c.open_circuit = on;
             }
         }
         Action::Parachute(name, f) => {

@@ -26,6 +26,7 @@ use crate::devices::Outputs;
 use crate::record::EndReason;
 use crate::session::{BITRATE_BPS, RunConfig, RunError, Wiring};
 use crate::tap::Dir;
+use capsule_icd::binding::encode_one;
 use capsule_icd::can::CanFrame;
 use capsule_links::{Link, Packet};
 
@@ -66,13 +67,9 @@ pub(crate) fn bus_capacity(window_s: f64, bitrate_bps: u32) -> u64 {
 
 /// Runs lockstep cycles until the run ends.
 pub(crate) async fn drive(core: &mut LoopCore, w: &mut Wiring) -> Result<EndReason, RunError> {
-    let db = core.db().clone();
-    let get = |n: &str| {
-        db.by_name(n)
-            .cloned()
-            .ok_or_else(|| RunError::Setup(format!("the DBC lacks {n} (needed for lockstep)")))
-    };
-    let (tick, sync, ack) = (get("SIM_Tick")?, get("SIM_Sync")?, get("SIM_Ack")?);
+    let icd = core.icd().clone();
+    let ls = &icd.lockstep;
+    let step_modulo = ls.tick_step.modulo();
     let dt_s = core.twin.dt_s();
     let cycle_steps = core.cfg.cycle_steps;
     let cfg = core.cfg.clone();
@@ -118,13 +115,16 @@ pub(crate) async fn drive(core: &mut LoopCore, w: &mut Wiring) -> Result<EndReas
             }
         }
         let (imu_total, gnss_total) = core.serial_totals();
-        let sync_f = sync.encode(&[
-            ("SIM_ImuBytes", (imu_total % (1u64 << 32)) as f64),
-            ("SIM_GnssBytes", (gnss_total % (1u64 << 32)) as f64),
+        let sync_f = encode_one(&[
+            (&ls.sync_imu_bytes, (imu_total % ls.sync_imu_bytes.modulo()) as f64),
+            (&ls.sync_gnss_bytes, (gnss_total % ls.sync_gnss_bytes.modulo()) as f64),
         ])?;
-        let t_us = (t * 1e6).round();
-        let step = cycle % 65_536;
-        let tick_f = tick.encode(&[("SIM_TimeUs", t_us), ("SIM_Step", step as f64)])?;
+        let t_tick_s = (t * 1e6).round() / 1e6;
+        let step = cycle % step_modulo;
+        let tick_f = encode_one(&[(&ls.tick_time, t_tick_s), (&ls.tick_step, step as f64)])?;
+        // The acknowledgement must carry the tick's time and step as they went on the
+        // wire (compared in wire units: no rounding on the way back).
+        let t_wire = ls.tick_time.read_wire(&tick_f);
         send!(LINK_CAN, &w.can, Packet::Frame(sync_f), t);
         send!(LINK_CAN, &w.can, Packet::Frame(tick_f), t);
         // Collect the FC's outputs up to its acknowledgement, within one deadline.
@@ -188,15 +188,25 @@ pub(crate) async fn drive(core: &mut LoopCore, w: &mut Wiring) -> Result<EndReas
                 continue;
             };
             if core.on_fc_frame(f, t).0 {
-                let v = ack.decode(&f)?;
-                let get = |n: &str| v.iter().find(|(k, _)| *k == n).map_or(-1.0, |(_, x)| *x);
-                let (got_us, got_step) = (get("SIM_AckTimeUs"), get("SIM_AckStep"));
-                if got_us != t_us || got_step != step as f64 {
+                if f.dlc < ls.ack_time.message().dlc {
+                    return Err(capsule_icd::can::CodecError::ShortFrame {
+                        message: ls.ack_time.message().name.clone(),
+                        expected: ls.ack_time.message().dlc,
+                        got: f.dlc,
+                    }
+                    .into());
+                }
+                let got_wire = ls.ack_time.read_wire(&f);
+                let got_step = ls.ack_step.read_wire(&f);
+                if (got_wire - ls.ack_time.to_wire(ls.tick_time.from_wire(t_wire))).abs()
+                    > 0.5 * ls.ack_time.def().factor.abs()
+                    || got_step != step as f64
+                {
                     return Err(RunError::FcAckMismatch {
                         t_s: t,
-                        expected_us: t_us as u64,
+                        expected_us: (t_tick_s * 1e6).round() as u64,
                         expected_step: step,
-                        got_us: got_us.max(0.0) as u64,
+                        got_us: (ls.ack_time.from_wire(got_wire) * 1e6).round().max(0.0) as u64,
                         got_step: got_step.max(0.0) as u64,
                     });
                 }

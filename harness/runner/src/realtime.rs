@@ -100,12 +100,18 @@ fn run_loop(core: &mut LoopCore, w: &mut Wiring, budget: TimingBudget, grants: &
     let mut command_latency = DurationHistogram::new();
     let mut pending: Vec<(u64, usize)> = Vec::with_capacity(256);
     // Latency per command message, histograms made before the loop starts.
-    let commands: Vec<(u32, String)> = core
-        .db()
-        .messages()
-        .filter(|m| m.transmitter == "FC" && m.name.ends_with("_Command"))
-        .map(|m| (m.id, m.name.clone()))
-        .collect();
+    let icd = core.icd().clone();
+    let mut commands: Vec<(u32, String)> = [
+        &icd.pyro.fire_mask,
+        &icd.deorbit.ignite,
+        &icd.rcs.valves,
+        &icd.beacon.activate,
+    ]
+    .iter()
+    .map(|s| (s.id(), s.message().name.clone()))
+    .collect();
+    commands.sort();
+    commands.dedup();
     let mut by_command: Vec<DurationHistogram> =
         commands.iter().map(|_| DurationHistogram::new()).collect();
     let mut overrun_times_s: Vec<f64> = Vec::with_capacity(MAX_OVERRUN_TIMES);

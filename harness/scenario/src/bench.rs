@@ -24,9 +24,11 @@
 //! # ack_timeout_s = 10.0                # lockstep: each tick acknowledged within this
 //! # can_transport = "slcan"             # simulated bus reached through an SLCAN pty (default virtual-bus)
 //! # ready = ["FC_Ident", "FC_Status"]   # real time: start on the FC's first frame of these
+//!                                       # (default: the binding's fc ident and status messages)
 //!
-//! [icd]                                 # optional: the avionics' own DBC
+//! [icd]                                 # optional: the avionics' own DBC and binding
 //! dbc = "../icd/capsule.dbc"            # relative to this file (hil run --icd overrides)
+//! # binding = "../icd/capsule.binding.toml"  # default: the built-in binding (--binding overrides)
 //!
 //! [timing]                              # real-time runs
 //! physics_rate_hz = 1000.0
@@ -78,6 +80,10 @@ pub struct Bench {
 pub struct IcdFiles {
     /// The DBC file, relative to the bench file's directory.
     pub dbc: String,
+    /// The ICD binding file (how the twin meets the DBC), relative to the bench
+    /// file's directory; default the built-in binding of the shipped ICD.
+    #[serde(default)]
+    pub binding: Option<String>,
 }
 
 /// `[bench]`.
@@ -142,17 +148,15 @@ pub struct FlightComputer {
     pub can_transport: String,
     /// Real time: the scenario starts when the flight computer has sent the first frame
     /// of one of these messages (its readiness signal), and the state handover is sent
-    /// again every 0.5 s until it reports the handed-over mode. Default `["FC_Ident",
-    /// "FC_Status"]`; `[]` starts as soon as it has joined the bus.
-    #[serde(default = "default_ready")]
-    pub ready: Vec<String>,
+    /// again every 0.5 s until it reports the handed-over mode. Default: the ICD
+    /// binding's identification and heartbeat messages (`FC_Ident`, `FC_Status` in the
+    /// shipped ICD); `[]` starts as soon as it has joined the bus.
+    #[serde(default)]
+    pub ready: Option<Vec<String>>,
 }
 
 fn default_can_transport() -> String {
     "virtual-bus".into()
-}
-fn default_ready() -> Vec<String> {
-    vec!["FC_Ident".into(), "FC_Status".into()]
 }
 
 fn default_join() -> f64 {
@@ -376,8 +380,13 @@ impl Bench {
                 "icd.dbc",
                 "the DBC file's path is empty",
             );
+            c.require(
+                i.binding.as_ref().is_none_or(|b| !b.trim().is_empty()),
+                "icd.binding",
+                "the binding file's path is empty",
+            );
         }
-        for r in &fc.ready {
+        for r in fc.ready.iter().flatten() {
             c.require(
                 crate::spec::safe_id(r),
                 "flight_computer.ready",

@@ -1,7 +1,7 @@
 //! Judging a run against a scenario's expectations.
 
 use crate::spec::{Expectation, Scenario, SignalCheck};
-use capsule_icd::can::CanDb;
+use capsule_icd::Icd;
 use capsule_runner::record::{EndReason, RunRecord};
 use serde::Serialize;
 use twin_core::twin::Snapshot;
@@ -95,7 +95,14 @@ impl Measurement {
 /// The unit of a signal or outcome: the DBC's for CAN signals, else from the name's
 /// unit suffix (`_m_s` m/s, `_w_m2` W/m^2, `_m`, `_s`, `_k`, `_deg`, `_pa`, `_g`,
 /// `_km`); `mach` is dimensionless.
-pub fn unit_of(name: &str, db: &CanDb) -> String {
+pub fn unit_of(name: &str, db: &Icd) -> String {
+    if let Some(role) = name.strip_prefix("icd.") {
+        return db
+            .binding
+            .role(role)
+            .map(|s| s.dimension.twin_unit().to_string())
+            .unwrap_or_default();
+    }
     if let Some((m, sig)) = name.strip_prefix("can.").and_then(|r| r.split_once('.')) {
         return db
             .by_name(m)
@@ -167,8 +174,6 @@ fn whose_stall(run: &RunRecord, from_s: f64, to_s: f64) -> String {
 /// rounding), s.
 pub const RATE_SLACK_S: f64 = 0.0101;
 
-/// The DBC node name of the flight computer under test.
-pub const FC_NODE: &str = "FC";
 
 /// Requirement ID of the wire-integrity check every run gets: the flight computer
 /// sends no frame with another node's identifier (event `can_id_conflict:<Message>`).
@@ -199,14 +204,39 @@ struct Series {
 }
 
 impl Series {
-    fn of(run: &RunRecord, db: &CanDb, name: &str) -> Series {
+    fn of(run: &RunRecord, db: &Icd, name: &str) -> Series {
+        let fc_node = db.binding.fc.node.as_str();
+        if let Some(role) = name.strip_prefix("icd.") {
+            // A bound signal, in the twin's unit, from its own side's frames.
+            let samples = match db.binding.role(role) {
+                Some(sig) => {
+                    let fc_sends = sig.message().transmitter == fc_node;
+                    run.frames
+                        .iter()
+                        .filter(|r| {
+                            r.frame.id == sig.id()
+                                && !r.frame.rtr
+                                && r.from_fc == fc_sends
+                                && r.frame.dlc >= sig.message().dlc
+                        })
+                        .map(|r| (r.t_s, sig.read(&r.frame)))
+                        .collect()
+                }
+                None => Vec::new(),
+            };
+            return Series {
+                name: name.to_string(),
+                samples,
+                interpolate: false,
+            };
+        }
         let samples = match name.strip_prefix("can.").and_then(|r| r.split_once('.')) {
             // A message is judged on its own transmitter's frames only: a frame with a
             // device's identifier sent by the flight computer (a forgery, or an
             // identifier conflict) never counts as the device's.
             Some((m, sig)) => match db
                 .by_name(m)
-                .and_then(|d| Some((d.id, d.transmitter == FC_NODE, d.signal(sig)?)))
+                .and_then(|d| Some((d.id, d.transmitter == fc_node, d.signal(sig)?)))
             {
                 Some((id, fc_sends, sd)) => run
                     .frames
@@ -225,7 +255,7 @@ impl Series {
         Series {
             name: name.to_string(),
             samples,
-            interpolate: !name.starts_with("can."),
+            interpolate: !name.starts_with("can.") && !name.starts_with("icd."),
         }
     }
 
@@ -379,7 +409,7 @@ pub fn great_circle_km(lat1_rad: f64, lon1_rad: f64, lat2_rad: f64, lon2_rad: f6
 fn judge(
     x: &Expectation,
     run: &RunRecord,
-    db: &CanDb,
+    db: &Icd,
     evs: &[(f64, String)],
     s: &Scenario,
 ) -> Judged {
@@ -567,7 +597,11 @@ fn judge(
         );
         let quantity = format!("longest gap between {m} frames");
         let bound = Some(1.0 / rate + RATE_SLACK_S);
-        let Some(def) = db.by_name(m) else {
+        let def = match m.strip_prefix("icd.") {
+            Some(role) => db.binding.message_role(role),
+            None => db.by_name(m),
+        };
+        let Some(def) = def else {
             return Judged(false, expected, format!("{m} is not in the DBC"), None);
         };
         let times: Vec<f64> = run
@@ -747,7 +781,7 @@ fn judge(
 }
 
 /// Judges a run.
-pub fn evaluate(s: &Scenario, run: &RunRecord, db: &CanDb) -> ScenarioResult {
+pub fn evaluate(s: &Scenario, run: &RunRecord, db: &Icd) -> ScenarioResult {
     let evs = events(run);
     let expectations: Vec<ExpectationResult> = s
         .expect

@@ -518,7 +518,8 @@ pub struct Expectation {
     /// Form `outcome`: upper bound.
     #[serde(default)]
     pub max: Option<f64>,
-    /// Form `rate`: FC message name.
+    /// Form `rate`: the flight computer's message, by DBC name or by role (`icd.fc.status`
+    /// the heartbeat, `icd.fc.event`, `icd.fc.ident`).
     #[serde(default)]
     pub message: Option<String>,
     /// Form `rate`: minimum rate over the run, Hz.
@@ -572,15 +573,8 @@ pub const EVENTS: &[&str] = &[
     "bus_restored",
     "can_id_conflict",
 ];
-/// Pyro channels.
-pub const CHANNELS: &[&str] = &[
-    "drogue_primary",
-    "drogue_backup",
-    "main_primary",
-    "main_backup",
-    "drogue_release",
-    "main_release",
-];
+/// Pyro channels (their wire bits are the ICD binding's).
+pub const CHANNELS: &[&str] = &capsule_icd::binding::PYRO_CHANNELS;
 /// FC modes (`FC_Mode` names).
 pub const MODES: &[&str] = &capsule_runner::record::MODE_NAMES;
 /// Truth signals.
@@ -716,8 +710,8 @@ impl Scenario {
                 };
                 let action = match &i.fault {
                     FaultSpecToml::PyroOpenCircuit { channel } => {
-                        let k = CHANNELS.iter().position(|c| c == channel).unwrap_or(7);
-                        Action::PyroOpenCircuit(1 << k)
+                        let k = CHANNELS.iter().position(|c| c == channel).unwrap_or(255);
+                        Action::PyroOpenCircuit(k as u8)
                     }
                     FaultSpecToml::Parachute {
                         name,
@@ -840,14 +834,30 @@ impl Scenario {
     }
 
     /// Checks the names a scenario takes from the ICD (the `message` of a rate check,
-    /// `can.<Message>.<Signal>` in checks) against the DBC in use, before anything runs.
-    pub fn check_icd(
-        &self,
-        db: &capsule_icd::can::CanDb,
-        src: &Source<'_>,
-    ) -> Result<(), ConfigError> {
+    /// `can.<Message>.<Signal>` and `icd.<role>` in checks) against the ICD in use (its
+    /// DBC and binding), before anything runs.
+    pub fn check_icd(&self, icd: &capsule_icd::Icd, src: &Source<'_>) -> Result<(), ConfigError> {
+        let db = &icd.db;
+        let fc_node = icd.binding.fc.node.as_str();
         let mut c = Checks::default();
         let can = |c: &mut Checks, field: String, name: &str| {
+            if let Some(role) = name.strip_prefix("icd.") {
+                if icd.binding.role(role).is_none() {
+                    c.fail(
+                        field,
+                        format!(
+                            "`{name}`: the binding has no role `{role}`; roles: {}",
+                            icd.binding
+                                .roles()
+                                .iter()
+                                .map(|(n, _)| n.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    );
+                }
+                return;
+            }
             let Some((m, sig)) = name.strip_prefix("can.").and_then(|r| r.split_once('.')) else {
                 return;
             };
@@ -870,17 +880,25 @@ impl Scenario {
         for (k, x) in self.expect.iter().enumerate() {
             let f = format!("expect[{k}]");
             if let Some(m) = &x.message {
-                match db.by_name(m) {
+                let def = match m.strip_prefix("icd.") {
+                    Some(role) => icd.binding.message_role(role),
+                    None => db.by_name(m),
+                };
+                match def {
+                    None if m.starts_with("icd.") => c.fail(
+                        format!("{f}.message"),
+                        format!("no message role `{m}` (roles: icd.fc.status, icd.fc.event, icd.fc.ident)"),
+                    ),
                     None => c.fail(
                         format!("{f}.message"),
                         format!("no message `{m}` in the DBC"),
                     ),
                     // A rate check judges the flight computer's frames only.
                     Some(def) => c.require(
-                        def.transmitter == "FC",
+                        def.transmitter == fc_node,
                         format!("{f}.message"),
                         format!(
-                            "`{m}` is sent by {}, not by the flight computer (FC) in the DBC",
+                            "`{m}` is sent by {}, not by the flight computer ({fc_node}) in the DBC",
                             def.transmitter
                         ),
                     ),
@@ -1565,11 +1583,23 @@ impl Scenario {
     }
 }
 
-/// Is `name` a signal a check can read: a truth signal, or `can.<Message>.<Signal>`
-/// (whether the DBC has it is checked against the DBC, [`Scenario::check_icd`]).
+/// Is `name` a signal a check can read: a truth signal, `can.<Message>.<Signal>` (a
+/// DBC signal as on the wire, in the DBC's unit) or `icd.<role>` (a signal by its role
+/// in the ICD binding, e.g. `icd.fc.est_altitude`, in the twin's unit: such a check
+/// runs unchanged on any bound ICD). Whether the ICD has it is checked against the ICD
+/// in use, [`Scenario::check_icd`].
 pub fn check_signal(name: &str) -> Result<(), String> {
     if SIGNALS.contains(&name) {
         return Ok(());
+    }
+    if let Some(role) = name.strip_prefix("icd.") {
+        return if !role.is_empty() && role.split('.').count() == 2 {
+            Ok(())
+        } else {
+            Err(format!(
+                "a bound signal is named `icd.<node>.<role>` (e.g. icd.fc.est_altitude), found `{name}`"
+            ))
+        };
     }
     match name.strip_prefix("can.").map(|r| r.split_once('.')) {
         Some(Some((m, s))) if !m.is_empty() && !s.is_empty() && !s.contains('.') => Ok(()),
@@ -1577,7 +1607,7 @@ pub fn check_signal(name: &str) -> Result<(), String> {
             "a CAN signal is named `can.<Message>.<Signal>`, found `{name}`"
         )),
         None => Err(format!(
-            "unknown signal `{name}`; signals: {}, or can.<Message>.<Signal>",
+            "unknown signal `{name}`; signals: {}, can.<Message>.<Signal> or icd.<node>.<role>",
             SIGNALS.join(", ")
         )),
     }

@@ -1028,6 +1028,135 @@ impl Binding {
         v
     }
 
+    /// Every bound signal by role name (`baro.pressure`, `fc.est_altitude`,
+    /// `handover.position[0]`...), in the binding file's order.
+    pub fn roles(&self) -> Vec<(String, &Sig)> {
+        let mut v: Vec<(String, &Sig)> = Vec::new();
+        let (b, t, p, py, r, d, be, fc, h, m, l) = (
+            &self.baro,
+            &self.thermo,
+            &self.power,
+            &self.pyro,
+            &self.rcs,
+            &self.deorbit,
+            &self.beacon,
+            &self.fc,
+            &self.handover,
+            &self.mission,
+            &self.lockstep,
+        );
+        let named: [(&str, &Sig); 73] = [
+            ("baro.pressure", &b.pressure),
+            ("baro.temperature", &b.temperature),
+            ("baro.status", &b.status.sig),
+            ("baro.counter", &b.counter),
+            ("thermo.heat_shield", &t.heat_shield),
+            ("thermo.bondline", &t.bondline),
+            ("thermo.backshell", &t.backshell),
+            ("thermo.status", &t.status.sig),
+            ("thermo.counter", &t.counter),
+            ("power.bus_voltage", &p.bus_voltage),
+            ("power.current", &p.current),
+            ("power.state_of_charge", &p.state_of_charge),
+            ("power.status", &p.status.sig),
+            ("power.counter", &p.counter),
+            ("pyro.arm", &py.arm),
+            ("pyro.arm_key", &py.arm_key),
+            ("pyro.fire_mask", &py.fire_mask),
+            ("pyro.command_counter", &py.command_counter),
+            ("pyro.armed", &py.armed),
+            ("pyro.continuity", &py.continuity),
+            ("pyro.fired", &py.fired),
+            ("pyro.bus_voltage", &py.bus_voltage),
+            ("pyro.status_counter", &py.status_counter),
+            ("pyro.separation_switches", &py.separation_switches),
+            ("rcs.valves", &r.valves),
+            ("rcs.isolate", &r.isolate),
+            ("rcs.command_counter", &r.command_counter),
+            ("rcs.valve_state", &r.valve_state),
+            ("rcs.tank_pressure", &r.tank_pressure),
+            ("rcs.fault_mask", &r.fault_mask),
+            ("rcs.status_counter", &r.status_counter),
+            ("deorbit.ignite", &d.ignite),
+            ("deorbit.cutoff", &d.cutoff),
+            ("deorbit.command_counter", &d.command_counter),
+            ("deorbit.state", &d.state),
+            ("deorbit.chamber_pressure", &d.chamber_pressure),
+            ("deorbit.burn_time", &d.burn_time),
+            ("deorbit.status_counter", &d.status_counter),
+            ("beacon.activate", &be.activate),
+            ("beacon.command_counter", &be.command_counter),
+            ("beacon.active", &be.active),
+            ("beacon.tx_count", &be.tx_count),
+            ("beacon.battery_voltage", &be.battery_voltage),
+            ("beacon.status_counter", &be.status_counter),
+            ("fc.mode", &fc.mode),
+            ("fc.sequence", &fc.sequence),
+            ("fc.fault_flags", &fc.fault_flags),
+            ("fc.est_altitude", &fc.est_altitude),
+            ("fc.est_speed", &fc.est_speed),
+            ("fc.nav_valid", &fc.nav_valid),
+            ("fc.gnss_fix", &fc.gnss_fix),
+            ("fc.baro_valid", &fc.baro_valid),
+            ("fc.imu_valid", &fc.imu_valid),
+            ("fc.event_code", &fc.event_code),
+            ("fc.event_mode_from", &fc.event_mode_from),
+            ("fc.event_mode_to", &fc.event_mode_to),
+            ("fc.event_detail", &fc.event_detail),
+            ("fc.event_time", &fc.event_time),
+            ("fc.sw_major", &fc.sw_major),
+            ("fc.sw_minor", &fc.sw_minor),
+            ("fc.sw_patch", &fc.sw_patch),
+            ("fc.build_hash", &fc.build_hash),
+            ("handover.time", &h.time),
+            ("handover.mode", &h.mode),
+            ("handover.sequence", &h.sequence),
+            ("mission.target_lat", &m.target_lat),
+            ("mission.target_lon", &m.target_lon),
+            ("mission.ignition_time", &m.ignition_time),
+            ("mission.delta_v", &m.delta_v),
+            ("mission.burn_attitude", &m.burn_attitude),
+            ("lockstep.tick_time", &l.tick_time),
+            ("lockstep.ack_time", &l.ack_time),
+            ("lockstep.reset_duration", &l.reset_duration),
+        ];
+        v.extend(named.iter().map(|(n, s)| (n.to_string(), *s)));
+        for (k, s) in h.position.iter().enumerate() {
+            v.push((format!("handover.position[{k}]"), s));
+        }
+        for (k, s) in h.velocity.iter().enumerate() {
+            v.push((format!("handover.velocity[{k}]"), s));
+        }
+        for (k, s) in h.attitude.iter().enumerate() {
+            v.push((format!("handover.attitude[{k}]"), s));
+        }
+        for (n, s) in [
+            ("lockstep.tick_step", &l.tick_step),
+            ("lockstep.sync_imu_bytes", &l.sync_imu_bytes),
+            ("lockstep.sync_gnss_bytes", &l.sync_gnss_bytes),
+            ("lockstep.ack_step", &l.ack_step),
+        ] {
+            v.push((n.to_string(), s));
+        }
+        v
+    }
+
+    /// A bound signal by role name (see [`Binding::roles`]).
+    pub fn role(&self, name: &str) -> Option<&Sig> {
+        self.roles().into_iter().find(|(n, _)| n == name).map(|(_, s)| s)
+    }
+
+    /// The flight computer's messages by role: `fc.status` (the heartbeat),
+    /// `fc.event`, `fc.ident`.
+    pub fn message_role(&self, name: &str) -> Option<&MessageDef> {
+        match name {
+            "fc.status" => Some(self.fc.mode.message()),
+            "fc.event" => Some(self.fc.event_code.message()),
+            "fc.ident" => Some(self.fc.sw_major.message()),
+            _ => None,
+        }
+    }
+
     /// The lockstep acknowledgement's identifier.
     pub fn ack_id(&self) -> u32 {
         self.lockstep.ack_time.id()
