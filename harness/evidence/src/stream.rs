@@ -286,10 +286,7 @@ fn one(
                 }
                 if let Some(f) = frame {
                     let fc = &db.binding.fc;
-                    if d == Dir::Rx
-                        && Some(f.id) == ident
-                        && f.dlc >= fc.sw_major.message().dlc
-                    {
+                    if d == Dir::Rx && Some(f.id) == ident && f.dlc >= fc.sw_major.message().dlc {
                         sum.avionics = Some(AvionicsIdent {
                             software: (
                                 fc.sw_major.read_wire(f) as u8,

@@ -11,8 +11,8 @@
 
 use crate::drivers::{CanPort, open_serial};
 use crate::fsw::Fsw;
-use capsule_icd::binding::{Sig, encode_one};
 use capsule_icd::Icd;
+use capsule_icd::binding::{Sig, encode_one};
 use capsule_icd::imu::ImuStreamDecoder;
 use capsule_icd::nmea::NmeaStreamDecoder;
 use std::process::ExitCode;
@@ -118,25 +118,28 @@ async fn run(argv: Vec<String>) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let read = |p: &Option<String>, what: &'static str, shipped: &str, built_in: &str| {
-        match p {
-            Some(p) => capsule_files::read_text(std::path::Path::new(p), what)
-                .map(|t| (p.clone(), t))
-                .map_err(|e| e.to_string()),
-            None => Ok((built_in.to_string(), shipped.to_string())),
-        }
+    let read = |p: &Option<String>, what: &'static str, shipped: &str, built_in: &str| match p {
+        Some(p) => capsule_files::read_text(std::path::Path::new(p), what)
+            .map(|t| (p.clone(), t))
+            .map_err(|e| e.to_string()),
+        None => Ok((built_in.to_string(), shipped.to_string())),
     };
-    let icd = read(&args.dbc, "DBC", capsule_icd::SHIPPED_DBC, "capsule.dbc (built in)")
-        .and_then(|(dn, dt)| {
-            read(
-                &args.binding,
-                "binding",
-                capsule_icd::SHIPPED_BINDING,
-                "capsule.binding.toml (built in)",
-            )
-            .map(|(bn, bt)| (dn, dt, bn, bt))
-        })
-        .and_then(|(dn, dt, bn, bt)| Icd::load(&dn, &dt, &bn, &bt).map_err(|e| e.to_string()));
+    let icd = read(
+        &args.dbc,
+        "DBC",
+        capsule_icd::SHIPPED_DBC,
+        "capsule.dbc (built in)",
+    )
+    .and_then(|(dn, dt)| {
+        read(
+            &args.binding,
+            "binding",
+            capsule_icd::SHIPPED_BINDING,
+            "capsule.binding.toml (built in)",
+        )
+        .map(|(bn, bt)| (dn, dt, bn, bt))
+    })
+    .and_then(|(dn, dt, bn, bt)| Icd::load(&dn, &dt, &bn, &bt).map_err(|e| e.to_string()));
     let icd = match icd {
         Ok(i) => i,
         Err(e) => {

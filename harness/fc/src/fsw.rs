@@ -238,7 +238,13 @@ impl Bits {
     fn new(b: &Binding) -> Self {
         Self {
             pyro: PYRO_CHANNELS.map(|c| b.pyro.bit(c)),
-            rcs: JETS.map(|j| b.rcs.thrusters.iter().position(|t| t == j).map(|k| k as u32)),
+            rcs: JETS.map(|j| {
+                b.rcs
+                    .thrusters
+                    .iter()
+                    .position(|t| t == j)
+                    .map(|k| k as u32)
+            }),
         }
     }
     fn pyro_to_wire(&self, logical: u8) -> u64 {
@@ -623,7 +629,8 @@ impl Fsw {
         }
         if is(&b.pyro.continuity) {
             let py = &b.pyro;
-            self.pyro_continuity = Some(self.bits.pyro_from_wire(py.continuity.read_wire(f) as u64));
+            self.pyro_continuity =
+                Some(self.bits.pyro_from_wire(py.continuity.read_wire(f) as u64));
             self.pyro_fired = self.bits.pyro_from_wire(py.fired.read_wire(f) as u64);
             self.pyro_status_t_s = self.t_s;
             // Separation: both switches open (2 of 2), in consecutive frames.
@@ -651,8 +658,12 @@ impl Fsw {
         }
         if is(&b.rcs.valve_state) {
             self.rcs_status_t_s = self.t_s;
-            let state = self.bits.rcs_from_wire(b.rcs.valve_state.read_wire(f) as u64);
-            let fault = self.bits.rcs_from_wire(b.rcs.fault_mask.read_wire(f) as u64);
+            let state = self
+                .bits
+                .rcs_from_wire(b.rcs.valve_state.read_wire(f) as u64);
+            let fault = self
+                .bits
+                .rcs_from_wire(b.rcs.fault_mask.read_wire(f) as u64);
             for (k, n) in self.rcs_stuck_frames.iter_mut().enumerate() {
                 let bit = 1u8 << k;
                 // Stuck open: reads open while the driver was commanded closed.
@@ -681,7 +692,10 @@ impl Fsw {
         }
         let m = &b.mission;
         if is(&m.target_lat) {
-            self.guidance = Some(EntryGuidance::new(m.target_lat.read(f), m.target_lon.read(f)));
+            self.guidance = Some(EntryGuidance::new(
+                m.target_lat.read(f),
+                m.target_lon.read(f),
+            ));
             return;
         }
         if is(&m.ignition_time) {
@@ -707,8 +721,18 @@ impl Fsw {
     /// `mode`): initialises navigation and assumes the given mode.
     fn take_handover(&mut self, t_s: f64, mode: f64) {
         let hv = self.handover;
-        let [Some(x), Some(y), Some(z), Some(vx), Some(vy), Some(vz), Some(qw), Some(qx), Some(qy), Some(qz)] =
-            hv
+        let [
+            Some(x),
+            Some(y),
+            Some(z),
+            Some(vx),
+            Some(vy),
+            Some(vz),
+            Some(qw),
+            Some(qx),
+            Some(qy),
+            Some(qz),
+        ] = hv
         else {
             return;
         };
@@ -1414,7 +1438,10 @@ impl Fsw {
                 Out::Beacon { counter } => {
                     let be = &b.beacon;
                     encode_into(
-                        &[(&be.activate, 1.0), (&be.command_counter, f64::from(counter))],
+                        &[
+                            (&be.activate, 1.0),
+                            (&be.command_counter, f64::from(counter)),
+                        ],
                         &mut out,
                     )?;
                 }
@@ -1466,7 +1493,10 @@ impl Fsw {
                     (&fc.event_mode_from, f64::from(from as u8)),
                     (&fc.event_mode_to, f64::from(to as u8)),
                     (&fc.event_detail, f64::from(detail)),
-                    (&fc.event_time, fc.event_time.clamp((t_s * 1000.0).round() / 1000.0)),
+                    (
+                        &fc.event_time,
+                        fc.event_time.clamp((t_s * 1000.0).round() / 1000.0),
+                    ),
                 ],
                 &mut out,
             )?;

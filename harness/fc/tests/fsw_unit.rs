@@ -1,14 +1,11 @@
 //! Flight-software logic with synthetic inputs (no processes, no links).
 
 use capsule_fc::fsw::Fsw;
-use capsule_icd::can::CanDb;
+use capsule_icd::Icd;
 
-fn db() -> CanDb {
-    CanDb::from_dbc(
-        "capsule.dbc",
-        include_str!("../../../fixtures/icd/capsule.dbc"),
-    )
-    .expect("dbc")
+/// The shipped ICD (the tests encode frames by its DBC names).
+fn db() -> Icd {
+    Icd::shipped().expect("shipped ICD")
 }
 
 #[test]
@@ -102,7 +99,7 @@ fn separation_needs_both_switches_open_twice() {
 /// What one cycle sent: (message name, signals).
 type Sent = Vec<(String, Vec<(String, f64)>)>;
 
-fn decode_all(db: &CanDb, frames: &[capsule_icd::can::CanFrame]) -> Sent {
+fn decode_all(db: &capsule_icd::can::CanDb, frames: &[capsule_icd::can::CanFrame]) -> Sent {
     frames
         .iter()
         .map(|f| {
@@ -273,7 +270,7 @@ fn a_good_bus_does_not_delay_the_main() {
 }
 
 fn baro_frame(
-    db: &CanDb,
+    db: &capsule_icd::can::CanDb,
     pressure_pa: f64,
     status: f64,
     counter: f64,

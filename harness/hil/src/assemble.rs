@@ -58,7 +58,11 @@ pub struct LoadedIcd {
 /// bench's `[icd]`), or the built-in ones. Each file is read once; errors name the
 /// file, line, column (and field, for the binding).
 pub fn load_icd(paths: &IcdPaths) -> Result<LoadedIcd> {
-    let read = |p: &Option<PathBuf>, what: &'static str, built_in: &str, name: &str| -> Result<(String, String)> {
+    let read = |p: &Option<PathBuf>,
+                what: &'static str,
+                built_in: &str,
+                name: &str|
+     -> Result<(String, String)> {
         Ok(match p {
             Some(p) => (p.display().to_string(), capsule_files::read_text(p, what)?),
             None => (format!("{name} (built in)"), built_in.to_string()),

@@ -101,6 +101,11 @@ enum IcdCommand {
         /// The DBC (default: the built-in `fixtures/icd/capsule.dbc`).
         #[arg(long)]
         dbc: Option<PathBuf>,
+        /// Also print the binding's tables (which signal carries which quantity, in
+        /// which unit; periods, status values, bits): this file's, or with
+        /// `--binding builtin` the built-in one.
+        #[arg(long)]
+        binding: Option<PathBuf>,
     },
     /// Check a DBC against an ICD binding: every bound signal exists once, is sent by
     /// the right node, carries a unit of its quantity's dimension, has the bits and
@@ -199,7 +204,9 @@ fn main() -> ExitCode {
         Command::BenchRt(a) => hil::benchrt::run(&a),
         Command::Campaign(a) => hil::campaign::run(&a),
         Command::View(a) => hil::viewcmd::run(&a),
-        Command::Icd(IcdCommand::Doc { dbc }) => cmd_icd_doc(dbc.as_deref()),
+        Command::Icd(IcdCommand::Doc { dbc, binding }) => {
+            cmd_icd_doc(dbc.as_deref(), binding.as_deref())
+        }
         Command::Icd(IcdCommand::Check { dbc, binding }) => cmd_icd_check(&dbc, &binding),
     };
     match r {
@@ -352,7 +359,10 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
         a.bench.as_deref(),
     );
     // Which ICD the run used, for its results (the bundles hash and copy it too).
-    let assemble::LoadedIcd { icd: db, json: icd_json } = assemble::load_icd(&icd)?;
+    let assemble::LoadedIcd {
+        icd: db,
+        json: icd_json,
+    } = assemble::load_icd(&icd)?;
     let mut loaded: Vec<Loaded> = Vec::new();
     let mut invalid = Vec::new();
     for p in assemble::scenario_paths(&a.files)? {
@@ -512,7 +522,7 @@ fn cmd_icd_check(dbc: &Option<PathBuf>, binding: &Option<PathBuf>) -> Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-fn cmd_icd_doc(dbc: Option<&Path>) -> Result<ExitCode> {
+fn cmd_icd_doc(dbc: Option<&Path>, binding: Option<&Path>) -> Result<ExitCode> {
     let db = match dbc {
         Some(p) => {
             let text = capsule_files::read_text(p, "DBC")?;
@@ -521,5 +531,16 @@ fn cmd_icd_doc(dbc: Option<&Path>) -> Result<ExitCode> {
         None => assemble::icd()?.db,
     };
     print!("{}", capsule_icd::doc::can_messages_markdown(&db));
+    if let Some(b) = binding {
+        let paths = assemble::IcdPaths {
+            dbc: dbc.map(Path::to_path_buf),
+            binding: (b != Path::new("builtin")).then(|| b.to_path_buf()),
+        };
+        let icd = assemble::load_icd(&paths)?.icd;
+        print!(
+            "\n### Binding\n\n{}",
+            capsule_icd::doc::binding_markdown(&icd.binding)
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

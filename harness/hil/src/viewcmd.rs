@@ -289,11 +289,7 @@ pub fn key_frames(records: &[Record]) -> Vec<(&'static str, f64)> {
 
 /// Renders the key frames of bundle `dir` into `out` with the viewer, headless.
 /// Returns the PNG files with their labels and times.
-pub fn render_key_frames(
-    dir: &Path,
-    out: &Path,
-    db: &Icd,
-) -> Result<Vec<(String, f64, PathBuf)>> {
+pub fn render_key_frames(dir: &Path, out: &Path, db: &Icd) -> Result<Vec<(String, f64, PathBuf)>> {
     let records = replay_records(dir, db)?;
     let frames = key_frames(&records);
     if frames.is_empty() {

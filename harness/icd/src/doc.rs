@@ -134,3 +134,79 @@ mod tests {
         }
     }
 }
+
+/// The binding's tables in Markdown: for every role, the DBC signal that carries it,
+/// its unit on the wire and the twin's unit; the status periods, status and state
+/// values, pyro channel bits and RCS valve bits. `hil icd doc --binding` prints it
+/// after the message tables; the "Binding" section of `fixtures/icd/README.md` is
+/// this output for the shipped binding.
+pub fn binding_markdown(b: &crate::binding::Binding) -> String {
+    let mut s = String::new();
+    let period = |p: f64| format!("{} ms", fmt_g12(p * 1000.0));
+    let _ = writeln!(
+        s,
+        "Binding `{}`. The flight computer is node `{}`. Status periods: power {}, pyro {}, RCS {}, deorbit motor {}, beacon {} (the barometer and the thermocouples at their sensor rates). RCS valves close {} after the last command.\n",
+        b.source,
+        b.fc.node,
+        period(b.power.period_s),
+        period(b.pyro.status_period_s),
+        period(b.rcs.status_period_s),
+        period(b.deorbit.status_period_s),
+        period(b.beacon.status_period_s),
+        period(b.rcs.command_timeout_s),
+    );
+    let _ = writeln!(s, "| role | signal | wire unit | twin unit |");
+    let _ = writeln!(s, "|---|---|---|---|");
+    for (role, sig) in b.roles() {
+        let twin = sig.dimension.twin_unit();
+        let _ = writeln!(
+            s,
+            "| `{role}` | `{}` | {} | {} |",
+            sig.path(),
+            if sig.unit.is_empty() { "-" } else { &sig.unit },
+            if twin.is_empty() { "-" } else { twin },
+        );
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "- Barometer status values: ok {}, out of range {}, sensor fault {}. Thermocouple and power status ok: {}, {}.",
+        fmt_g12(b.baro.status.ok),
+        fmt_g12(b.baro.status.out_of_range),
+        fmt_g12(b.baro.status.fault),
+        fmt_g12(b.thermo.status.ok),
+        fmt_g12(b.power.status.ok),
+    );
+    let _ = writeln!(
+        s,
+        "- Deorbit motor states: safe {}, burning {}, done {}.",
+        fmt_g12(b.deorbit.state_safe),
+        fmt_g12(b.deorbit.state_burning),
+        fmt_g12(b.deorbit.state_done),
+    );
+    let mut ch: Vec<_> = b.pyro.channels.iter().collect();
+    ch.sort_by_key(|(_, bit)| **bit);
+    let _ = writeln!(
+        s,
+        "- Pyro channels (bits of the fire, continuity and fired masks): {}. Arm key {} (0x{:02X}).",
+        ch.iter()
+            .map(|(n, bit)| format!("bit {bit} {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        fmt_g12(b.pyro.arm_key_value),
+        b.pyro.arm_key_value as u64,
+    );
+    let _ = writeln!(
+        s,
+        "- RCS valves (bits of the valve, isolation, state and fault masks): {}. Deorbit motor: thruster `{}`.",
+        b.rcs
+            .thrusters
+            .iter()
+            .enumerate()
+            .map(|(k, t)| format!("bit {k} {t}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        b.deorbit.thruster,
+    );
+    s
+}

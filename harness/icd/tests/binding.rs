@@ -65,7 +65,13 @@ fn the_shipped_binding_resolves_and_encodes_like_the_dbc() {
         .collect();
     assert_eq!(
         names,
-        ["HV_PosXY", "HV_PosZVelX", "HV_VelYZ", "HV_Attitude", "HV_StateTime"]
+        [
+            "HV_PosXY",
+            "HV_PosZVelX",
+            "HV_VelYZ",
+            "HV_Attitude",
+            "HV_StateTime"
+        ]
     );
     assert_eq!(h.time.read_wire(&out[4]), 12_500_000.0);
     // The nodes the twin can silence own their messages.
@@ -119,7 +125,12 @@ fn mistakes_are_located_and_named() {
     let at = |needle: &str| format!("b.toml:{}:", line_of(BINDING, needle));
     // A signal the DBC does not have.
     expect_error(
-        |t| t.replace("pressure = \"Baro_Pressure\"", "pressure = \"Baro_Pressure_X\""),
+        |t| {
+            t.replace(
+                "pressure = \"Baro_Pressure\"",
+                "pressure = \"Baro_Pressure_X\"",
+            )
+        },
         &at("pressure = \"Baro_Pressure\""),
         "no signal `Baro_Pressure_X`",
     );
@@ -137,15 +148,26 @@ fn mistakes_are_located_and_named() {
     // A quantity bound to a signal of another dimension.
     expect_error(
         |t| {
-            t.replace("temperature = \"Baro_Temperature\"", "temperature = \"Power_BusVoltage\"")
-                .replace("bus_voltage = \"Power_BusVoltage\"", "bus_voltage = \"Baro_Temperature\"")
+            t.replace(
+                "temperature = \"Baro_Temperature\"",
+                "temperature = \"Power_BusVoltage\"",
+            )
+            .replace(
+                "bus_voltage = \"Power_BusVoltage\"",
+                "bus_voltage = \"Baro_Temperature\"",
+            )
         },
         &at("temperature = \"Baro_Temperature\""),
         "`Power_Status.Power_BusVoltage` carries `V`, not a unit the twin converts",
     );
     // The same signal bound twice.
     expect_error(
-        |t| t.replace("backshell = \"Thermo_Backshell\"", "backshell = \"Thermo_Bondline\""),
+        |t| {
+            t.replace(
+                "backshell = \"Thermo_Backshell\"",
+                "backshell = \"Thermo_Bondline\"",
+            )
+        },
         &at("backshell = \"Thermo_Backshell\""),
         "already bound by `thermo.bondline`",
     );

@@ -61,3 +61,22 @@ fn every_signal_is_intel_as_the_document_says() {
         }
     }
 }
+
+#[test]
+fn readme_binding_tables_are_the_generated_ones() {
+    let doc = include_str!("../../../fixtures/icd/README.md");
+    let a = doc
+        .find("### Binding tables\n")
+        .expect("Binding tables section")
+        + "### Binding tables\n".len();
+    let icd = capsule_icd::Icd::shipped().expect("shipped ICD");
+    let generated = capsule_icd::doc::binding_markdown(&icd.binding).replace(
+        "fixtures/icd/capsule.binding.toml (built in)",
+        "capsule.binding.toml",
+    );
+    assert_eq!(
+        doc[a..].trim(),
+        generated.trim(),
+        "fixtures/icd/README.md's binding tables differ from `hil icd doc --binding builtin`: regenerate them"
+    );
+}

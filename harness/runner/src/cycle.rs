@@ -14,9 +14,9 @@ use crate::session::{RunConfig, RunError};
 use crate::tap::{Dir, TapRecord, TapWriter, WireLink};
 use capsule_icd::binding::{Binding, encode_into};
 use capsule_icd::can::{CanDb, CanFrame};
-use std::sync::Arc;
 use capsule_links::Packet;
 use capsule_links::fault::Direction;
+use std::sync::Arc;
 use twin_core::twin::{Snapshot, Twin};
 
 /// Link numbers in routed output.

@@ -14,10 +14,10 @@
 
 use capsule_icd::binding::{Binding, PYRO_CHANNELS, Sig, encode_into};
 use capsule_icd::can::{CanFrame, CodecError};
-use std::sync::Arc;
 use capsule_icd::imu::{ImuDatagram, status as imu_status};
 use capsule_icd::nmea::GnssEpoch;
 use serde::Serialize;
+use std::sync::Arc;
 use twin_core::sensors::fault::FaultLayer;
 use twin_core::sensors::{
     BaroModel, Battery, FixQuality, GnssModel, ImuModel, PyroChannel, SensorSuiteSpec,
@@ -424,7 +424,10 @@ impl Devices {
     pub fn request_fc_reset(&mut self, boot_s: f64) -> Result<(), CodecError> {
         let icd = self.icd.clone();
         let d = &icd.lockstep.reset_duration;
-        encode_into(&[(d, d.clamp((boot_s * 1000.0).round() / 1000.0))], &mut self.to_fc)
+        encode_into(
+            &[(d, d.clamp((boot_s * 1000.0).round() / 1000.0))],
+            &mut self.to_fc,
+        )
     }
 
     /// The RCS jets: (valve bit, thruster index in the twin) for each bound thruster
@@ -707,7 +710,8 @@ impl Devices {
                     ),
                     (
                         &dd.burn_time,
-                        dd.burn_time.clamp((self.motor_burn_s * 100.0).round() / 100.0),
+                        dd.burn_time
+                            .clamp((self.motor_burn_s * 100.0).round() / 100.0),
                     ),
                     (&dd.status_counter, f64::from(self.motor_counter)),
                 ],
@@ -726,7 +730,10 @@ impl Devices {
                 &[
                     (&bd.active, if self.beacon_on { 1.0 } else { 0.0 }),
                     (&bd.tx_count, f64::from(self.beacon_tx)),
-                    (&bd.battery_voltage, bd.battery_voltage.clamp(BEACON_BATTERY_V)),
+                    (
+                        &bd.battery_voltage,
+                        bd.battery_voltage.clamp(BEACON_BATTERY_V),
+                    ),
                     (&bd.status_counter, f64::from(self.beacon_counter)),
                 ],
                 frames,

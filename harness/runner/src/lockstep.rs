@@ -116,8 +116,14 @@ pub(crate) async fn drive(core: &mut LoopCore, w: &mut Wiring) -> Result<EndReas
         }
         let (imu_total, gnss_total) = core.serial_totals();
         let sync_f = encode_one(&[
-            (&ls.sync_imu_bytes, (imu_total % ls.sync_imu_bytes.modulo()) as f64),
-            (&ls.sync_gnss_bytes, (gnss_total % ls.sync_gnss_bytes.modulo()) as f64),
+            (
+                &ls.sync_imu_bytes,
+                (imu_total % ls.sync_imu_bytes.modulo()) as f64,
+            ),
+            (
+                &ls.sync_gnss_bytes,
+                (gnss_total % ls.sync_gnss_bytes.modulo()) as f64,
+            ),
         ])?;
         let t_tick_s = (t * 1e6).round() / 1e6;
         let step = cycle % step_modulo;

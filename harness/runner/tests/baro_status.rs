@@ -38,7 +38,11 @@ fn baro_at(altitude_m: f64) -> Vec<(f64, f64)> {
         bank_rad: 0.0,
     }
     .to_body_state(&opts.planet, &veh);
-    let mut devices = Devices::new(db.clone(), &veh.sensors, 3);
+    let mut devices = Devices::new(
+        capsule_icd::Icd::shipped().expect("icd").binding,
+        &veh.sensors,
+        3,
+    );
     let mut twin = Twin::new(opts, veh, init, 0.0).expect("twin");
     let baro = db.by_name("Baro_Data").expect("Baro_Data").clone();
     let mut got = Vec::new();

@@ -5,8 +5,13 @@
 use capsule_icd::can::{CanDb, CanFrame};
 use capsule_runner::devices::{
     BUS_POWERED_NODES, DeviceEvent, Devices, NODE_UVLO_OFF_V, Outputs, PYRO_ALL_FIRE_V,
-    PYRO_ARM_KEY, pyro_bits,
 };
+
+/// The shipped ICD's pyro arm key and drogue-primary bit (`Pyro_ArmKey`,
+/// `Pyro_FireMask` bit 0); the drogue primary is channel 0 of the twin's channels.
+const PYRO_ARM_KEY: u8 = 0xA5;
+const DROGUE_PRIMARY_BIT: u8 = 1;
+const DROGUE_PRIMARY: u8 = 0;
 use twin_core::config::Source;
 use twin_core::initial::EntryState;
 use twin_core::twin::{ModelOptions, Twin};
@@ -36,7 +41,11 @@ fn twin_and_devices() -> (Twin, Devices) {
         bank_rad: 0.0,
     };
     let init = e.to_body_state(&opts.planet, &veh);
-    let devices = Devices::new(db(), &veh.sensors, 5);
+    let devices = Devices::new(
+        capsule_icd::Icd::shipped().expect("icd").binding,
+        &veh.sensors,
+        5,
+    );
     let twin = Twin::new(opts, veh, init, 0.0).expect("twin");
     (twin, devices)
 }
@@ -148,7 +157,7 @@ fn a_collapsed_bus_stops_the_bus_powered_nodes_and_they_restart_disarmed() {
     // An unpowered controller hears nothing: the drogue stays in its bag.
     let drogue = twin.parachute_index("drogue").expect("drogue");
     let t = twin.time_s();
-    assert!(!devices.on_fc_frame(&fire(&db, pyro_bits::DROGUE_PRIMARY, 2), &mut twin, t));
+    assert!(!devices.on_fc_frame(&fire(&db, DROGUE_PRIMARY_BIT, 2), &mut twin, t));
     assert!(twin.parachutes()[drogue].fired_at_s.is_none());
     assert!(!devices.pyro[0].fired);
 
@@ -165,7 +174,7 @@ fn a_collapsed_bus_stops_the_bus_powered_nodes_and_they_restart_disarmed() {
     assert_eq!(signal(&db, &first_pyro, "Pyro_Counter"), 0.0);
     // A repeated counter is a new command to a restarted controller.
     let t = twin.time_s();
-    assert!(devices.on_fc_frame(&fire(&db, pyro_bits::DROGUE_PRIMARY, 2), &mut twin, t));
+    assert!(devices.on_fc_frame(&fire(&db, DROGUE_PRIMARY_BIT, 2), &mut twin, t));
     assert!(devices.pyro[0].fired);
     assert!(twin.parachutes()[drogue].fired_at_s.is_some());
 }
@@ -187,10 +196,10 @@ fn a_sagging_bus_keeps_the_nodes_up_but_the_initiators_do_not_fire() {
         );
     }
     let t = twin.time_s();
-    assert!(devices.on_fc_frame(&fire(&db, pyro_bits::DROGUE_PRIMARY, 1), &mut twin, t));
+    assert!(devices.on_fc_frame(&fire(&db, DROGUE_PRIMARY_BIT, 1), &mut twin, t));
     assert!(matches!(
         devices.events.last(),
-        Some((_, DeviceEvent::PyroNoFire { channel })) if *channel == pyro_bits::DROGUE_PRIMARY
+        Some((_, DeviceEvent::PyroNoFire { channel })) if *channel == DROGUE_PRIMARY
     ));
     // The initiator is intact: its continuity still reads, and it fires once the bus
     // is back.
@@ -198,6 +207,6 @@ fn a_sagging_bus_keeps_the_nodes_up_but_the_initiators_do_not_fire() {
     devices.set_brown_out(None);
     run(&mut twin, &mut devices, 0.1);
     let t = twin.time_s();
-    assert!(devices.on_fc_frame(&fire(&db, pyro_bits::DROGUE_PRIMARY, 2), &mut twin, t));
+    assert!(devices.on_fc_frame(&fire(&db, DROGUE_PRIMARY_BIT, 2), &mut twin, t));
     assert!(devices.pyro[0].fired);
 }

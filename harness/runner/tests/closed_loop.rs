@@ -61,7 +61,11 @@ fn twin_and_devices(seed: u64) -> (Twin, Devices) {
         bank_rad: 60f64.to_radians(),
     };
     let init = e.to_body_state(&opts.planet, &veh);
-    let devices = Devices::new(db(), &veh.sensors, seed);
+    let devices = Devices::new(
+        capsule_icd::Icd::shipped().expect("icd").binding,
+        &veh.sensors,
+        seed,
+    );
     let twin = Twin::new(opts, veh, init, 0.0).expect("twin");
     (twin, devices)
 }
@@ -151,7 +155,9 @@ async fn lockstep_runs_are_identical_and_the_fc_reports_at_its_rate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nominal_descent_drogue_main_splashdown_beacon() {
-    use capsule_runner::devices::{DeviceEvent, pyro_bits};
+    use capsule_runner::devices::DeviceEvent;
+    // Channels: indices in capsule_icd::binding::PYRO_CHANNELS.
+    let (drogue_primary, main_primary, drogue_release) = (0u8, 2u8, 4u8);
     let r = nominal(2_000.0).await;
     let c = r.contact.expect("splashdown");
     assert_eq!(r.end, EndReason::Landed);
@@ -171,7 +177,7 @@ async fn nominal_descent_drogue_main_splashdown_beacon() {
         .collect();
     let drogue = fired
         .iter()
-        .find(|(_, ch)| *ch == pyro_bits::DROGUE_PRIMARY)
+        .find(|(_, ch)| *ch == drogue_primary)
         .expect("drogue fired");
     let s = at(drogue.0);
     assert!(
@@ -182,12 +188,12 @@ async fn nominal_descent_drogue_main_splashdown_beacon() {
     );
     let main = fired
         .iter()
-        .find(|(_, ch)| *ch == pyro_bits::MAIN_PRIMARY)
+        .find(|(_, ch)| *ch == main_primary)
         .expect("main fired");
     assert!(
         fired
             .iter()
-            .any(|(t, ch)| *ch == pyro_bits::DROGUE_RELEASE && (*t - main.0).abs() < 1e-9),
+            .any(|(t, ch)| *ch == drogue_release && (*t - main.0).abs() < 1e-9),
         "drogue released with the main"
     );
     let s = at(main.0);

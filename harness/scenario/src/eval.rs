@@ -174,7 +174,6 @@ fn whose_stall(run: &RunRecord, from_s: f64, to_s: f64) -> String {
 /// rounding), s.
 pub const RATE_SLACK_S: f64 = 0.0101;
 
-
 /// Requirement ID of the wire-integrity check every run gets: the flight computer
 /// sends no frame with another node's identifier (event `can_id_conflict:<Message>`).
 pub const ICD_REQUIREMENT: &str = "ICD-IDS";

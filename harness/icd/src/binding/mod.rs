@@ -91,7 +91,10 @@ impl Sig {
     }
     /// The signal's range in twin units, (low, high).
     pub fn range(&self) -> (f64, f64) {
-        let (a, b) = (self.from_wire(self.def().min), self.from_wire(self.def().max));
+        let (a, b) = (
+            self.from_wire(self.def().min),
+            self.from_wire(self.def().max),
+        );
         (a.min(b), a.max(b))
     }
     /// `twin` clamped into the signal's range.
@@ -445,13 +448,20 @@ impl<'a> Resolver<'a> {
         }
         let hits: Vec<_> = db
             .messages()
-            .filter_map(|m| m.signals.iter().position(|x| x.name == name).map(|i| (m, i)))
+            .filter_map(|m| {
+                m.signals
+                    .iter()
+                    .position(|x| x.name == name)
+                    .map(|i| (m, i))
+            })
             .collect();
         match hits.as_slice() {
             [one] => Some(*one),
             [] => {
-                self.c
-                    .fail(field, format!("no signal `{name}` in the DBC {}", db.source));
+                self.c.fail(
+                    field,
+                    format!("no signal `{name}` in the DBC {}", db.source),
+                );
                 None
             }
             many => {
@@ -772,7 +782,12 @@ impl Binding {
             counter: r.sig("thermo.counter", &t.counter, Int(1), T),
         };
         let pw = &f.power;
-        let bus_voltage = r.sig("power.bus_voltage", &pw.bus_voltage, Q(v, Some((0.0, 34.0))), T);
+        let bus_voltage = r.sig(
+            "power.bus_voltage",
+            &pw.bus_voltage,
+            Q(v, Some((0.0, 34.0))),
+            T,
+        );
         let power = Power {
             period_s: r.period("power.period_ms", pw.period_ms, &bus_voltage),
             bus_voltage,
@@ -792,7 +807,10 @@ impl Binding {
             r.c.require(
                 py.channels.contains_key(name),
                 "pyro.channels",
-                format!("channel `{name}` has no bit (channels: {})", PYRO_CHANNELS.join(", ")),
+                format!(
+                    "channel `{name}` has no bit (channels: {})",
+                    PYRO_CHANNELS.join(", ")
+                ),
             );
         }
         let mut bits_seen = BTreeSet::new();
@@ -827,7 +845,12 @@ impl Binding {
             armed,
             continuity: r.sig("pyro.continuity", &py.continuity, mask, T),
             fired: r.sig("pyro.fired", &py.fired, mask, T),
-            bus_voltage: r.sig("pyro.bus_voltage", &py.bus_voltage, Q(v, Some((0.0, 34.0))), T),
+            bus_voltage: r.sig(
+                "pyro.bus_voltage",
+                &py.bus_voltage,
+                Q(v, Some((0.0, 34.0))),
+                T,
+            ),
             status_counter: r.sig("pyro.status_counter", &py.status_counter, Int(1), T),
             separation_switches: r.sig(
                 "pyro.separation_switches",
@@ -843,7 +866,13 @@ impl Binding {
             "rcs.thrusters",
             "expected 1 to 32 thruster names",
         );
-        r.c.in_range("rcs.command_timeout_ms", rc.command_timeout_ms, 1.0, 10_000.0, "ms");
+        r.c.in_range(
+            "rcs.command_timeout_ms",
+            rc.command_timeout_ms,
+            1.0,
+            10_000.0,
+            "ms",
+        );
         let valve_state = r.sig("rcs.valve_state", &rc.valve_state, jets, T);
         let rcs = Rcs {
             valves: r.sig("rcs.valves", &rc.valves, jets, F),
@@ -853,13 +882,22 @@ impl Binding {
             thrusters: rc.thrusters.clone(),
             status_period_s: r.period("rcs.status_period_ms", rc.status_period_ms, &valve_state),
             valve_state,
-            tank_pressure: r.sig("rcs.tank_pressure", &rc.tank_pressure, Q(p, Some((0.0, 20e6))), T),
+            tank_pressure: r.sig(
+                "rcs.tank_pressure",
+                &rc.tank_pressure,
+                Q(p, Some((0.0, 20e6))),
+                T,
+            ),
             fault_mask: r.sig("rcs.fault_mask", &rc.fault_mask, jets, T),
             status_counter: r.sig("rcs.status_counter", &rc.status_counter, Int(1), T),
         };
         let d = &f.deorbit;
         let state = r.sig_named("deorbit.state.signal", &d.state.signal, None, Int(2), T);
-        for (name, val) in [("safe", d.state.safe), ("burning", d.state.burning), ("done", d.state.done)] {
+        for (name, val) in [
+            ("safe", d.state.safe),
+            ("burning", d.state.burning),
+            ("done", d.state.done),
+        ] {
             r.c.require(
                 f64::from(val) < state.modulo() as f64,
                 format!("deorbit.state.{name}"),
@@ -876,8 +914,18 @@ impl Binding {
             state_safe: f64::from(d.state.safe),
             state_burning: f64::from(d.state.burning),
             state_done: f64::from(d.state.done),
-            chamber_pressure: r.sig("deorbit.chamber_pressure", &d.chamber_pressure, Q(p, Some((0.0, 1.5e6))), T),
-            burn_time: r.sig("deorbit.burn_time", &d.burn_time, Q(s, Some((0.0, 300.0))), T),
+            chamber_pressure: r.sig(
+                "deorbit.chamber_pressure",
+                &d.chamber_pressure,
+                Q(p, Some((0.0, 1.5e6))),
+                T,
+            ),
+            burn_time: r.sig(
+                "deorbit.burn_time",
+                &d.burn_time,
+                Q(s, Some((0.0, 300.0))),
+                T,
+            ),
             status_counter: r.sig("deorbit.status_counter", &d.status_counter, Int(1), T),
         };
         let be = &f.beacon;
@@ -888,7 +936,12 @@ impl Binding {
             status_period_s: r.period("beacon.status_period_ms", be.status_period_ms, &active),
             active,
             tx_count: r.sig("beacon.tx_count", &be.tx_count, Int(1), T),
-            battery_voltage: r.sig("beacon.battery_voltage", &be.battery_voltage, Q(v, Some((0.0, 12.6))), T),
+            battery_voltage: r.sig(
+                "beacon.battery_voltage",
+                &be.battery_voltage,
+                Q(v, Some((0.0, 12.6))),
+                T,
+            ),
             status_counter: r.sig("beacon.status_counter", &be.status_counter, Int(1), T),
         };
         let fc = &f.fc;
@@ -898,8 +951,18 @@ impl Binding {
             mode: r.sig("fc.mode", &fc.mode, modes, F),
             sequence: r.sig("fc.sequence", &fc.sequence, Int(1), F),
             fault_flags: r.sig("fc.fault_flags", &fc.fault_flags, Int(14), F),
-            est_altitude: r.sig("fc.est_altitude", &fc.est_altitude, Q(m, Some((0.0, 150_000.0))), F),
-            est_speed: r.sig("fc.est_speed", &fc.est_speed, Q(sp, Some((0.0, 8_000.0))), F),
+            est_altitude: r.sig(
+                "fc.est_altitude",
+                &fc.est_altitude,
+                Q(m, Some((0.0, 150_000.0))),
+                F,
+            ),
+            est_speed: r.sig(
+                "fc.est_speed",
+                &fc.est_speed,
+                Q(sp, Some((0.0, 8_000.0))),
+                F,
+            ),
             nav_valid: r.sig("fc.nav_valid", &fc.nav_valid, Int(1), F),
             gnss_fix: r.sig("fc.gnss_fix", &fc.gnss_fix, Int(1), F),
             baro_valid: r.sig("fc.baro_valid", &fc.baro_valid, Int(1), F),
@@ -908,13 +971,21 @@ impl Binding {
             event_mode_from: r.sig("fc.event_mode_from", &fc.event_mode_from, modes, F),
             event_mode_to: r.sig("fc.event_mode_to", &fc.event_mode_to, modes, F),
             event_detail: r.sig("fc.event_detail", &fc.event_detail, Int(16), F),
-            event_time: r.sig("fc.event_time", &fc.event_time, Q(s, Some((0.0, 100_000.0))), F),
+            event_time: r.sig(
+                "fc.event_time",
+                &fc.event_time,
+                Q(s, Some((0.0, 100_000.0))),
+                F,
+            ),
             sw_major: r.sig("fc.sw_major", &fc.sw_major, Int(8), F),
             sw_minor: r.sig("fc.sw_minor", &fc.sw_minor, Int(8), F),
             sw_patch: r.sig("fc.sw_patch", &fc.sw_patch, Int(8), F),
             build_hash: r.sig("fc.build_hash", &fc.build_hash, Int(32), F),
         };
-        for (field, sig) in [("fc.mode", &fcb.mode), ("fc.event_mode_to", &fcb.event_mode_to)] {
+        for (field, sig) in [
+            ("fc.mode", &fcb.mode),
+            ("fc.event_mode_to", &fcb.event_mode_to),
+        ] {
             check_modes(&mut r.c, field, sig);
         }
         let fc = fcb;
@@ -929,7 +1000,12 @@ impl Binding {
                 r.sig(&format!("handover.velocity[{i}]"), &h.velocity[i], vel, T)
             }),
             attitude: std::array::from_fn(|i| {
-                r.sig(&format!("handover.attitude[{i}]"), &h.attitude[i], Need::Scaled, T)
+                r.sig(
+                    &format!("handover.attitude[{i}]"),
+                    &h.attitude[i],
+                    Need::Scaled,
+                    T,
+                )
             }),
             time: r.sig("handover.time", &h.time, Q(s, Some((0.0, 100_000.0))), T),
             mode: r.sig("handover.mode", &h.mode, modes, T),
@@ -951,26 +1027,64 @@ impl Binding {
         );
         let mi = &f.mission;
         let mission = Mission {
-            target_lat: r.sig("mission.target_lat", &mi.target_lat, Q(deg, Some((-90.0, 90.0))), T),
-            target_lon: r.sig("mission.target_lon", &mi.target_lon, Q(deg, Some((-180.0, 180.0))), T),
-            ignition_time: r.sig("mission.ignition_time", &mi.ignition_time, Q(s, Some((0.0, 100_000.0))), T),
+            target_lat: r.sig(
+                "mission.target_lat",
+                &mi.target_lat,
+                Q(deg, Some((-90.0, 90.0))),
+                T,
+            ),
+            target_lon: r.sig(
+                "mission.target_lon",
+                &mi.target_lon,
+                Q(deg, Some((-180.0, 180.0))),
+                T,
+            ),
+            ignition_time: r.sig(
+                "mission.ignition_time",
+                &mi.ignition_time,
+                Q(s, Some((0.0, 100_000.0))),
+                T,
+            ),
             delta_v: r.sig("mission.delta_v", &mi.delta_v, Q(sp, Some((0.0, 300.0))), T),
             burn_attitude: r.sig("mission.burn_attitude", &mi.burn_attitude, Int(1), T),
         };
         let l = &f.lockstep;
         let lockstep = Lockstep {
-            tick_time: r.sig("lockstep.tick_time", &l.tick_time, Q(s, Some((0.0, 100_000.0))), T),
+            tick_time: r.sig(
+                "lockstep.tick_time",
+                &l.tick_time,
+                Q(s, Some((0.0, 100_000.0))),
+                T,
+            ),
             tick_step: r.sig("lockstep.tick_step", &l.tick_step, Int(8), T),
             sync_imu_bytes: r.sig("lockstep.sync_imu_bytes", &l.sync_imu_bytes, Int(32), T),
             sync_gnss_bytes: r.sig("lockstep.sync_gnss_bytes", &l.sync_gnss_bytes, Int(32), T),
-            ack_time: r.sig("lockstep.ack_time", &l.ack_time, Q(s, Some((0.0, 100_000.0))), F),
+            ack_time: r.sig(
+                "lockstep.ack_time",
+                &l.ack_time,
+                Q(s, Some((0.0, 100_000.0))),
+                F,
+            ),
             ack_step: r.sig("lockstep.ack_step", &l.ack_step, Int(8), F),
-            reset_duration: r.sig("lockstep.reset_duration", &l.reset_duration, Q(s, Some((0.0, 60.0))), T),
+            reset_duration: r.sig(
+                "lockstep.reset_duration",
+                &l.reset_duration,
+                Q(s, Some((0.0, 60.0))),
+                T,
+            ),
         };
         for (field, a, b) in [
-            ("lockstep.tick_step", &lockstep.tick_time, &lockstep.tick_step),
+            (
+                "lockstep.tick_step",
+                &lockstep.tick_time,
+                &lockstep.tick_step,
+            ),
             ("lockstep.ack_step", &lockstep.ack_time, &lockstep.ack_step),
-            ("lockstep.sync_gnss_bytes", &lockstep.sync_imu_bytes, &lockstep.sync_gnss_bytes),
+            (
+                "lockstep.sync_gnss_bytes",
+                &lockstep.sync_imu_bytes,
+                &lockstep.sync_gnss_bytes,
+            ),
         ] {
             r.c.require(
                 a.id() == b.id(),
@@ -1143,7 +1257,10 @@ impl Binding {
 
     /// A bound signal by role name (see [`Binding::roles`]).
     pub fn role(&self, name: &str) -> Option<&Sig> {
-        self.roles().into_iter().find(|(n, _)| n == name).map(|(_, s)| s)
+        self.roles()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s)
     }
 
     /// The flight computer's messages by role: `fc.status` (the heartbeat),

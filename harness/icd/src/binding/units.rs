@@ -81,7 +81,10 @@ impl Dimension {
                 ("ft/s", 1.0 / 0.3048, 0.0),
                 ("kn", 3600.0 / 1852.0, 0.0),
             ],
-            Dimension::Angle => &[("deg", 1.0, 0.0), ("rad", std::f64::consts::PI / 180.0, 0.0)],
+            Dimension::Angle => &[
+                ("deg", 1.0, 0.0),
+                ("rad", std::f64::consts::PI / 180.0, 0.0),
+            ],
             Dimension::Number => &[("", 1.0, 0.0)],
         }
     }
