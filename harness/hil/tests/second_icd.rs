@@ -99,12 +99,14 @@ fn verdicts_of(results: &serde_json::Value) -> Verdicts {
         .collect()
 }
 
+/// Runs `hil` with `--json` and returns the results; the run must end with a verdict
+/// (exit 0, or 1 for a FAIL: the cut scenarios end before splashdown).
 fn run_json(dir: &Path, args: &[&str], limit_s: u64) -> serde_json::Value {
     let json = dir.join("r.json");
     let mut all = args.to_vec();
     all.extend(["--json", json.to_str().expect("utf8")]);
     let f = wait_at_most(common::spawn_hil(&all), Duration::from_secs(limit_s));
-    assert_eq!(f.code, Some(0), "{}\n{}", f.stdout, f.stderr);
+    assert!(matches!(f.code, Some(0 | 1)), "{}\n{}", f.stdout, f.stderr);
     serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("JSON")
 }
 

@@ -18,12 +18,9 @@ use twin_core::initial::EntryState;
 use twin_core::twin::{ModelOptions, Twin};
 use twin_core::vehicle::VehicleSpec;
 
-fn db() -> CanDb {
-    CanDb::from_dbc(
-        "capsule.dbc",
-        include_str!("../../../fixtures/icd/capsule.dbc"),
-    )
-    .expect("dbc")
+/// The shipped ICD (dereferences to its DBC).
+fn db() -> capsule_icd::Icd {
+    capsule_icd::Icd::shipped().expect("shipped ICD")
 }
 
 /// An `FC_Status` frame with these signals given and every other at 0 (the encoder
