@@ -107,34 +107,6 @@ pub fn can_messages_markdown(db: &CanDb) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::fmt_g12;
-
-    #[test]
-    fn numbers_print_as_percent_g12() {
-        // Expected strings from Python's '%.12g' % x.
-        for (x, want) in [
-            (3.0518509476e-05, "3.0518509476e-05"),
-            (2.81474976711e+14, "2.81474976711e+14"),
-            (0.0001, "0.0001"),
-            (-21474836.48, "-21474836.48"),
-            (1e-07, "1e-07"),
-            (4294967.295, "4294967.295"),
-            (65535.0, "65535"),
-            (0.1, "0.1"),
-            (261143.75, "261143.75"),
-            (1e6, "1000000"),
-            (123456789012345.0, "1.23456789012e+14"),
-            (-1000.0, "-1000"),
-            (0.0, "0"),
-            (999999999999.9, "1e+12"),
-        ] {
-            assert_eq!(fmt_g12(x), want, "{x}");
-        }
-    }
-}
-
 /// The binding's tables in Markdown: for every role, the DBC signal that carries it,
 /// its unit on the wire and the twin's unit; the status periods, status and state
 /// values, pyro channel bits and RCS valve bits. `hil icd doc --binding` prints it
@@ -209,4 +181,32 @@ pub fn binding_markdown(b: &crate::binding::Binding) -> String {
         b.deorbit.thruster,
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fmt_g12;
+
+    #[test]
+    fn numbers_print_as_percent_g12() {
+        // Expected strings from Python's '%.12g' % x.
+        for (x, want) in [
+            (3.0518509476e-05, "3.0518509476e-05"),
+            (2.81474976711e+14, "2.81474976711e+14"),
+            (0.0001, "0.0001"),
+            (-21474836.48, "-21474836.48"),
+            (1e-07, "1e-07"),
+            (4294967.295, "4294967.295"),
+            (65535.0, "65535"),
+            (0.1, "0.1"),
+            (261143.75, "261143.75"),
+            (1e6, "1000000"),
+            (123456789012345.0, "1.23456789012e+14"),
+            (-1000.0, "-1000"),
+            (0.0, "0"),
+            (999999999999.9, "1e+12"),
+        ] {
+            assert_eq!(fmt_g12(x), want, "{x}");
+        }
+    }
 }
