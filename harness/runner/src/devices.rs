@@ -452,9 +452,11 @@ impl Devices {
         let t = twin.time_s();
         if self.rcs_cmd != 0 && t - self.rcs_cmd_t_s > self.icd.rcs.command_timeout_s + 1e-9 {
             self.rcs_cmd = 0;
-            let jets: Vec<usize> = self.jets(twin).map(|(_, i)| i).collect();
-            for i in jets {
-                twin.set_throttle(i, 0.0);
+            let icd = self.icd.clone();
+            for name in &icd.rcs.thrusters {
+                if let Some(i) = twin.thruster_index(name) {
+                    twin.set_throttle(i, 0.0);
+                }
             }
         }
         // An unpowered motor controller's propellant valves close: the burn is over.
@@ -804,12 +806,13 @@ impl Devices {
                 return true;
             }
             // Channels in wire-bit order (the order the controller's scan fires them).
-            let mut order: Vec<usize> = (0..self.pyro.len()).collect();
-            order.sort_by_key(|&k| self.pyro_bit[k]);
-            for k in order {
-                if mask & (1 << self.pyro_bit[k]) == 0 {
+            for bit in 0..64u32 {
+                if mask & (1 << bit) == 0 {
                     continue;
                 }
+                let Some(k) = self.pyro_bit.iter().position(|b| *b == bit) else {
+                    continue;
+                };
                 // Under the all-fire voltage the bridgewire is not heated enough: the
                 // initiator stays intact (its continuity still reads).
                 let energised = self.battery.sample().voltage_v >= PYRO_ALL_FIRE_V;
@@ -856,8 +859,10 @@ impl Devices {
             self.rcs_cmd = int(&rd.valves);
             self.rcs_cmd_t_s = t_s;
             let isolate = int(&rd.isolate);
-            let jets: Vec<(u32, usize)> = self.jets(twin).collect();
-            for (k, i) in jets {
+            for (k, name) in rd.thrusters.iter().enumerate() {
+                let Some(i) = twin.thruster_index(name) else {
+                    continue;
+                };
                 let bit = 1u64 << k;
                 twin.set_throttle(i, if self.rcs_cmd & bit != 0 { 1.0 } else { 0.0 });
                 if isolate & bit != self.rcs_isolated & bit {
@@ -866,7 +871,7 @@ impl Devices {
                         self.events.push((
                             t_s,
                             DeviceEvent::ThrusterIsolated {
-                                thruster: rd.thrusters[k as usize].clone(),
+                                thruster: name.clone(),
                             },
                         ));
                     }
