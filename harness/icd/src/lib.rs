@@ -5,8 +5,10 @@
 //!   bit-exact encode and decode;
 //! - [`nmea`]: the GNSS receiver's NMEA 0183 sentences (GGA, RMC, VTG, GSA) and a
 //!   resynchronising line decoder;
-//! - [`imu`]: the binary IMU datagram (CRC-16/IBM-3740) and a resynchronising stream
-//!   decoder;
+//! - [`imu`]: the binary IMU datagram, its layout as data (the shipped one: 40 bytes,
+//!   CRC-16/IBM-3740) and a resynchronising stream decoder;
+//! - [`ubx`]: u-blox UBX `NAV-PVT` and a resynchronising frame decoder;
+//! - [`gnss`]: the GNSS line (NMEA or UBX, as the binding says) and one decoder for both;
 //! - [`crc`]: the checksum algorithms, pinned by name and check value;
 //! - [`doc`]: the human-readable message tables generated from a DBC;
 //! - [`binding`]: how the twin meets a DBC (which signal carries which quantity, in
@@ -19,8 +21,10 @@ pub mod binding;
 pub mod can;
 pub mod crc;
 pub mod doc;
+pub mod gnss;
 pub mod imu;
 pub mod nmea;
+pub mod ubx;
 pub mod vbus_wire;
 
 /// Decoder statistics common to the stream decoders.

@@ -10,8 +10,9 @@ use crate::crc::nmea_checksum;
 /// Maximum sentence length including `$` and CR LF (NMEA 0183: 82 characters).
 pub const MAX_SENTENCE_LEN: usize = 82;
 
-/// What the receiver reports at one epoch.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// What the receiver reports at one epoch (the NMEA sentences and the UBX NAV-PVT
+/// message are both made from it).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct GnssEpoch {
     /// UTC time of day, s (0..86400).
     pub utc_time_s: f64,
@@ -37,7 +38,51 @@ pub struct GnssEpoch {
     pub dop: (f64, f64, f64),
     /// PRNs of the satellites used (at most 12 are sent).
     pub prns: Vec<u8>,
+    /// Vertical velocity, m/s, down positive (UBX only; NMEA has none).
+    #[serde(default)]
+    pub velocity_down_m_s: f64,
+    /// Horizontal accuracy estimate, m (UBX only).
+    #[serde(default)]
+    pub horizontal_accuracy_m: f64,
+    /// Vertical accuracy estimate, m (UBX only).
+    #[serde(default)]
+    pub vertical_accuracy_m: f64,
+    /// Speed accuracy estimate, m/s (UBX only).
+    #[serde(default)]
+    pub speed_accuracy_m_s: f64,
 }
+
+/// The NMEA sentences a receiver may be set to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum NmeaKind {
+    /// Fix data: time, position, quality, satellites, HDOP, altitude.
+    #[serde(rename = "GGA")]
+    Gga,
+    /// Recommended minimum: time, status, position, speed, course, date.
+    #[serde(rename = "RMC")]
+    Rmc,
+    /// Course and speed over ground.
+    #[serde(rename = "VTG")]
+    Vtg,
+    /// DOP and active satellites.
+    #[serde(rename = "GSA")]
+    Gsa,
+}
+
+impl NmeaKind {
+    /// The sentence formatter as written in a binding.
+    pub fn name(self) -> &'static str {
+        match self {
+            NmeaKind::Gga => "GGA",
+            NmeaKind::Rmc => "RMC",
+            NmeaKind::Vtg => "VTG",
+            NmeaKind::Gsa => "GSA",
+        }
+    }
+}
+
+/// Talker ids a receiver may use (GPS, GLONASS, Galileo, BeiDou, combined).
+pub const TALKERS: [&str; 5] = ["GP", "GL", "GA", "GB", "GN"];
 
 const KNOTS_PER_M_S: f64 = 3600.0 / 1852.0;
 
@@ -83,9 +128,14 @@ pub fn frame(body: &str) -> String {
 impl GnssEpoch {
     /// GGA: time, position, fix quality, satellites, HDOP, altitude, geoid separation.
     pub fn gga(&self) -> String {
+        self.gga_as("GP")
+    }
+
+    /// The same with talker id `talker`.
+    pub fn gga_as(&self, talker: &str) -> String {
         let t = hhmmss(self.utc_time_s);
         if !self.fix {
-            return frame(&format!("GPGGA,{t},,,,,0,00,99.9,,M,,M,,"));
+            return frame(&format!("{talker}GGA,{t},,,,,0,00,99.9,,M,,M,,"));
         }
         let (la, ns) = lat_field(self.latitude_deg);
         let (lo, ew) = lon_field(self.longitude_deg);
@@ -100,11 +150,16 @@ impl GnssEpoch {
 
     /// RMC: time, status, position, speed (knots), course, date, mode.
     pub fn rmc(&self) -> String {
+        self.rmc_as("GP")
+    }
+
+    /// The same with talker id `talker`.
+    pub fn rmc_as(&self, talker: &str) -> String {
         let t = hhmmss(self.utc_time_s);
         let (d, m, y) = self.date;
         let date = format!("{:02}{:02}{:02}", d, m, y % 100);
         if !self.fix {
-            return frame(&format!("GPRMC,{t},V,,,,,,,{date},,,N"));
+            return frame(&format!("{talker}RMC,{t},V,,,,,,,{date},,,N"));
         }
         let (la, ns) = lat_field(self.latitude_deg);
         let (lo, ew) = lon_field(self.longitude_deg);
@@ -117,8 +172,13 @@ impl GnssEpoch {
 
     /// VTG: course and speed (knots and km/h).
     pub fn vtg(&self) -> String {
+        self.vtg_as("GP")
+    }
+
+    /// The same with talker id `talker`.
+    pub fn vtg_as(&self, talker: &str) -> String {
         if !self.fix {
-            return frame("GPVTG,,T,,M,,N,,K,N");
+            return frame(&format!("{talker}VTG,,T,,M,,N,,K,N"));
         }
         frame(&format!(
             "GPVTG,{:.2},T,,M,{:.2},N,{:.2},K,A",
@@ -130,6 +190,11 @@ impl GnssEpoch {
 
     /// GSA: automatic mode, fix type, satellites used, DOPs.
     pub fn gsa(&self) -> String {
+        self.gsa_as("GP")
+    }
+
+    /// The same with talker id `talker`.
+    pub fn gsa_as(&self, talker: &str) -> String {
         let mut prns: Vec<String> = if self.fix {
             self.prns
                 .iter()
@@ -141,7 +206,7 @@ impl GnssEpoch {
         };
         prns.resize(12, String::new());
         if !self.fix {
-            return frame(&format!("GPGSA,A,1,{},,,", prns.join(",")));
+            return frame(&format!("{talker}GSA,A,1,{},,,", prns.join(",")));
         }
         frame(&format!(
             "GPGSA,A,3,{},{:.1},{:.1},{:.1}",
@@ -152,12 +217,25 @@ impl GnssEpoch {
         ))
     }
 
-    /// GGA, RMC, VTG, GSA in order (one epoch's burst).
+    /// GGA, RMC, VTG, GSA in order (one epoch's burst), talker `GP`.
     pub fn burst(&self) -> String {
-        let mut s = self.gga();
-        s.push_str(&self.rmc());
-        s.push_str(&self.vtg());
-        s.push_str(&self.gsa());
+        self.burst_of(
+            "GP",
+            &[NmeaKind::Gga, NmeaKind::Rmc, NmeaKind::Vtg, NmeaKind::Gsa],
+        )
+    }
+
+    /// The sentences `kinds` in that order with talker id `talker`.
+    pub fn burst_of(&self, talker: &str, kinds: &[NmeaKind]) -> String {
+        let mut s = String::new();
+        for k in kinds {
+            s.push_str(&match k {
+                NmeaKind::Gga => self.gga_as(talker),
+                NmeaKind::Rmc => self.rmc_as(talker),
+                NmeaKind::Vtg => self.vtg_as(talker),
+                NmeaKind::Gsa => self.gsa_as(talker),
+            });
+        }
         s
     }
 }

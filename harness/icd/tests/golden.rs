@@ -141,6 +141,7 @@ fn epoch(fix: bool) -> GnssEpoch {
         satellites: 9,
         dop: (1.6, 0.9, 1.3),
         prns: vec![2, 5, 7, 9, 13, 15, 20, 24, 30],
+        ..GnssEpoch::default()
     }
 }
 

@@ -130,7 +130,7 @@ proptest! {
     /// NMEA epochs round trip through text.
     #[test]
     fn nmea_round_trips(t in 0.0f64..86399.0, lat in -89.9f64..89.9, lon in -179.9f64..179.9, alt in -100.0f64..20000.0, v in 0.0f64..300.0, c in 0.0f64..359.9) {
-        let e = GnssEpoch { utc_time_s: t, date: (1, 2, 2026), fix: true, latitude_deg: lat, longitude_deg: lon, altitude_msl_m: alt, geoid_separation_m: 20.0, speed_m_s: v, course_deg: c, satellites: 8, dop: (1.5, 0.8, 1.2), prns: vec![1, 2, 3] };
+        let e = GnssEpoch { utc_time_s: t, date: (1, 2, 2026), fix: true, latitude_deg: lat, longitude_deg: lon, altitude_msl_m: alt, geoid_separation_m: 20.0, speed_m_s: v, course_deg: c, satellites: 8, dop: (1.5, 0.8, 1.2), prns: vec![1, 2, 3], ..GnssEpoch::default() };
         match nmea::parse(&e.gga()).expect("GGA parses") {
             Sentence::Gga { latitude_deg: Some(la), longitude_deg: Some(lo), altitude_msl_m: Some(h), utc_time_s: Some(tt), .. } => {
                 prop_assert!((la - lat).abs() < 1e-7 && (lo - lon).abs() < 1e-7);
@@ -149,7 +149,7 @@ proptest! {
     /// Random bytes never panic the NMEA decoder; sentences after garbage still decode.
     #[test]
     fn nmea_decoder_survives_and_resyncs(garbage in proptest::collection::vec(any::<u8>(), 0..2000)) {
-        let e = GnssEpoch { utc_time_s: 100.0, date: (1, 1, 2026), fix: true, latitude_deg: 1.0, longitude_deg: 2.0, altitude_msl_m: 3.0, geoid_separation_m: 0.0, speed_m_s: 1.0, course_deg: 10.0, satellites: 5, dop: (1.0, 1.0, 1.0), prns: vec![1] };
+        let e = GnssEpoch { utc_time_s: 100.0, date: (1, 1, 2026), fix: true, latitude_deg: 1.0, longitude_deg: 2.0, altitude_msl_m: 3.0, geoid_separation_m: 0.0, speed_m_s: 1.0, course_deg: 10.0, satellites: 5, dop: (1.0, 1.0, 1.0), prns: vec![1], ..GnssEpoch::default() };
         let mut dec = NmeaStreamDecoder::new();
         let mut out = Vec::new();
         dec.push(&garbage, &mut out);

@@ -73,6 +73,7 @@ async fn can_over_virtual_bus_and_serial_over_ptys_between_two_processes() {
             satellites: 8,
             dop: (1.2, 0.8, 1.0),
             prns: vec![1, 2, 3, 4],
+            ..GnssEpoch::default()
         };
         gnss.send(Packet::Bytes(e.burst().into_bytes()))
             .await

@@ -573,6 +573,7 @@ impl Devices {
                 satellites: fx.satellites,
                 dop: (1.6, fx.hdop, 1.3),
                 prns: vec![2, 5, 7, 9, 13, 15, 20, 24, 30],
+                ..GnssEpoch::default()
             };
             out.gnss_bytes.extend_from_slice(e.burst().as_bytes());
         }

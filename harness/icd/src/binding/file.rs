@@ -74,6 +74,9 @@ pub struct BindingFile {
     pub mission: MissionFile,
     /// Simulation-only lockstep messages.
     pub lockstep: LockstepFile,
+    /// The serial lines (default: the shipped IMU datagram and NMEA line).
+    #[serde(default)]
+    pub serial: Option<SerialFile>,
 }
 
 /// A status signal whose values mean ok / out of range / fault.
@@ -366,4 +369,144 @@ pub struct LockstepFile {
     pub ack_step: SigSpec,
     /// Reset: boot duration.
     pub reset_duration: SigSpec,
+}
+
+/// `[serial]`: the IMU and GNSS lines (each defaults to the shipped line).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SerialFile {
+    /// The IMU datagram.
+    #[serde(default)]
+    pub imu: Option<ImuFile>,
+    /// The GNSS receiver.
+    #[serde(default)]
+    pub gnss: Option<GnssFile>,
+}
+
+/// `[serial.imu]`: the datagram's layout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImuFile {
+    /// Line speed, bit/s (8N1).
+    pub baud: u32,
+    /// Byte order of the fields that do not give their own (default little).
+    #[serde(default)]
+    pub byte_order: Option<crate::imu::ByteOrder>,
+    /// Frame length, bytes.
+    pub length: usize,
+    /// Constant bytes the frame starts with (sync, message id, length).
+    pub header: Vec<u8>,
+    /// How many header bytes are the sync a decoder hunts for (default 2, or 1 for a
+    /// one-byte header).
+    #[serde(default)]
+    pub sync_bytes: Option<usize>,
+    /// Rolling counter (unsigned).
+    pub counter: FieldFile,
+    /// Status flags (unsigned) and their bits.
+    pub status: StatusFieldFile,
+    /// Sensor time tag (unit of time).
+    pub time: FieldFile,
+    /// Angular rate x, y, z (unit of angular rate).
+    pub gyro: [FieldFile; 3],
+    /// Specific force x, y, z (unit of acceleration).
+    pub accel: [FieldFile; 3],
+    /// Temperature (unit of temperature).
+    pub temperature: FieldFile,
+    /// Checksum (none if absent).
+    #[serde(default)]
+    pub checksum: Option<ChecksumFile>,
+}
+
+/// One field of the datagram.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldFile {
+    /// Byte offset from the frame start.
+    pub offset: usize,
+    /// `u8`, `i8`, `u16`, `i16`, `u32`, `i32`, `f32` or `f64`.
+    #[serde(rename = "type")]
+    pub ty: crate::imu::NumType,
+    /// Byte order (default: the datagram's).
+    #[serde(default)]
+    pub byte_order: Option<crate::imu::ByteOrder>,
+    /// Value of one LSB in `unit` (default 1).
+    #[serde(default)]
+    pub lsb: Option<f64>,
+    /// Unit (physical fields only).
+    #[serde(default)]
+    pub unit: Option<String>,
+}
+
+/// The status field: where it is and the bit of each flag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusFieldFile {
+    /// Byte offset.
+    pub offset: usize,
+    /// Unsigned type.
+    #[serde(rename = "type")]
+    pub ty: crate::imu::NumType,
+    /// Byte order (default: the datagram's).
+    #[serde(default)]
+    pub byte_order: Option<crate::imu::ByteOrder>,
+    /// No valid data (start-up, reset): required.
+    pub data_invalid: u64,
+    /// A gyro channel saturated.
+    #[serde(default)]
+    pub gyro_saturated: Option<u64>,
+    /// An accelerometer channel saturated.
+    #[serde(default)]
+    pub accel_saturated: Option<u64>,
+    /// Built-in test failed.
+    #[serde(default)]
+    pub self_test_fail: Option<u64>,
+    /// Temperature out of its calibrated range.
+    #[serde(default)]
+    pub temperature_range: Option<u64>,
+}
+
+/// The datagram's checksum.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChecksumFile {
+    /// Algorithm by catalogue name (`crc16-ibm-3740`, `crc32-iso-hdlc`, ...).
+    pub kind: crate::crc::ChecksumKind,
+    /// First covered byte.
+    pub from: usize,
+    /// One past the last covered byte.
+    pub to: usize,
+    /// Offset of the checksum.
+    pub at: usize,
+    /// Byte order (default: the datagram's).
+    #[serde(default)]
+    pub byte_order: Option<crate::imu::ByteOrder>,
+}
+
+/// `[serial.gnss]`: the receiver's protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GnssFile {
+    /// Line speed, bit/s (8N1).
+    pub baud: u32,
+    /// `nmea` or `ubx`.
+    pub protocol: GnssProtocolName,
+    /// NMEA talker id (default `GP`).
+    #[serde(default)]
+    pub talker: Option<String>,
+    /// NMEA sentences per epoch, in order (default GGA, RMC, VTG, GSA).
+    #[serde(default)]
+    pub sentences: Option<Vec<crate::nmea::NmeaKind>>,
+    /// UBX messages per epoch (`NAV-PVT`, the default and only one).
+    #[serde(default)]
+    pub messages: Option<Vec<String>>,
+}
+
+/// GNSS protocol names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GnssProtocolName {
+    /// NMEA 0183.
+    Nmea,
+    /// u-blox UBX.
+    Ubx,
 }

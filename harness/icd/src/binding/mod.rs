@@ -16,6 +16,7 @@
 //! resolved [`Binding`]: no message or signal name of an ICD is in their code.
 
 mod file;
+mod serial;
 pub mod units;
 
 pub use file::BindingFile;
@@ -378,6 +379,10 @@ pub struct Binding {
     pub handover: Handover,
     pub mission: Mission,
     pub lockstep: Lockstep,
+    /// The IMU line and its datagram's layout (`[serial.imu]`).
+    pub imu: Arc<crate::imu::ImuLayout>,
+    /// The GNSS line (`[serial.gnss]`).
+    pub gnss: crate::gnss::GnssLine,
 }
 
 /// What a bound signal must be.
@@ -1098,6 +1103,7 @@ impl Binding {
             "must have as many bits as the tick's step",
         );
         r.check_unbound();
+        let (imu, gnss) = serial::resolve(f.serial.as_ref(), &mut r.c);
         r.c.finish(src)?;
         Ok(Binding {
             source: src.name.to_string(),
@@ -1112,6 +1118,8 @@ impl Binding {
             handover,
             mission,
             lockstep,
+            imu,
+            gnss,
         })
     }
 

@@ -26,6 +26,10 @@ pub enum Dimension {
     Speed,
     /// Angle; twin unit deg.
     Angle,
+    /// Angular rate; twin unit rad/s.
+    AngularRate,
+    /// Acceleration (specific force); twin unit m/s^2.
+    Acceleration,
     /// A pure number: a count, a bit mask, a flag, an enumeration or a quaternion
     /// component. Carried as is (factor 1, no offset).
     Number,
@@ -44,6 +48,8 @@ impl Dimension {
             Dimension::Length => "m",
             Dimension::Speed => "m/s",
             Dimension::Angle => "deg",
+            Dimension::AngularRate => "rad/s",
+            Dimension::Acceleration => "m/s^2",
             Dimension::Number => "",
         }
     }
@@ -85,6 +91,18 @@ impl Dimension {
                 ("deg", 1.0, 0.0),
                 ("rad", std::f64::consts::PI / 180.0, 0.0),
             ],
+            Dimension::AngularRate => &[
+                ("rad/s", 1.0, 0.0),
+                ("mrad/s", 1e3, 0.0),
+                ("deg/s", 180.0 / std::f64::consts::PI, 0.0),
+            ],
+            // Standard gravity 9.806 65 m/s^2 (CGPM 1901, NIST SP 811).
+            Dimension::Acceleration => &[
+                ("m/s^2", 1.0, 0.0),
+                ("g", 1.0 / 9.806_65, 0.0),
+                ("mg", 1e3 / 9.806_65, 0.0),
+                ("ft/s^2", 1.0 / 0.3048, 0.0),
+            ],
             Dimension::Number => &[("", 1.0, 0.0)],
         }
     }
@@ -125,6 +143,10 @@ mod tests {
         assert!((0.3048 * f - 1.0).abs() < 1e-12);
         let (f, _) = Dimension::Speed.conversion("kn").expect("kn");
         assert!((1852.0 / 3600.0 * f - 1.0).abs() < 1e-12);
+        let (f, _) = Dimension::Acceleration.conversion("g").expect("g");
+        assert!((9.806_65 * f - 1.0).abs() < 1e-12);
+        let (f, _) = Dimension::AngularRate.conversion("deg/s").expect("deg/s");
+        assert!((std::f64::consts::PI * f - 180.0).abs() < 1e-9);
         assert_eq!(Dimension::Voltage.conversion("Pa"), None);
     }
 }
