@@ -1,5 +1,6 @@
 //! The bundle's stream files, written on their own thread as the run goes: the CAN
-//! log, the serial logs, the plain NMEA file and the telemetry.
+//! log, the serial logs, the GNSS stream as sent (NMEA text or UBX frames) and the
+//! telemetry.
 //!
 //! Files are flushed at fixed points of bus time, so that the same lockstep run gives
 //! the same bytes: every second in real time (a crash or `kill -9` loses at most the
@@ -28,8 +29,19 @@ pub const CAN_LOG: &str = "can.log.gz";
 pub const IMU_LOG: &str = "imu.serial.gz";
 /// The GNSS line's bytes, both directions.
 pub const GNSS_LOG: &str = "gnss.serial.gz";
-/// The GNSS stream as sent to the avionics, plain text.
+/// The GNSS stream as sent to the avionics, an NMEA line: plain text.
 pub const NMEA: &str = "gnss.nmea";
+/// The GNSS stream as sent to the avionics, a UBX line: the raw frames (u-center and
+/// pyubx2 open `.ubx` files).
+pub const UBX: &str = "gnss.ubx";
+
+/// The file of the GNSS stream as sent ([`NMEA`] or [`UBX`], by the binding's line).
+pub fn gnss_stream_file(line: &capsule_icd::gnss::GnssLine) -> &'static str {
+    match line.protocol {
+        capsule_icd::gnss::GnssProtocol::Nmea { .. } => NMEA,
+        capsule_icd::gnss::GnssProtocol::UbxNavPvt => UBX,
+    }
+}
 /// The telemetry.
 pub const TELEMETRY: &str = "telemetry.mcap";
 
@@ -162,7 +174,7 @@ pub fn run(
     for g in [&mut imu, &mut gnss] {
         g.write(SERIAL_MAGIC)?;
     }
-    let nmea_path = dir.join(NMEA);
+    let nmea_path = dir.join(gnss_stream_file(&db.binding.gnss));
     let nmea = BufWriter::new(File::create(&nmea_path).map_err(|e| io_err(&nmea_path, e))?);
     let mut w = Files {
         can: Gz::create(dir, CAN_LOG)?,

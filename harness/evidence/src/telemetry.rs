@@ -13,12 +13,15 @@
 //!   (the avionics' and the devices'; simulation-only messages are in the CAN log
 //!   only), with `t_s` and `from_fc`;
 //! - `/serial/imu` (`capsule.ImuDatagram`, every 20th datagram: 50 Hz of 1 kHz) and
-//!   `/serial/gnss` (`capsule.GnssSentence`, every sentence) as sent to the avionics.
+//!   `/serial/gnss` (`capsule.GnssSentence`, every NMEA sentence, or
+//!   `capsule.UbxNavPvt`, every NAV-PVT of a UBX line) as sent to the avionics.
 
 use crate::{EvidenceError, io_err};
 use capsule_icd::can::{CanDb, CanFrame};
+use capsule_icd::gnss::{GnssItem, GnssProtocol, GnssStreamDecoder};
 use capsule_icd::imu::{ImuDatagram, ImuStreamDecoder};
-use capsule_icd::nmea::{NmeaStreamDecoder, Sentence};
+use capsule_icd::nmea::Sentence;
+use capsule_icd::ubx::{NavPvt, UbxMessage};
 use capsule_runner::tap::{Dir, WireLink};
 use glam::{DMat3, DQuat};
 use std::collections::BTreeMap;
@@ -207,6 +210,12 @@ struct GnssMsg<'a> {
     sentence: &'a Sentence,
 }
 
+#[derive(serde::Serialize)]
+struct NavPvtMsg<'a> {
+    t_s: f64,
+    nav_pvt: &'a NavPvt,
+}
+
 /// A decoded CAN frame: `t_s`, `from_fc`, then every signal by name.
 struct CanMsg<'a> {
     t_s: f64,
@@ -246,15 +255,16 @@ pub struct Telemetry {
     seq: u32,
     planet: Planet,
     imu_dec: ImuStreamDecoder,
-    nmea_dec: NmeaStreamDecoder,
+    gnss_dec: GnssStreamDecoder,
     imu_out: Vec<ImuDatagram>,
-    nmea_out: Vec<Sentence>,
+    gnss_out: Vec<GnssItem>,
     buf: Vec<u8>,
 }
 
 impl Telemetry {
     /// Creates the file and its fixed channels.
-    pub fn create(path: &Path, db: &CanDb) -> Result<Self, EvidenceError> {
+    pub fn create(path: &Path, icd: &capsule_icd::Icd) -> Result<Self, EvidenceError> {
+        let db: &CanDb = icd;
         let f = File::create(path).map_err(|e| io_err(path, e))?;
         let opts = mcap::WriteOptions::new()
             .compression(Some(mcap::Compression::Zstd))
@@ -303,11 +313,18 @@ impl Telemetry {
                 r#""rate_rad_s":{"type":"array","items":{"type":"number"}},"specific_force_m_s2":{"type":"array","items":{"type":"number"}}"#,
             ),
         )?;
-        let gnss = chan(
-            "/serial/gnss",
-            "capsule.GnssSentence",
-            r#"{"title":"capsule.GnssSentence","type":"object","properties":{"t_s":{"type":"number"},"sentence":{"type":"object"}}}"#.to_string(),
-        )?;
+        let gnss = match icd.binding.gnss.protocol {
+            GnssProtocol::Nmea { .. } => chan(
+                "/serial/gnss",
+                "capsule.GnssSentence",
+                r#"{"title":"capsule.GnssSentence","type":"object","properties":{"t_s":{"type":"number"},"sentence":{"type":"object"}}}"#.to_string(),
+            )?,
+            GnssProtocol::UbxNavPvt => chan(
+                "/serial/gnss",
+                "capsule.UbxNavPvt",
+                r#"{"title":"capsule.UbxNavPvt","type":"object","properties":{"t_s":{"type":"number"},"nav_pvt":{"type":"object"}}}"#.to_string(),
+            )?,
+        };
         Ok(Self {
             path: path.to_path_buf(),
             w,
@@ -321,10 +338,10 @@ impl Telemetry {
             db: std::sync::Arc::new(db.clone()),
             seq: 0,
             planet: Planet::wgs84(),
-            imu_dec: ImuStreamDecoder::new(1 << 16),
-            nmea_dec: NmeaStreamDecoder::new(),
+            imu_dec: ImuStreamDecoder::with_layout(icd.binding.imu.clone(), 1 << 16),
+            gnss_dec: GnssStreamDecoder::new(&icd.binding.gnss),
             imu_out: Vec::new(),
-            nmea_out: Vec::new(),
+            gnss_out: Vec::new(),
             buf: Vec::with_capacity(4096),
         })
     }
@@ -529,14 +546,21 @@ impl Telemetry {
                 self.imu_out.clear();
             }
             WireLink::Gnss => {
-                self.nmea_dec.push(b, &mut self.nmea_out);
-                let out = std::mem::take(&mut self.nmea_out);
+                self.gnss_dec.push(b, &mut self.gnss_out);
+                let out = std::mem::take(&mut self.gnss_out);
                 for s in &out {
-                    let v = GnssMsg { t_s, sentence: s };
-                    self.put(self.gnss, t_s, &v)?;
+                    match s {
+                        GnssItem::Nmea(sentence) => {
+                            self.put(self.gnss, t_s, &GnssMsg { t_s, sentence })?;
+                        }
+                        GnssItem::Ubx(UbxMessage::NavPvt(nav_pvt)) => {
+                            self.put(self.gnss, t_s, &NavPvtMsg { t_s, nav_pvt })?;
+                        }
+                        GnssItem::Ubx(UbxMessage::Other { .. }) => {}
+                    }
                 }
-                self.nmea_out = out;
-                self.nmea_out.clear();
+                self.gnss_out = out;
+                self.gnss_out.clear();
             }
             WireLink::Can => {}
         }

@@ -13,8 +13,8 @@ use crate::drivers::{CanPort, open_serial};
 use crate::fsw::Fsw;
 use capsule_icd::Icd;
 use capsule_icd::binding::{Sig, encode_one};
+use capsule_icd::gnss::GnssStreamDecoder;
 use capsule_icd::imu::ImuStreamDecoder;
-use capsule_icd::nmea::NmeaStreamDecoder;
 use std::process::ExitCode;
 use tokio::io::AsyncReadExt;
 
@@ -165,8 +165,9 @@ async fn run(argv: Vec<String>) -> ExitCode {
         }
     };
     let mut fsw = Fsw::new(icd, 0x0C0F_FEE0).with_defect(args.defect);
-    let mut imu_dec = ImuStreamDecoder::default();
-    let mut nmea_dec = NmeaStreamDecoder::new();
+    // The serial lines as the binding lays them out.
+    let mut imu_dec = ImuStreamDecoder::with_layout(b.imu.clone(), 4096);
+    let mut gnss_dec = GnssStreamDecoder::new(&b.gnss);
     let (mut ibuf, mut gbuf) = (vec![0u8; 4096], vec![0u8; 4096]);
     let (mut dgs, mut sentences) = (Vec::new(), Vec::new());
     // Lockstep bookkeeping: serial bytes read so far, the counts SIM_Sync says were
@@ -175,7 +176,7 @@ async fn run(argv: Vec<String>) -> ExitCode {
     let (mut imu_target, mut gnss_target) = (0u64, 0u64);
     let mut pending_tick: Option<(f64, f64)> = None;
     // In lockstep, inputs wait for the tick and are applied in a fixed order (CAN, then
-    // NMEA, then IMU), so the result never depends on which transport delivered first.
+    // GNSS, then IMU), so the result never depends on which transport delivered first.
     let mut held_can: Vec<capsule_icd::can::CanFrame> = Vec::new();
     let mut start = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(10));
@@ -217,9 +218,9 @@ async fn run(argv: Vec<String>) -> ExitCode {
             r = read_opt(&mut gnss, &mut gbuf) => match r {
                 Ok(n) if n > 0 => {
                     gnss_bytes += n as u64;
-                    nmea_dec.push(&gbuf[..n], &mut sentences);
+                    gnss_dec.push(&gbuf[..n], &mut sentences);
                     if !args.lockstep {
-                        for s in sentences.drain(..) { fsw.on_nmea(&s); }
+                        for s in sentences.drain(..) { fsw.on_gnss(&s); }
                     }
                 }
                 _ => gnss = None,
@@ -244,7 +245,7 @@ async fn run(argv: Vec<String>) -> ExitCode {
                 fsw.on_can(&f);
             }
             for s in sentences.drain(..) {
-                fsw.on_nmea(&s);
+                fsw.on_gnss(&s);
             }
             for d in dgs.drain(..) {
                 fsw.on_imu(&d);

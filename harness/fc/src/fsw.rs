@@ -11,8 +11,8 @@ use crate::nav::{Nav, NavState};
 use capsule_icd::Icd;
 use capsule_icd::binding::{Binding, PYRO_CHANNELS, Sig, encode_into};
 use capsule_icd::can::{CanFrame, CodecError};
+use capsule_icd::gnss::GnssItem;
 use capsule_icd::imu::ImuDatagram;
-use capsule_icd::nmea::Sentence;
 use glam::{DQuat, DVec3};
 
 /// Flight modes, as coded in `FC_Mode`.
@@ -539,26 +539,23 @@ impl Fsw {
         self.peak_load_g = self.peak_load_g.max(self.load_g);
     }
 
-    /// Takes an NMEA sentence.
-    pub fn on_nmea(&mut self, s: &Sentence) {
+    /// Takes an item of the GNSS line (an NMEA GGA or a UBX NAV-PVT carries a fix;
+    /// the rest is ignored).
+    pub fn on_gnss(&mut self, s: &GnssItem) {
         if self.booting() {
             return;
         }
-        if let Sentence::Gga {
-            quality,
-            latitude_deg,
-            longitude_deg,
-            altitude_msl_m,
-            ..
-        } = s
-        {
-            self.gnss_fix = *quality > 0;
-            if let (true, Some(lat), Some(lon), Some(h)) =
-                (self.gnss_fix, latitude_deg, longitude_deg, altitude_msl_m)
-                && self.nav.state().is_some()
+        if let Some(fx) = s.fix() {
+            self.gnss_fix = fx.fix;
+            if let (true, Some(lat), Some(lon), Some(h)) = (
+                self.gnss_fix,
+                fx.latitude_deg,
+                fx.longitude_deg,
+                fx.altitude_m,
+            ) && self.nav.state().is_some()
             {
                 let gate = self.defect != Some(Defect::GnssJumpAccepted);
-                let used = self.nav.gnss_update(*lat, *lon, *h, gate);
+                let used = self.nav.gnss_update(lat, lon, h, gate);
                 // GNSS FDIR: fixes rejected by the gate for GNSS_REJECT_PERSIST_S running are a fault
                 // (position jump); the first fix accepted again clears it.
                 if used {

@@ -262,6 +262,13 @@ pub fn prepare(l: &Loaded, db: &Icd, physics_rate_hz: f64, seed: u64) -> Result<
         ),
     };
     let mut devices = Devices::new(db.binding.clone(), &l.vehicle.sensors, seed);
+    if let Err(e) = devices.check_serial_capacity() {
+        bail!(
+            "{}: {e} (the vehicle {} sets the sensor rates)",
+            db.binding.source,
+            l.vehicle_path.display()
+        );
+    }
     let mut twin = Twin::new(opts, l.vehicle.clone(), init, 0.0)
         .with_context(|| format!("{}: the twin rejects the initial state", l.path.display()))?;
     if s.initial.phase == Phase::Descent {

@@ -240,6 +240,11 @@ pub struct Devices {
     sep_switches: u8,
     /// Separation springs still pushing: (steps left, velocity change per step, m/s).
     sep_push: Option<(u32, f64)>,
+    /// Output rates of the IMU and GNSS models, Hz (for the line-capacity check).
+    serial_rates_hz: (f64, f64),
+    /// GNSS accuracy estimates the receiver reports (UBX): horizontal and vertical
+    /// 1-sigma, m; speed, m/s.
+    gnss_accuracy: (f64, f64, f64),
 }
 
 /// True when a CAN node sends and hears: not silenced by a fault, and powered.
@@ -297,6 +302,12 @@ impl Devices {
             to_fc: Vec::new(),
             sep_switches: 0,
             sep_push: None,
+            serial_rates_hz: (sensors.imu.rate_hz, sensors.gnss.rate_hz),
+            gnss_accuracy: (
+                sensors.gnss.horizontal_sigma_m,
+                sensors.gnss.vertical_sigma_m,
+                sensors.gnss.velocity_sigma_m_s,
+            ),
         }
     }
 
@@ -492,6 +503,35 @@ impl Devices {
         }
     }
 
+    /// The serial lines' speeds the binding gives (IMU, GNSS), bit/s.
+    pub fn serial_bauds(&self) -> (u32, u32) {
+        (self.icd.imu.baud, self.icd.gnss.baud)
+    }
+
+    /// Refuses a binding whose serial lines cannot carry the vehicle's sensor output
+    /// rates (8N1: ten bits a byte), naming the line, the need and the speed.
+    pub fn check_serial_capacity(&self) -> Result<(), String> {
+        let (imu_hz, gnss_hz) = self.serial_rates_hz;
+        let imu = &self.icd.imu;
+        let need = imu.bits_per_s(imu_hz);
+        if need > f64::from(imu.baud) {
+            return Err(format!(
+                "serial.imu: {}-byte datagrams at {imu_hz} Hz need {need:.0} bit/s; the line runs at {} bit/s",
+                imu.len, imu.baud
+            ));
+        }
+        let gnss = &self.icd.gnss;
+        let need = gnss.max_epoch_bytes() as f64 * 10.0 * gnss_hz;
+        if need > f64::from(gnss.baud) {
+            return Err(format!(
+                "serial.gnss: {} at {gnss_hz} Hz needs up to {need:.0} bit/s; the line runs at {} bit/s",
+                gnss.describe(),
+                gnss.baud
+            ));
+        }
+        Ok(())
+    }
+
     /// Produces this step's wire output from the twin's current truth.
     pub fn step(&mut self, twin: &Twin, dt_s: f64, out: &mut Outputs) -> Result<(), CodecError> {
         let truth = twin.sensor_truth();
@@ -530,7 +570,7 @@ impl Devices {
                     temperature_c: s.temperature_k - 273.15,
                 };
                 self.imu_counter = self.imu_counter.wrapping_add(1);
-                out.imu_bytes.extend_from_slice(&d.encode());
+                self.icd.imu.encode_to(&d, &mut out.imu_bytes);
             } else if valid {
                 let status = if s.saturated {
                     imu_status::GYRO_SATURATED | imu_status::ACCEL_SATURATED
@@ -546,7 +586,7 @@ impl Devices {
                     temperature_c: s.temperature_k - 273.15,
                 };
                 self.imu_counter = self.imu_counter.wrapping_add(1);
-                out.imu_bytes.extend_from_slice(&d.encode());
+                self.icd.imu.encode_to(&d, &mut out.imu_bytes);
             }
         }
         // GNSS.
@@ -573,9 +613,12 @@ impl Devices {
                 satellites: fx.satellites,
                 dop: (1.6, fx.hdop, 1.3),
                 prns: vec![2, 5, 7, 9, 13, 15, 20, 24, 30],
-                ..GnssEpoch::default()
+                velocity_down_m_s: v[2],
+                horizontal_accuracy_m: self.gnss_accuracy.0,
+                vertical_accuracy_m: self.gnss_accuracy.1,
+                speed_accuracy_m_s: self.gnss_accuracy.2,
             };
-            out.gnss_bytes.extend_from_slice(e.burst().as_bytes());
+            self.icd.gnss.encode_to(&e, &mut out.gnss_bytes);
         }
         let icd = self.icd.clone();
         let frames = &mut out.frames;

@@ -326,7 +326,9 @@ impl Wiring {
     /// Opens or makes the links and starts the flight computer, waiting (up to the
     /// join timeout, and no longer than the flight computer lives or the stop flag
     /// allows) for it to join the bus.
-    pub async fn new(cfg: &RunConfig) -> Result<Self, RunFailure> {
+    /// `serial_bauds`: the IMU and GNSS lines' speeds for simulated ports (the
+    /// binding's).
+    pub async fn new(cfg: &RunConfig, serial_bauds: (u32, u32)) -> Result<Self, RunFailure> {
         let fail = |error: RunError| RunFailure {
             error,
             links: LinkCounters::default(),
@@ -366,10 +368,10 @@ impl Wiring {
                 (Some(bus), can, Some(format!("vbus:{sock}")))
             }
         };
-        let (imu, imu_far) = serial_link("imu", &cfg.links.imu, 921_600)
+        let (imu, imu_far) = serial_link("imu", &cfg.links.imu, serial_bauds.0)
             .await
             .map_err(|e| fail(e.into()))?;
-        let (gnss, gnss_far) = serial_link("gnss", &cfg.links.gnss, 115_200)
+        let (gnss, gnss_far) = serial_link("gnss", &cfg.links.gnss, serial_bauds.1)
             .await
             .map_err(|e| fail(e.into()))?;
         let mut w = Self {
@@ -603,7 +605,7 @@ pub async fn run(
     twin: Twin,
     devices: Devices,
 ) -> Result<RunRecord, RunFailure> {
-    let mut wiring = Wiring::new(cfg).await?;
+    let mut wiring = Wiring::new(cfg, devices.serial_bauds()).await?;
     let mut core = LoopCore::new(cfg.clone(), db, twin, devices);
     let ready = match cfg.clock {
         Clock::Realtime(_) => wait_ready(&mut core, &mut wiring, cfg).await,
