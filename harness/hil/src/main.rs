@@ -96,16 +96,22 @@ enum Command {
 
 #[derive(Subcommand)]
 enum IcdCommand {
-    /// Print the human-readable CAN message tables of a DBC (Markdown).
+    /// Print the human-readable ICD document (Markdown) of a DBC and a binding: the CAN
+    /// message tables with their value lists, the serial lines' byte tables, the
+    /// transports, start-up and lockstep protocol with byte-level examples, the
+    /// conventions and the binding's tables (`fixtures/icd/README.md` is this output
+    /// for the shipped ICD).
     Doc {
         /// The DBC (default: the built-in `fixtures/icd/capsule.dbc`).
         #[arg(long)]
         dbc: Option<PathBuf>,
-        /// Also print the binding's tables (which signal carries which quantity, in
-        /// which unit; periods, status values, bits): this file's, or with
-        /// `--binding builtin` the built-in one.
+        /// The binding (default, or `builtin`: the built-in
+        /// `fixtures/icd/capsule.binding.toml`).
         #[arg(long)]
         binding: Option<PathBuf>,
+        /// Only the CAN message tables.
+        #[arg(long)]
+        messages_only: bool,
     },
     /// Check a DBC against an ICD binding: every bound signal exists once, is sent by
     /// the right node, carries a unit of its quantity's dimension, has the bits and
@@ -204,9 +210,11 @@ fn main() -> ExitCode {
         Command::BenchRt(a) => hil::benchrt::run(&a),
         Command::Campaign(a) => hil::campaign::run(&a),
         Command::View(a) => hil::viewcmd::run(&a),
-        Command::Icd(IcdCommand::Doc { dbc, binding }) => {
-            cmd_icd_doc(dbc.as_deref(), binding.as_deref())
-        }
+        Command::Icd(IcdCommand::Doc {
+            dbc,
+            binding,
+            messages_only,
+        }) => cmd_icd_doc(dbc.as_deref(), binding.as_deref(), messages_only),
         Command::Icd(IcdCommand::Check { dbc, binding }) => cmd_icd_check(&dbc, &binding),
     };
     match r {
@@ -522,25 +530,43 @@ fn cmd_icd_check(dbc: &Option<PathBuf>, binding: &Option<PathBuf>) -> Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-fn cmd_icd_doc(dbc: Option<&Path>, binding: Option<&Path>) -> Result<ExitCode> {
-    let db = match dbc {
-        Some(p) => {
-            let text = capsule_files::read_text(p, "DBC")?;
-            capsule_icd::can::CanDb::from_dbc(&p.display().to_string(), &text)?
-        }
-        None => assemble::icd()?.db,
+fn cmd_icd_doc(
+    dbc: Option<&Path>,
+    binding: Option<&Path>,
+    messages_only: bool,
+) -> Result<ExitCode> {
+    let binding = binding.filter(|b| *b != Path::new("builtin"));
+    let paths = assemble::IcdPaths {
+        dbc: dbc.map(Path::to_path_buf),
+        binding: binding.map(Path::to_path_buf),
     };
-    print!("{}", capsule_icd::doc::can_messages_markdown(&db));
-    if let Some(b) = binding {
-        let paths = assemble::IcdPaths {
-            dbc: dbc.map(Path::to_path_buf),
-            binding: (b != Path::new("builtin")).then(|| b.to_path_buf()),
-        };
-        let icd = assemble::load_icd(&paths)?.icd;
-        print!(
-            "\n### Binding\n\n{}",
-            capsule_icd::doc::binding_markdown(&icd.binding)
-        );
+    let icd = assemble::load_icd(&paths)?.icd;
+    if messages_only {
+        print!("{}", capsule_icd::doc::can_messages_markdown(&icd.db));
+        return Ok(ExitCode::SUCCESS);
     }
+    // The document names the files by their file names; the shipped pair (built in, or
+    // files with the same text) gets the shipped ICD's notes.
+    let name = |p: Option<&Path>, builtin: &str| {
+        p.and_then(Path::file_name)
+            .map_or(builtin.to_string(), |n| n.to_string_lossy().into_owned())
+    };
+    fn same(p: Option<&Path>, shipped: &str, what: &'static str) -> Result<bool> {
+        Ok(match p {
+            None => true,
+            Some(p) => capsule_files::read_text(p, what)? == shipped,
+        })
+    }
+    let shipped = same(dbc, capsule_icd::SHIPPED_DBC, "DBC")?
+        && same(binding, capsule_icd::SHIPPED_BINDING, "binding")?;
+    print!(
+        "{}",
+        capsule_icd::doc::document(
+            &icd,
+            &name(dbc, "capsule.dbc"),
+            &name(binding, "capsule.binding.toml"),
+            shipped
+        )?
+    );
     Ok(ExitCode::SUCCESS)
 }

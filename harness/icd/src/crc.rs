@@ -122,6 +122,33 @@ impl ChecksumKind {
         }
     }
 
+    /// The CRC's catalogue parameters (width, polynomial, initial value, input and
+    /// output reflection, final XOR); `None` for the Fletcher and XOR sums.
+    pub fn crc_parameters(self) -> Option<(u8, u64, u64, bool, bool, u64)> {
+        fn p<W: crc::Width + Into<u64> + Copy>(
+            a: &crc::Algorithm<W>,
+        ) -> (u8, u64, u64, bool, bool, u64) {
+            (
+                a.width,
+                a.poly.into(),
+                a.init.into(),
+                a.refin,
+                a.refout,
+                a.xorout.into(),
+            )
+        }
+        match self {
+            ChecksumKind::Crc8Smbus => Some(p(&CRC_8_SMBUS)),
+            ChecksumKind::Crc16Ibm3740 => Some(p(&CRC_16_IBM_3740)),
+            ChecksumKind::Crc16Xmodem => Some(p(&CRC_16_XMODEM)),
+            ChecksumKind::Crc16Kermit => Some(p(&CRC_16_KERMIT)),
+            ChecksumKind::Crc16Modbus => Some(p(&CRC_16_MODBUS)),
+            ChecksumKind::Crc32IsoHdlc => Some(p(&CRC_32_ISO_HDLC)),
+            ChecksumKind::Crc32Iscsi => Some(p(&CRC_32_ISCSI)),
+            ChecksumKind::Fletcher8 | ChecksumKind::Xor8 => None,
+        }
+    }
+
     /// Whether the checksum has a byte order (Fletcher's CK_A, CK_B order is fixed).
     pub fn has_byte_order(self) -> bool {
         self.size() > 1 && self != ChecksumKind::Fletcher8

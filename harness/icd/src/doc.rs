@@ -1,11 +1,308 @@
-//! The human-readable ICD's CAN message tables, generated from a DBC: one heading per
-//! message (identifier, name, transmitter, length, rate, comment), a signal table
-//! (start bit, bits, byte order, sign, scaling, range, unit), the signals' comments
-//! and their value lists (`VAL_`). `hil icd doc` prints it; the "Messages" section of
-//! `fixtures/icd/README.md` is this output, kept equal by a test.
+//! The human-readable ICD, generated from a DBC and a binding ([`document`]): the CAN
+//! message tables (one heading per message: identifier, name, transmitter, length,
+//! rate, comment; a signal table: start bit, bits, byte order, sign, scaling, range,
+//! unit; the signals' comments and value lists), the serial lines' byte tables, the
+//! lockstep protocol with byte-level examples, the conventions and the binding's tables.
+//! The prose is the template `harness/icd/doc/icd.md.j2`; every name, identifier, rate
+//! and byte in it comes from the ICD. `hil icd doc` prints it; `fixtures/icd/README.md`
+//! is this output for the shipped ICD, kept equal by a test.
 
-use crate::can::{ByteOrder, CanDb};
+use crate::Icd;
+use crate::binding::Sig;
+use crate::can::{ByteOrder, CanDb, CanFrame};
+use std::collections::BTreeMap;
 use std::fmt::Write;
+
+/// The document's template.
+const TEMPLATE: &str = include_str!("../doc/icd.md.j2");
+
+/// The document could not be rendered.
+#[derive(Debug, thiserror::Error)]
+#[error("the ICD document template: {0}")]
+pub struct DocError(String);
+
+fn frame_hex(f: &CanFrame) -> String {
+    f.data[..usize::from(f.dlc)]
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn frame_id(f: &CanFrame) -> String {
+    if f.extended {
+        format!("{:08X}", f.id)
+    } else {
+        format!("{:03X}", f.id)
+    }
+}
+
+/// The frame as an SLCAN (Lawicel) transmit command, CR shown as `\r`.
+fn slcan(f: &CanFrame) -> String {
+    let data: String = f.data[..usize::from(f.dlc)]
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    format!(
+        "`{}{}{}{data}\\r`",
+        if f.extended { 'T' } else { 't' },
+        frame_id(f),
+        f.dlc
+    )
+}
+
+fn id_range(ids: &[u32]) -> String {
+    match (ids.iter().min(), ids.iter().max()) {
+        (Some(a), Some(b)) if a != b => format!("0x{a:03X}-0x{b:03X}"),
+        (Some(a), _) => format!("0x{a:03X}"),
+        _ => "none".into(),
+    }
+}
+
+fn names_of(db: &CanDb, ids: &[u32]) -> String {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let names: Vec<String> = ids
+        .iter()
+        .filter_map(|i| db.by_id(*i))
+        .map(|m| format!("`{}`", m.name))
+        .collect();
+    format!("{}, {}", names.join(", "), id_range(&ids))
+}
+
+/// A worked encoding of the barometer's message: each signal's twin value, its wire
+/// value, raw value and bits, then the frame.
+fn worked_example(icd: &Icd) -> Result<(String, String), DocError> {
+    let bd = &icd.binding.baro;
+    let values: [(&Sig, f64); 4] = [
+        (&bd.pressure, 101_325.0),
+        (&bd.temperature, 288.40),
+        (&bd.status.sig, bd.status.ok),
+        (&bd.counter, 7.0),
+    ];
+    let f = crate::binding::encode_one(&values).map_err(|e| DocError(e.to_string()))?;
+    let m = bd.pressure.message();
+    let mut s = String::new();
+    for (sig, v) in values {
+        let d = sig.def();
+        let wire = sig.to_wire(v);
+        let raw = ((wire - d.offset) / d.factor).round();
+        let twin = sig.dimension.twin_unit();
+        let value = if twin.is_empty() {
+            fmt_g12(v)
+        } else if sig.unit == twin {
+            format!("{} {twin}", fmt_g12(v))
+        } else {
+            format!("{} {twin} = {} {}", fmt_g12(v), fmt_g12(wire), sig.unit)
+        };
+        let scaling = if d.factor == 1.0 && d.offset == 0.0 {
+            String::new()
+        } else {
+            format!(
+                " -> raw ({} - {}) / {} = {}",
+                fmt_g12(wire),
+                fmt_g12(d.offset),
+                fmt_g12(d.factor),
+                fmt_g12(raw)
+            )
+        };
+        let _ = writeln!(
+            s,
+            "- `{}`: {value}{scaling} = 0x{:X}, start bit {}, {} bits, {}.",
+            d.name,
+            raw as i64 as u64 & (u64::MAX >> (64 - d.size.clamp(1, 64))),
+            d.start_bit,
+            d.size,
+            match d.byte_order {
+                ByteOrder::LittleEndian => "Intel",
+                ByteOrder::BigEndian => "Motorola",
+            }
+        );
+    }
+    let _ = writeln!(s, "- Frame 0x{}: `{}`.", frame_id(&f), frame_hex(&f));
+    let title = format!(
+        "{}, 101325 Pa, 288.4 K (15.25 degC), status ok, counter 7",
+        m.name
+    );
+    Ok((title, s))
+}
+
+/// The whole ICD document of `icd`. `dbc` and `binding` are the file names the
+/// document gives; `shipped` adds the shipped ICD's notes (golden vectors).
+pub fn document(icd: &Icd, dbc: &str, binding: &str, shipped: bool) -> Result<String, DocError> {
+    use minijinja::Value;
+    let b = &icd.binding;
+    let db = &icd.db;
+    let mut s = BTreeMap::new();
+    let mut m = BTreeMap::new();
+    for (role, sig) in b.roles() {
+        s.insert(role.clone(), sig.def().name.clone());
+        m.insert(role, sig.message().name.clone());
+    }
+    let dlc_text = if db.messages().all(|m| m.dlc == 8) {
+        "8-byte frames".to_string()
+    } else {
+        "frames of up to 8 bytes (each message's length is in its heading)".to_string()
+    };
+    let orders: Vec<ByteOrder> = db
+        .messages()
+        .flat_map(|m| m.signals.iter().map(|s| s.byte_order))
+        .collect();
+    let byte_order = if orders.iter().all(|o| *o == ByteOrder::LittleEndian) {
+        "All signals are **little-endian (Intel)**; bit numbering: bit `k` is bit `k % 8` of byte `k / 8`."
+    } else if orders.iter().all(|o| *o == ByteOrder::BigEndian) {
+        "All signals are **big-endian (Motorola)**: a signal's start bit is its most significant bit, numbered as in the DBC (bit `k` is bit `k % 8` of byte `k / 8`), and it continues into the next byte."
+    } else {
+        "Byte order is given per signal in the tables (Intel: little-endian; Motorola: big-endian, start bit = most significant bit)."
+    };
+    let fc_ids: Vec<u32> = db
+        .messages()
+        .filter(|m| m.transmitter == b.fc.node && !m.simulation_only)
+        .map(|m| m.id)
+        .collect();
+    let dev_ids: Vec<u32> = b.device_messages().iter().map(|(i, _)| *i).collect();
+    let h = &b.handover;
+    let hv_ids: Vec<u32> = h
+        .position
+        .iter()
+        .chain(&h.velocity)
+        .chain(&h.attitude)
+        .chain([&h.time, &h.mode, &h.sequence])
+        .map(Sig::id)
+        .collect();
+    let ms = &b.mission;
+    let msn_ids: Vec<u32> = [
+        &ms.target_lat,
+        &ms.target_lon,
+        &ms.ignition_time,
+        &ms.delta_v,
+        &ms.burn_attitude,
+    ]
+    .iter()
+    .map(|x| x.id())
+    .collect();
+    let sim_ids: Vec<u32> = db
+        .messages()
+        .filter(|m| m.simulation_only)
+        .map(|m| m.id)
+        .collect();
+    let id_ranges = format!(
+        "Lower identifiers win arbitration. The flight computer (node `{}`) sends {}; the host vehicle's handover and mission data are {} and {}; the device nodes send {}; simulation only: {}.",
+        b.fc.node,
+        id_range(&fc_ids),
+        id_range(&hv_ids),
+        id_range(&msn_ids),
+        id_range(&dev_ids),
+        id_range(&sim_ids)
+    );
+    let sim_names = sim_ids
+        .iter()
+        .filter_map(|i| db.by_id(*i))
+        .map(|m| format!("`{}`", m.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rcs_rate = match b.rcs.valves.message().cycle_time_ms {
+        Some(c) => format!("every {c} ms"),
+        None => "every cycle".into(),
+    };
+    let ls = &b.lockstep;
+    let enc =
+        |v: &[(&Sig, f64)]| crate::binding::encode_one(v).map_err(|e| DocError(e.to_string()));
+    let sync = enc(&[(&ls.sync_imu_bytes, 400.0), (&ls.sync_gnss_bytes, 286.0)])?;
+    let tick = enc(&[(&ls.tick_time, 0.01), (&ls.tick_step, 1.0)])?;
+    let ack = enc(&[(&ls.ack_time, 0.01), (&ls.ack_step, 1.0)])?;
+    let reset = enc(&[(&ls.reset_duration, 1.5)])?;
+    let mut lockstep_table = String::from(
+        "| frame | id | data | meaning |
+|---|---|---|---|
+",
+    );
+    for (f, meaning) in [
+        (&sync, "400 IMU bytes and 286 GNSS bytes written so far"),
+        (&tick, "t = 10000 us, step 1"),
+        (&ack, "the answer to that tick"),
+        (&reset, "reset, boot for 1500 ms"),
+    ] {
+        let name = db.by_id(f.id).map_or("?", |m| m.name.as_str());
+        let _ = writeln!(
+            lockstep_table,
+            "| {name} | {} | `{}` | {meaning} |",
+            frame_id(f),
+            frame_hex(f)
+        );
+    }
+    let slcan_example = format!(
+        "{}, {} from the harness; your {}, answered `z\\r`.",
+        slcan(&sync),
+        slcan(&tick),
+        slcan(&ack)
+    );
+    let mut ch: Vec<_> = b.pyro.channels.iter().collect();
+    ch.sort_by_key(|(_, bit)| **bit);
+    let pyro_bits = ch
+        .iter()
+        .map(|(n, bit)| format!("{bit} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rcs_bits = b
+        .rcs
+        .thrusters
+        .iter()
+        .enumerate()
+        .map(|(k, t)| format!("{k} {t}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (example_title, worked) = worked_example(icd)?;
+    let binding_tables = binding_markdown(b).replace(&b.source, binding);
+    let ctx = minijinja::context! {
+        title => if shipped { "Capsule ICD (interface control document)".to_string() } else { format!("ICD {dbc} (interface control document)") },
+        dbc => dbc,
+        binding => binding,
+        shipped => shipped,
+        s => Value::from_serialize(&s),
+        m => Value::from_serialize(&m),
+        bitrate_kbps => fmt_g12(f64::from(db.bitrate_bps) / 1000.0),
+        bitrate_bps => db.bitrate_bps,
+        dlc_text => dlc_text,
+        byte_order => byte_order,
+        id_ranges => id_ranges,
+        baro_ok => fmt_g12(b.baro.status.ok),
+        baro_oor => fmt_g12(b.baro.status.out_of_range),
+        baro_fault => fmt_g12(b.baro.status.fault),
+        sim_names => sim_names,
+        handover_names => names_of(db, &hv_ids),
+        mission_names => names_of(db, &msn_ids),
+        rcs_rate => rcs_rate,
+        rcs_timeout_ms => fmt_g12(b.rcs.command_timeout_s * 1000.0),
+        motor_safe => fmt_g12(b.deorbit.state_safe),
+        motor_burning => fmt_g12(b.deorbit.state_burning),
+        motor_done => fmt_g12(b.deorbit.state_done),
+        example_title => example_title,
+        worked_example => worked,
+        messages => can_messages_markdown(db),
+        gnss_section => crate::doc_serial::gnss_markdown(&b.gnss),
+        imu_section => crate::doc_serial::imu_markdown(&b.imu),
+        imu_baud => b.imu.baud,
+        gnss_baud => b.gnss.baud,
+        lockstep_table => lockstep_table,
+        slcan_example => slcan_example,
+        arm_key => format!("0x{:02X}", b.pyro.arm_key_value as u64),
+        pyro_bits => pyro_bits,
+        rcs_bits => rcs_bits,
+        binding_tables => binding_tables,
+    };
+    let mut env = minijinja::Environment::new();
+    env.set_trim_blocks(true);
+    env.set_keep_trailing_newline(true);
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.add_template("icd.md", TEMPLATE)
+        .map_err(|e| DocError(e.to_string()))?;
+    let t = env
+        .get_template("icd.md")
+        .map_err(|e| DocError(e.to_string()))?;
+    t.render(ctx).map_err(|e| DocError(e.to_string()))
+}
 
 /// A number as C's `%.12g` prints it (Python's too): 12 significant digits, trailing
 /// zeros dropped, exponent form below 1e-4 and from 1e12.

@@ -21,6 +21,7 @@ pub mod binding;
 pub mod can;
 pub mod crc;
 pub mod doc;
+mod doc_serial;
 pub mod gnss;
 pub mod imu;
 pub mod nmea;

@@ -1,10 +1,10 @@
-//! The human-readable ICD (`fixtures/icd/README.md`) matches the DBC: its "Messages"
-//! section is exactly what `hil icd doc` generates from `capsule.dbc` (identifiers,
-//! signals, scaling, ranges, comments and value lists), and the value lists the
-//! harness and the reference flight computer rely on are there.
+//! The human-readable ICD (`fixtures/icd/README.md`) is exactly what `hil icd doc`
+//! generates from `capsule.dbc` and `capsule.binding.toml` (message tables with value
+//! lists, serial byte tables, lockstep examples, conventions, binding tables); the
+//! value lists the harness and the reference flight computer rely on are there; and a
+//! second ICD's document is its own.
 
 use capsule_icd::can::{ByteOrder, CanDb};
-use capsule_icd::doc::can_messages_markdown;
 
 fn db() -> CanDb {
     CanDb::from_dbc(
@@ -15,21 +15,87 @@ fn db() -> CanDb {
 }
 
 #[test]
-fn readme_message_section_is_the_generated_one() {
+fn readme_is_the_generated_document() {
     let doc = include_str!("../../../fixtures/icd/README.md");
-    let a = doc.find("### Messages\n").expect("Messages section") + "### Messages\n".len();
-    let b = doc.find("\n## 2. GNSS").expect("GNSS section follows");
-    let generated = can_messages_markdown(&db());
-    let in_doc = doc[a..b].trim_end();
-    if in_doc != generated.trim_end() {
-        let first = in_doc
+    let icd = capsule_icd::Icd::shipped().expect("shipped ICD");
+    let generated = capsule_icd::doc::document(&icd, "capsule.dbc", "capsule.binding.toml", true)
+        .expect("renders");
+    if doc != generated {
+        let first = doc
             .lines()
-            .zip(generated.trim_end().lines())
-            .position(|(x, y)| x != y);
+            .zip(generated.lines())
+            .position(|(x, y)| x != y)
+            .map_or(doc.lines().count().min(generated.lines().count()), |i| i);
         panic!(
-            "fixtures/icd/README.md differs from `hil icd doc` (first differing line {first:?}): regenerate it with\n  cargo run --bin hil -- icd doc > /tmp/m.md and paste it under \"### Messages\""
+            "fixtures/icd/README.md differs from `hil icd doc` at line {}:\n  file:      {:?}\n  generated: {:?}\nregenerate it: cargo run --bin hil -- icd doc > fixtures/icd/README.md",
+            first + 1,
+            doc.lines().nth(first),
+            generated.lines().nth(first)
         );
     }
+}
+
+#[test]
+fn the_second_icds_document_is_its_own() {
+    let icd = capsule_icd::Icd::load(
+        "capsule-b.dbc",
+        include_str!("../../../fixtures/icd/variant/capsule-b.dbc"),
+        "capsule-b.binding.toml",
+        include_str!("../../../fixtures/icd/variant/capsule-b.binding.toml"),
+    )
+    .expect("ICD B");
+    let doc = capsule_icd::doc::document(&icd, "capsule-b.dbc", "capsule-b.binding.toml", false)
+        .expect("renders");
+    // Its names, byte order, serial formats and identifiers; none of the shipped ICD's.
+    for want in [
+        "node `OBC`",
+        "All signals are **big-endian (Motorola)**",
+        "## 2. GNSS receiver: u-blox UBX NAV-PVT over serial",
+        "| 35 | 4 | checksum | CRC-32/ISO-HDLC over bytes 0 to 34, big-endian |",
+        "**0xCBF43926**",
+        "`SNS_BARO_STATUS`: ok 1",
+    ] {
+        assert!(doc.contains(want), "ICD B's document lacks `{want}`");
+    }
+    // (The DBC's own comments say which shipped message each one was; the document's
+    // text and tables name none.)
+    for shipped_name in [
+        "`FC_Status`",
+        "| SIM_Tick |",
+        "`FC_Mode`",
+        "golden.toml",
+        "A5 5A",
+        "$GPGGA",
+    ] {
+        assert!(
+            !doc.contains(shipped_name),
+            "ICD B's document names `{shipped_name}`"
+        );
+    }
+    // The lockstep examples are the DBC's encoding of those values (the DBC's own
+    // codec, by message and signal name, not through the binding).
+    let b = &icd.binding.lockstep;
+    let tick = icd
+        .db
+        .encode(
+            &b.tick_time.message().name,
+            &[
+                (b.tick_time.def().name.as_str(), 10_000.0),
+                (b.tick_step.def().name.as_str(), 1.0),
+            ],
+        )
+        .expect("tick encodes");
+    let row = format!(
+        "| {} | {:03X} | `{}` | t = 10000 us, step 1 |",
+        b.tick_time.message().name,
+        tick.id,
+        tick.payload()
+            .iter()
+            .map(|x| format!("{x:02X}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    assert!(doc.contains(&row), "ICD B's document lacks `{row}`");
 }
 
 #[test]
@@ -60,23 +126,4 @@ fn every_signal_is_intel_as_the_document_says() {
             assert_eq!(s.byte_order, ByteOrder::LittleEndian, "{}", s.name);
         }
     }
-}
-
-#[test]
-fn readme_binding_tables_are_the_generated_ones() {
-    let doc = include_str!("../../../fixtures/icd/README.md");
-    let a = doc
-        .find("### Binding tables\n")
-        .expect("Binding tables section")
-        + "### Binding tables\n".len();
-    let icd = capsule_icd::Icd::shipped().expect("shipped ICD");
-    let generated = capsule_icd::doc::binding_markdown(&icd.binding).replace(
-        "fixtures/icd/capsule.binding.toml (built in)",
-        "capsule.binding.toml",
-    );
-    assert_eq!(
-        doc[a..].trim(),
-        generated.trim(),
-        "fixtures/icd/README.md's binding tables differ from `hil icd doc --binding builtin`: regenerate them"
-    );
 }
