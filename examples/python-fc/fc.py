@@ -18,7 +18,9 @@ What it does, in real time (no lockstep):
   (bit2) with the drogue released (bit4) in the same command below 3 km;
 - detects splashdown (a deceleration spike, or resting at sea level) and turns the
   recovery beacon on.
-It does not steer (no RCS, no guidance): the capsule flies the bank angle it was handed.
+- steers in entry: a numerical predictor-corrector picks the bank angle that lands on
+  the mission's target (MSN_Target) without exceeding 3.8 g predicted, reversing the
+  bank to null the crossrange; the roll jets fly it (RCS_Command at 50 Hz).
 
 Usage:
     fc.py --can /dev/pts/N --imu /dev/pts/M --gnss /dev/pts/K [--dbc capsule.dbc]
@@ -160,6 +162,248 @@ def pressure_altitude_m(p_pa):
     return 0.0
 
 
+# ---------------------------------------------------------------- guidance and control
+# What this flight computer knows of its vehicle (capsule-srcv.toml): centre of gravity
+# and the RCS jets in RCS_ValveCmd bit order, position and thrust in the body frame (m,
+# N); the trim aerodynamics; a density table (US Standard Atmosphere 1976, every 10 km).
+CG_M = (-0.26, 0.0, 0.06)
+JETS = [((-0.45, 0.0, 0.35), (0.0, -5.0, 0.0)), ((-0.45, 0.0, -0.35), (0.0, 5.0, 0.0)),
+        ((-0.45, 0.0, 0.35), (0.0, 5.0, 0.0)), ((-0.45, 0.0, -0.35), (0.0, -5.0, 0.0)),
+        ((-0.90, 0.0, 0.15), (0.0, 0.0, -5.0)), ((-0.90, 0.0, -0.15), (0.0, 0.0, 5.0)),
+        ((-0.90, 0.15, 0.0), (0.0, -5.0, 0.0)), ((-0.90, -0.15, 0.0), (0.0, 5.0, 0.0))]
+TRIM_ALPHA_RAD = math.pi / 8
+LIFT_TO_DRAG = 0.15
+BALLISTIC_KG_M2 = 316.0
+RHO_TABLE = [1.225, 4.1351e-1, 8.8910e-2, 1.8410e-2, 3.9957e-3, 1.0269e-3, 3.0968e-4,
+             8.2829e-5, 1.8458e-5, 3.416e-6, 5.604e-7, 9.708e-8, 2.222e-8, 8.152e-9,
+             3.831e-9, 2.076e-9]
+G_LIMIT = 3.8               # predicted deceleration the guidance keeps under, g
+MAX_BANK_RAD = math.radians(170.0)
+LATERAL_MIN_BANK_RAD = math.radians(30.0)
+PREDICT_END_M = 12000.0     # the predictor stops near the drogue deployment
+GUIDANCE_END_M_S = 500.0    # below this airspeed the bank is held
+GUIDANCE_EVERY_S = 2.0
+
+
+def add(a, b):
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
+
+
+def sub(a, b):
+    return (a[0] - b[0], a[1] - b[1], a[2] - b[2])
+
+
+def scale(a, k):
+    return (a[0] * k, a[1] * k, a[2] * k)
+
+
+def dot(a, b):
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+def cross(a, b):
+    return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
+
+
+def unit(a):
+    n = math.sqrt(dot(a, a))
+    return scale(a, 1.0 / n) if n > 0 else a
+
+
+def qconj(q):
+    return (q[0], -q[1], -q[2], -q[3])
+
+
+def rot_z(v, a):
+    c, s = math.cos(a), math.sin(a)
+    return (c * v[0] - s * v[1], s * v[0] + c * v[1], v[2])
+
+
+def density_kg_m3(h):
+    x = min(max(h / 10000.0, 0.0), 14.999)
+    k = int(x)
+    f = x - k
+    return math.exp(math.log(RHO_TABLE[k]) * (1 - f) + math.log(RHO_TABLE[k + 1]) * f)
+
+
+def altitude_quick_m(r):
+    rn = math.sqrt(dot(r, r))
+    return rn - RE * (1 - F_WGS * (r[2] / rn) ** 2)
+
+
+def air_velocity(r, v):
+    return (v[0] + OMEGA_E * r[1], v[1] - OMEGA_E * r[0], v[2])
+
+
+def ecef_unit(lat_deg, lon_deg):
+    la, lo = math.radians(lat_deg), math.radians(lon_deg)
+    n = RE / math.sqrt(1 - E2 * math.sin(la) ** 2)
+    return unit((n * math.cos(la) * math.cos(lo), n * math.cos(la) * math.sin(lo),
+                 n * (1 - E2) * math.sin(la)))
+
+
+def jet_mask(axis, sign):
+    """The valves whose torque about the centre of gravity is mostly about body axis
+    `axis` (0 x, 1 y, 2 z) in the direction `sign`."""
+    mask = 0
+    for k, (p, f) in enumerate(JETS):
+        t = cross(sub(p, CG_M), f)
+        main = max(range(3), key=lambda i: abs(t[i]))
+        if main == axis and t[axis] * sign > 0:
+            mask |= 1 << k
+    return mask
+
+
+def bank_rad(r, v, q):
+    """Bank of the lift (body +z tilted by the trim angle) about the air-relative
+    velocity: 0 lift up, positive lift to the right."""
+    vh = unit(air_velocity(r, v))
+    up = unit(r)
+    l0 = unit(sub(up, scale(vh, dot(up, vh))))
+    right = cross(vh, l0)
+    lift = qrot(q, (-math.sin(TRIM_ALPHA_RAD), 0.0, math.cos(TRIM_ALPHA_RAD)))
+    lift = sub(lift, scale(vh, dot(lift, vh)))
+    return math.atan2(dot(lift, right), dot(lift, l0))
+
+
+def wrap(a):
+    return (a + math.pi) % (2 * math.pi) - math.pi
+
+
+class Guidance:
+    """Entry guidance by a numerical predictor-corrector (as the reference flight
+    computer does it): every few seconds, integrate the point-mass entry from the
+    navigated state to 12 km for a bank magnitude and find the one whose end point lies
+    abeam the target; lower it (more lift up) while the predicted peak load exceeds
+    3.8 g; reverse the bank's sign when the target lies beyond a deadband on the other
+    side of the ground track. The bank is flown with the roll jets."""
+
+    def __init__(self, lat_deg, lon_deg):
+        self.target = ecef_unit(lat_deg, lon_deg)
+        self.sign = 0.0
+        self.magnitude = 0.0
+        self.last_s = -1e9
+        self.density_ratio = 1.0
+
+    def measure_drag(self, r, v, q, force_body):
+        va = air_velocity(r, v)
+        speed = math.sqrt(dot(va, va))
+        if speed < 1.0:
+            return
+        drag = -dot(qrot(q, force_body), scale(va, 1.0 / speed))
+        model = density_kg_m3(altitude_quick_m(r)) * speed * speed / (2 * BALLISTIC_KG_M2)
+        if drag > 1.0 and model > 0.5:
+            ratio = min(max(drag / model, 0.3), 3.0)
+            self.density_ratio += 0.05 * (ratio - self.density_ratio)
+
+    def predict(self, t0, r, v, magnitude):
+        bank = magnitude * (self.sign or 1.0)
+        sb, cb = math.sin(bank), math.cos(bank)
+
+        def accel(r, v):
+            va = air_velocity(r, v)
+            speed = math.sqrt(dot(va, va))
+            d = density_kg_m3(altitude_quick_m(r)) * self.density_ratio * speed * speed \
+                / (2 * BALLISTIC_KG_M2)
+            vh = scale(va, 1.0 / max(speed, 1e-3))
+            up = unit(r)
+            l0 = unit(sub(up, scale(vh, dot(up, vh))))
+            right = cross(vh, l0)
+            lift = add(scale(l0, cb), scale(right, sb))
+            aero = add(scale(vh, -d), scale(lift, d * LIFT_TO_DRAG))
+            return add(aero, gravity_eci(r)), d * math.sqrt(1 + LIFT_TO_DRAG ** 2) / 9.80665
+
+        t, peak = t0, 0.0
+        for _ in range(5000):
+            h = altitude_quick_m(r)
+            va = air_velocity(r, v)
+            if dot(va, va) < 400.0 or h < PREDICT_END_M or t - t0 > 4000.0:
+                break
+            dt = 4.0 if h > 90000.0 else 1.0
+            a1, g1 = accel(r, v)
+            rm, vm = add(r, scale(v, dt / 2)), add(v, scale(a1, dt / 2))
+            a2, g2 = accel(rm, vm)
+            r, v, t = add(r, scale(vm, dt)), add(v, scale(a2, dt)), t + dt
+            peak = max(peak, g1, g2)
+        re = unit(rot_z(r, -OMEGA_E * t))
+        ve = rot_z(air_velocity(r, v), -OMEGA_E * t)
+        n = unit(cross(re, ve))
+        ahead = dot(cross(re, self.target), n)
+        return math.atan2(ahead, dot(re, self.target)) * RE, peak
+
+    def update(self, t, r, v):
+        if t - self.last_s < GUIDANCE_EVERY_S - 1e-9:
+            return self.command()
+        self.last_s = t
+        va = air_velocity(r, v)
+        speed = math.sqrt(dot(va, va))
+        n = unit(cross(r, va))
+        target_in = rot_z(self.target, OMEGA_E * t)
+        crossrange = -math.asin(min(max(dot(target_in, n), -1.0), 1.0)) * RE
+        side = math.copysign(1.0, crossrange) if crossrange else 1.0
+        if self.sign == 0.0:
+            self.sign = side
+        if abs(crossrange) > 1000.0 + 12000.0 * (speed / 7400.0) ** 2 and side != self.sign:
+            self.sign = side
+            log(f"fc: bank reversal at t = {t:.0f} s, crossrange {crossrange / 1000:.1f} km")
+        if speed < GUIDANCE_END_M_S:
+            return self.command()
+        # Longitudinal: secant steps on the magnitude for zero downrange error.
+        lo, hi = 0.0, MAX_BANK_RAD
+        d_lo, _ = self.predict(t, r, v, lo)
+        d_hi, _ = self.predict(t, r, v, hi)
+        if d_lo >= 0.0:
+            mag = lo
+        elif d_hi <= 0.0:
+            mag = hi
+        else:
+            for _ in range(6):
+                mid = lo + (hi - lo) * d_lo / (d_lo - d_hi)
+                mid = min(max(mid, lo + 0.02 * (hi - lo)), hi - 0.02 * (hi - lo))
+                d_mid, _ = self.predict(t, r, v, mid)
+                if abs(d_mid) < 500.0:
+                    lo = hi = mid
+                    break
+                if d_mid < 0.0:
+                    lo, d_lo = mid, d_mid
+                else:
+                    hi, d_hi = mid, d_mid
+            mag = 0.5 * (lo + hi)
+        mag = max(mag, LATERAL_MIN_BANK_RAD * min(abs(crossrange) / 10000.0, 1.0))
+        # Deceleration limit: more lift up until the predicted peak is under the limit.
+        if self.predict(t, r, v, mag)[1] > G_LIMIT:
+            lo, hi = 0.0, mag
+            for _ in range(5):
+                mid = 0.5 * (lo + hi)
+                if self.predict(t, r, v, mid)[1] > G_LIMIT:
+                    hi = mid
+                else:
+                    lo = mid
+            mag = lo
+        self.magnitude = mag
+        return self.command()
+
+    def command(self):
+        return self.magnitude * (self.sign or 1.0)
+
+
+def bank_control(r, v, q, rate, bank_cmd):
+    """Roll towards the commanded bank at up to 15 deg/s with the roll jets; pitch and
+    yaw rates above 5 deg/s are damped (the capsule is statically stable in both)."""
+    err = wrap(bank_cmd - bank_rad(r, v, q))
+    max_rate = math.radians(15.0)
+    roll_cmd = min(max(err * 0.6, -max_rate), max_rate)
+    v_b = unit(qrot(qconj(q), air_velocity(r, v)))
+    e = roll_cmd - dot(rate, v_b)
+    mask = 0
+    if abs(e) > math.radians(1.0):
+        mask |= jet_mask(0, e)
+    for axis in (1, 2):
+        if abs(rate[axis]) > math.radians(5.0):
+            mask |= jet_mask(axis, -rate[axis])
+    return mask
+
+
 # ---------------------------------------------------------------- navigation
 class Nav:
     """Strapdown navigation in the inertial frame, started from the handover."""
@@ -176,6 +420,8 @@ class Nav:
         self.imu_valid = False
         self.imu_last = 0.0
         self.max_force = 0.0
+        self.rate = (0.0, 0.0, 0.0)
+        self.force = (0.0, 0.0, 0.0)
 
     def init(self, t_s, r, v, q):
         with self.lock:
@@ -188,6 +434,8 @@ class Nav:
         self.imu_valid = status & 0x10 == 0
         f = math.sqrt(sum(c * c for c in force))
         self.max_force = max(self.max_force, f)
+        if status & 0x10 == 0:
+            self.rate, self.force = tuple(rate), tuple(force)
         with self.lock:
             if not self.valid or not self.imu_valid:
                 self.last_tag = tag_us
@@ -218,6 +466,10 @@ class Nav:
     def state(self):
         with self.lock:
             return self.valid, self.t_s, self.r, self.v
+
+    def attitude(self):
+        with self.lock:
+            return self.q
 
 
 class ImuDecoder:
@@ -325,6 +577,10 @@ class Fc:
         self.boot_s = None
         self.next_ident_s = None
         self.next_status_s = None
+        self.guidance = None
+        self.rcs_counter = 0
+        self.rcs_mask = None
+        self.cycles = 0
 
     def send(self, name, **signals):
         m = self.db.get_message_by_name(name)
@@ -368,6 +624,8 @@ class Fc:
                     self.clock.set(t_s)
                 self.nav.init(t_s, (h["HV_PosX"], h["HV_PosY"], h["HV_PosZ"]),
                               (h["HV_VelX"], h["HV_VelY"], h["HV_VelZ"]), tuple(c / n for c in q))
+                if "MSN_TargetLat" in h and self.guidance is None:
+                    self.guidance = Guidance(h["MSN_TargetLat"], h["MSN_TargetLon"])
                 self.set_mode(int(h["HV_Mode"]))
         elif m.name == "Baro_Data":
             self.baro_ok = int(vals["Baro_Status"]) == 0
@@ -420,6 +678,7 @@ class Fc:
             self.send("Beacon_Command", Beacon_Activate=1, Beacon_CmdCounter=self.beacon_counter)
             self.set_mode(RECOVERY)
         self.nav.max_force = 0.0
+        self.steer()
         # FC_Ident at start-up and at 1 Hz for 5 s; FC_Status at 10 Hz.
         if now >= self.next_ident_s and now - self.boot_s < 5.0:
             self.send("FC_Ident", FC_SwMajor=0, FC_SwMinor=1, FC_SwPatch=0, FC_BuildHash=0x5079FC00)
@@ -427,6 +686,25 @@ class Fc:
         if now >= self.next_status_s - 1e-6:
             self.status(alt, speed)
             self.next_status_s = max(self.next_status_s + 0.1, now)
+
+    def steer(self):
+        """Entry: fly the guidance's bank with the RCS (RCS_Command at 50 Hz: the
+        driver closes the valves 100 ms after the last command); afterwards, valves
+        closed."""
+        self.cycles += 1
+        valid, t, r, v = self.nav.state()
+        mask = 0
+        if self.mode == ENTRY and valid and self.guidance is not None:
+            q = self.nav.attitude()
+            self.guidance.measure_drag(r, v, q, self.nav.force)
+            mask = bank_control(r, v, q, self.nav.rate, self.guidance.update(t, r, v))
+        elif self.rcs_mask in (None, 0):
+            return
+        if self.cycles % 2 == 0 or mask != self.rcs_mask:
+            self.rcs_counter = (self.rcs_counter + 1) % 256
+            self.send("RCS_Command", RCS_ValveCmd=mask, RCS_IsolateMask=0,
+                      RCS_CmdCounter=self.rcs_counter)
+            self.rcs_mask = mask
 
     def status(self, alt, speed):
         self.seq = (self.seq + 1) % 16

@@ -1,6 +1,7 @@
 //! A flight computer from outside the project: the shipped Python example
 //! (`examples/python-fc/fc.py`: python-can's `slcan` interface, pyserial, cantools)
-//! flies the nominal scenario through the emulated SLCAN adapter on a pseudo-terminal,
+//! flies the nominal scenario through the emulated SLCAN adapter on a pseudo-terminal and
+//! passes every expectation (guidance included),
 //! in lockstep and (cut short) in real time; start-up failures over SLCAN are named.
 //!
 //! Needs python3 with python-can, pyserial and cantools: required when
@@ -68,24 +69,6 @@ fn expectations(v: &serde_json::Value) -> Vec<(String, bool)> {
         .unwrap_or_default()
 }
 
-/// The sequencing, recovery, heartbeat, safety and navigation expectations of SCN-001:
-/// what a flight computer without guidance must still get right (it does not steer, so
-/// peak-g and on-target are left to the user's guidance).
-const SEQUENCING: [&str; 12] = [
-    "mode-sequence",
-    "drogue-subsonic",
-    "main-at-3km",
-    "drogue-cut-with-main",
-    "landing-speed",
-    "beacon",
-    "heartbeat",
-    "no-failed-fire",
-    "no-false-alarm",
-    "main-after-drogue",
-    "nav-altitude-under-drogue",
-    "nav-altitude-in-entry",
-];
-
 #[test]
 fn the_python_example_flies_the_nominal_scenario_through_an_slcan_pty() {
     if !have_python_peers() {
@@ -100,18 +83,25 @@ fn the_python_example_flies_the_nominal_scenario_through_an_slcan_pty() {
     );
     let got = expectations(&v);
     assert!(!got.is_empty(), "no result\n{}\n{}", f.stdout, f.stderr);
-    for id in SEQUENCING {
-        let e = got.iter().find(|(i, _)| i == id);
-        assert_eq!(
-            e.map(|(_, p)| *p),
-            Some(true),
-            "{id} did not pass: {}\n{}\n{}",
-            serde_json::to_string_pretty(&v["scenarios"][0]["result"]["expectations"])
-                .unwrap_or_default(),
-            f.stdout,
-            f.stderr
-        );
+    // Every expectation of SCN-001, the guidance ones (peak deceleration under 4 g,
+    // splashdown within 10 km of the target) among them: the scenario passes.
+    let failed: Vec<&str> = got
+        .iter()
+        .filter(|(_, p)| !*p)
+        .map(|(i, _)| i.as_str())
+        .collect();
+    assert!(
+        failed.is_empty() && got.len() >= 14,
+        "expectations not passed: {failed:?}\n{}\n{}\n{}",
+        serde_json::to_string_pretty(&v["scenarios"][0]["result"]["expectations"])
+            .unwrap_or_default(),
+        f.stdout,
+        f.stderr
+    );
+    for id in ["peak-g", "on-target", "mode-sequence", "beacon"] {
+        assert!(got.iter().any(|(i, _)| i == id), "{id} was not judged");
     }
+    assert_eq!(v["scenarios"][0]["result"]["verdict"], "Pass", "{}", f.stdout);
     // The whole run went over the emulated adapter: frames both ways on the `can` link.
     let can = &v["scenarios"][0]["result"]["links"]["links"];
     let can = can
@@ -131,16 +121,6 @@ fn the_python_example_flies_the_nominal_scenario_through_an_slcan_pty() {
         .map(|p| std::fs::read_to_string(p).unwrap_or_default())
         .collect();
     assert!(fc_err.contains("fc: up (lockstep)"), "{fc_err}");
-    eprintln!(
-        "python FC on SCN-001: {} of {} expectations passed ({})",
-        got.iter().filter(|(_, p)| *p).count(),
-        got.len(),
-        got.iter()
-            .filter(|(_, p)| !*p)
-            .map(|(i, _)| i.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
 }
 
 fn walk(d: &Path) -> Vec<PathBuf> {
