@@ -101,7 +101,11 @@ fn the_python_example_flies_the_nominal_scenario_through_an_slcan_pty() {
     for id in ["peak-g", "on-target", "mode-sequence", "beacon"] {
         assert!(got.iter().any(|(i, _)| i == id), "{id} was not judged");
     }
-    assert_eq!(v["scenarios"][0]["result"]["verdict"], "Pass", "{}", f.stdout);
+    assert_eq!(
+        v["scenarios"][0]["result"]["verdict"], "Pass",
+        "{}",
+        f.stdout
+    );
     // The whole run went over the emulated adapter: frames both ways on the `can` link.
     let can = &v["scenarios"][0]["result"]["links"]["links"];
     let can = can

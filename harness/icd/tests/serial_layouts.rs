@@ -65,7 +65,7 @@ fn sample(k: u16) -> ImuDatagram {
     let x = f64::from(k);
     ImuDatagram {
         counter: k,
-        status: if k % 3 == 0 {
+        status: if k.is_multiple_of(3) {
             status::GYRO_SATURATED
         } else {
             0
