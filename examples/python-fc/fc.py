@@ -278,12 +278,17 @@ class Guidance:
     3.8 g; reverse the bank's sign when the target lies beyond a deadband on the other
     side of the ground track. The bank is flown with the roll jets."""
 
-    def __init__(self, lat_deg, lon_deg):
+    def __init__(self, lat_deg, lon_deg, background):
         self.target = ecef_unit(lat_deg, lon_deg)
         self.sign = 0.0
         self.magnitude = 0.0
         self.last_s = -1e9
         self.density_ratio = 1.0
+        # Real time: the solution (about 0.1 s of Python) runs on a worker thread so
+        # that the 100 Hz cycle keeps commanding the jets; lockstep: in the cycle, so
+        # that runs repeat exactly.
+        self.background = background
+        self.worker = None
 
     def measure_drag(self, r, v, q, force_body):
         va = air_velocity(r, v)
@@ -334,7 +339,17 @@ class Guidance:
     def update(self, t, r, v):
         if t - self.last_s < GUIDANCE_EVERY_S - 1e-9:
             return self.command()
-        self.last_s = t
+        if self.background:
+            if self.worker is None or not self.worker.is_alive():
+                self.last_s = t
+                self.worker = threading.Thread(target=self.solve, args=(t, r, v), daemon=True)
+                self.worker.start()
+        else:
+            self.last_s = t
+            self.solve(t, r, v)
+        return self.command()
+
+    def solve(self, t, r, v):
         va = air_velocity(r, v)
         speed = math.sqrt(dot(va, va))
         n = unit(cross(r, va))
@@ -347,7 +362,7 @@ class Guidance:
             self.sign = side
             log(f"fc: bank reversal at t = {t:.0f} s, crossrange {crossrange / 1000:.1f} km")
         if speed < GUIDANCE_END_M_S:
-            return self.command()
+            return
         # Longitudinal: secant steps on the magnitude for zero downrange error.
         lo, hi = 0.0, MAX_BANK_RAD
         d_lo, _ = self.predict(t, r, v, lo)
@@ -381,7 +396,6 @@ class Guidance:
                     lo = mid
             mag = lo
         self.magnitude = mag
-        return self.command()
 
     def command(self):
         return self.magnitude * (self.sign or 1.0)
@@ -625,7 +639,8 @@ class Fc:
                 self.nav.init(t_s, (h["HV_PosX"], h["HV_PosY"], h["HV_PosZ"]),
                               (h["HV_VelX"], h["HV_VelY"], h["HV_VelZ"]), tuple(c / n for c in q))
                 if "MSN_TargetLat" in h and self.guidance is None:
-                    self.guidance = Guidance(h["MSN_TargetLat"], h["MSN_TargetLon"])
+                    self.guidance = Guidance(h["MSN_TargetLat"], h["MSN_TargetLon"],
+                                             background=not self.clock.lockstep)
                 self.set_mode(int(h["HV_Mode"]))
         elif m.name == "Baro_Data":
             self.baro_ok = int(vals["Baro_Status"]) == 0
