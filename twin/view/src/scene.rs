@@ -59,6 +59,19 @@ fn up_at(lat_deg: f64, lon_deg: f64) -> Vec3 {
     )
 }
 
+/// The viewing-aid Sun's light over the ground point whose "up" is `up`: 35 degrees
+/// from the zenith, from the east.
+fn sun_over(up: Vec3) -> Transform {
+    let east = Vec3::Z.cross(up).normalize_or(Vec3::Y);
+    let towards_sun = (up * 35f32.to_radians().cos() + east * 35f32.to_radians().sin()).normalize();
+    let hint = if towards_sun.z.abs() > 0.99 {
+        Vec3::X
+    } else {
+        Vec3::Z
+    };
+    Transform::default().looking_to(-towards_sun, hint)
+}
+
 fn sub(a: [f64; 3], b: [f64; 3]) -> Vec3 {
     Vec3::new(
         (a[0] - b[0]) as f32,
@@ -121,6 +134,7 @@ struct Parts {
     main: Entity,
     target: Option<Entity>,
     splash: Entity,
+    sun: Entity,
     plumes: Vec<Entity>,
     plume_mesh: Handle<Mesh>,
     plume_mat: Handle<StandardMaterial>,
@@ -318,15 +332,18 @@ fn setup(
         unlit: true,
         ..default()
     });
-    // The Sun: a fixed direction in the Earth-fixed frame (a viewing aid, not an
-    // ephemeris).
-    commands.spawn((
-        DirectionalLight {
-            illuminance: 12_000.0,
-            ..default()
-        },
-        Transform::default().looking_to(Vec3::new(-0.8, -0.35, -0.45), Vec3::Z),
-    ));
+    // The Sun: a viewing aid, not an ephemeris. It stands high over the capsule's
+    // ground point, a little to the east, so the continents, the ocean and the
+    // capsule are lit wherever and whenever the run flies (`place` moves it).
+    let sun = commands
+        .spawn((
+            DirectionalLight {
+                illuminance: 12_000.0,
+                ..default()
+            },
+            Transform::default().looking_to(Vec3::new(-0.8, -0.35, -0.45), Vec3::Z),
+        ))
+        .id();
     let cam = commands
         .spawn((
             Camera3d::default(),
@@ -356,6 +373,7 @@ fn setup(
         main,
         target,
         splash,
+        sun,
         plumes: Vec::new(),
         plume_mesh,
         plume_mat,
@@ -442,6 +460,7 @@ fn place(
         Some(Transform::from_translation(sub([0.0; 3], o))),
     );
     set(parts.capsule, Some(Transform::from_rotation(body)));
+    set(parts.sun, Some(sun_over(up)));
     // The ocean: a tangent disc at sea level below the capsule, when low.
     let sea = ecef_m(s.latitude_deg, s.longitude_deg, 0.0);
     set(
