@@ -90,6 +90,21 @@ impl ChecksumKind {
         }
     }
 
+    /// The name people know it by (the catalogue's, for the CRCs).
+    pub fn catalogue_name(self) -> &'static str {
+        match self {
+            ChecksumKind::Crc8Smbus => "CRC-8/SMBUS",
+            ChecksumKind::Crc16Ibm3740 => "CRC-16/IBM-3740",
+            ChecksumKind::Crc16Xmodem => "CRC-16/XMODEM",
+            ChecksumKind::Crc16Kermit => "CRC-16/KERMIT",
+            ChecksumKind::Crc16Modbus => "CRC-16/MODBUS",
+            ChecksumKind::Crc32IsoHdlc => "CRC-32/ISO-HDLC",
+            ChecksumKind::Crc32Iscsi => "CRC-32/ISCSI",
+            ChecksumKind::Fletcher8 => "8-bit Fletcher (CK_A, CK_B)",
+            ChecksumKind::Xor8 => "XOR of the bytes",
+        }
+    }
+
     /// Bytes the checksum takes in the frame.
     pub fn size(self) -> usize {
         match self {

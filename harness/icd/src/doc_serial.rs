@@ -264,7 +264,7 @@ pub fn imu_markdown(l: &ImuLayout) -> String {
                 "| {} | {} | checksum | {} over bytes {} to {}{ord} |",
                 c.at,
                 c.kind.size(),
-                kind_name(c.kind),
+                c.kind.catalogue_name(),
                 c.from,
                 c.to - 1
             ),
@@ -288,7 +288,7 @@ pub fn imu_markdown(l: &ImuLayout) -> String {
                 let _ = writeln!(
                     s,
                     "**Checksum**: {}{aka}: width {width}, polynomial 0x{poly:0w$X}, initial value 0x{init:0w$X}, input reflected {}, output reflected {}, final XOR 0x{xorout:0w$X}. Check value: the CRC of ASCII `123456789` = **0x{check:0w$X}**.\n",
-                    kind_name(c.kind),
+                    c.kind.catalogue_name(),
                     if refin { "yes" } else { "no" },
                     if refout { "yes" } else { "no" },
                 );
@@ -297,7 +297,7 @@ pub fn imu_markdown(l: &ImuLayout) -> String {
                 let _ = writeln!(
                     s,
                     "**Checksum**: {}. Check value over ASCII `123456789`: **0x{check:0w$X}**.\n",
-                    kind_name(c.kind)
+                    c.kind.catalogue_name()
                 );
             }
         }
@@ -354,18 +354,4 @@ pub fn imu_markdown(l: &ImuLayout) -> String {
         "The receiver resynchronises by searching for `{sync}`, checking the rest of the\nheader and the checksum, and dropping one byte on any mismatch."
     );
     s
-}
-
-fn kind_name(k: ChecksumKind) -> &'static str {
-    match k {
-        ChecksumKind::Crc8Smbus => "CRC-8/SMBUS",
-        ChecksumKind::Crc16Ibm3740 => "CRC-16/IBM-3740",
-        ChecksumKind::Crc16Xmodem => "CRC-16/XMODEM",
-        ChecksumKind::Crc16Kermit => "CRC-16/KERMIT",
-        ChecksumKind::Crc16Modbus => "CRC-16/MODBUS",
-        ChecksumKind::Crc32IsoHdlc => "CRC-32/ISO-HDLC",
-        ChecksumKind::Crc32Iscsi => "CRC-32/ISCSI",
-        ChecksumKind::Fletcher8 => "8-bit Fletcher (CK_A, CK_B)",
-        ChecksumKind::Xor8 => "XOR of the bytes",
-    }
 }

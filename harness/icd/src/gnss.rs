@@ -37,7 +37,7 @@ impl GnssLine {
             baud: 115_200,
             protocol: GnssProtocol::Nmea {
                 talker: "GP".into(),
-                sentences: vec![NmeaKind::Gga, NmeaKind::Rmc, NmeaKind::Vtg, NmeaKind::Gsa],
+                sentences: NmeaKind::SHIPPED.to_vec(),
             },
         }
     }
@@ -48,7 +48,7 @@ impl GnssLine {
             GnssProtocol::Nmea { talker, sentences } => {
                 out.extend_from_slice(e.burst_of(talker, sentences).as_bytes());
             }
-            GnssProtocol::UbxNavPvt => out.extend_from_slice(&NavPvt::from_epoch(e).frame()),
+            GnssProtocol::UbxNavPvt => NavPvt::from_epoch(e).frame_to(out),
         }
     }
 

@@ -486,11 +486,11 @@ impl ImuLayout {
         self.status
             .put_wrapping(frame, self.status_bits.to_wire(d.status));
         let t = &self.time;
-        let ticks = (f64::from(d.time_us) * 1e-6 * t.factor / t.lsb).round();
+        let time_s = f64::from(d.time_us) * 1e-6;
         if t.ty.is_float() {
-            t.put(frame, f64::from(d.time_us) * 1e-6);
+            t.put(frame, time_s);
         } else {
-            t.put_wrapping(frame, ticks as u64);
+            t.put_wrapping(frame, (time_s * t.factor / t.lsb).round() as u64);
         }
         for k in 0..3 {
             self.gyro[k].put(frame, d.rate_rad_s[k]);

@@ -70,6 +70,9 @@ pub enum NmeaKind {
 }
 
 impl NmeaKind {
+    /// The shipped receiver's epoch: GGA, RMC, VTG, GSA in that order.
+    pub const SHIPPED: [NmeaKind; 4] = [NmeaKind::Gga, NmeaKind::Rmc, NmeaKind::Vtg, NmeaKind::Gsa];
+
     /// The sentence formatter as written in a binding.
     pub fn name(self) -> &'static str {
         match self {
@@ -219,10 +222,7 @@ impl GnssEpoch {
 
     /// GGA, RMC, VTG, GSA in order (one epoch's burst), talker `GP`.
     pub fn burst(&self) -> String {
-        self.burst_of(
-            "GP",
-            &[NmeaKind::Gga, NmeaKind::Rmc, NmeaKind::Vtg, NmeaKind::Gsa],
-        )
+        self.burst_of("GP", &NmeaKind::SHIPPED)
     }
 
     /// The sentences `kinds` in that order with talker id `talker`.

@@ -1,6 +1,6 @@
 //! u-blox UBX binary protocol: the `NAV-PVT` message (class 0x01, id 0x07, 92-byte
-//! payload; u-blox 8 / M8 receiver description, section 32.17.15) and a resynchronising
-//! frame decoder.
+//! payload, as the u-blox 8 / M8 receiver description lays it out) and a
+//! resynchronising frame decoder.
 //!
 //! A UBX frame is `0xB5 0x62`, class, id, a little-endian u16 payload length, the
 //! payload, and the 8-bit Fletcher checksum (`CK_A`, `CK_B`) over class, id, length and
@@ -189,7 +189,14 @@ impl NavPvt {
 
     /// The whole frame (sync to checksum, 100 bytes).
     pub fn frame(&self) -> Vec<u8> {
-        frame(CLASS_NAV, ID_NAV_PVT, &self.payload())
+        let mut f = Vec::with_capacity(NAV_PVT_LEN + 8);
+        self.frame_to(&mut f);
+        f
+    }
+
+    /// Appends the whole frame to `out`.
+    pub fn frame_to(&self, out: &mut Vec<u8>) {
+        frame_to(CLASS_NAV, ID_NAV_PVT, &self.payload(), out);
     }
 
     /// Reads a 92-byte payload.
@@ -240,18 +247,17 @@ impl NavPvt {
     }
 }
 
-/// A complete UBX frame of `class`, `id` and `payload`.
-pub fn frame(class: u8, id: u8, payload: &[u8]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(payload.len() + 8);
-    f.extend_from_slice(&SYNC);
-    f.push(class);
-    f.push(id);
-    f.extend_from_slice(&(payload.len() as u16).to_le_bytes());
-    f.extend_from_slice(payload);
-    let (a, b) = ubx_checksum(&f[2..]);
-    f.push(a);
-    f.push(b);
-    f
+/// Appends a complete UBX frame of `class`, `id` and `payload` to `out`.
+pub fn frame_to(class: u8, id: u8, payload: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&SYNC);
+    out.push(class);
+    out.push(id);
+    out.extend_from_slice(&(payload.len() as u16).to_le_bytes());
+    out.extend_from_slice(payload);
+    let (a, b) = ubx_checksum(&out[start + 2..]);
+    out.push(a);
+    out.push(b);
 }
 
 /// A decoded UBX frame.

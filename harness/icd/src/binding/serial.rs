@@ -80,9 +80,10 @@ fn gnss(g: &GnssFile, c: &mut Checks) -> GnssLine {
                 "serial.gnss.talker",
                 format!("expected one of {}, found `{talker}`", TALKERS.join(", ")),
             );
-            let sentences = g.sentences.clone().unwrap_or_else(|| {
-                vec![NmeaKind::Gga, NmeaKind::Rmc, NmeaKind::Vtg, NmeaKind::Gsa]
-            });
+            let sentences = g
+                .sentences
+                .clone()
+                .unwrap_or_else(|| NmeaKind::SHIPPED.to_vec());
             c.require(
                 sentences.contains(&NmeaKind::Gga),
                 "serial.gnss.sentences",
